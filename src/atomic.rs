@@ -1,0 +1,231 @@
+//! Crash-safe replacement of a file: unique temp file, fsync, rename over the target, fsync dir.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::path;
+
+/// Longest slice of the target's name kept in a temp name, so that the decorations never push
+/// a legal target name past NAME_MAX (255 bytes).
+const MAX_NAME_IN_TEMP: usize = 160;
+/// Fresh names tried when a temp name is taken (another process, a planted file or symlink).
+const MAX_TEMP_ATTEMPTS: usize = 16;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "linux")]
+fn thread_id() -> u64 {
+  // SAFETY: gettid takes no arguments and cannot fail.
+  unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_id() -> u64 {
+  0
+}
+
+/// 32 random bits from the hasher keys std seeds from the OS, so two containers whose writers
+/// share a pid (each is pid 1 in its own namespace) still pick different names.
+fn random32() -> u32 {
+  let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+  h.write_u64(COUNTER.load(Ordering::Relaxed));
+  h.finish() as u32
+}
+
+/// `.index.json.<pid>.<tid>.<n>.<random>.tmp`: hidden, unique per process and thread, and never
+/// ending in the data file's extension (directory scans for `*.json` must not pick it up).
+pub fn temp_name(target_name: &[u8]) -> OsString {
+  let kept = &target_name[..target_name.len().min(MAX_NAME_IN_TEMP)];
+  let mut name = b".".to_vec();
+  name.extend_from_slice(kept);
+  name.extend_from_slice(
+    format!(
+      ".{}.{}.{}.{:08x}.tmp",
+      std::process::id(),
+      thread_id(),
+      COUNTER.fetch_add(1, Ordering::Relaxed),
+      random32()
+    )
+    .as_bytes(),
+  );
+  OsString::from_vec(name)
+}
+
+/// Creates a new temp file beside the target, never opening an existing file or a symlink.
+fn create_temp(dir: &Path, name: &[u8], given: &Path) -> Result<(PathBuf, File)> {
+  for _ in 0..MAX_TEMP_ATTEMPTS {
+    let tmp = dir.join(temp_name(name));
+    match OpenOptions::new()
+      .write(true)
+      .create_new(true)
+      .mode(0o666)
+      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+      .open(&tmp)
+    {
+      Ok(f) => return Ok((tmp, f)),
+      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+      Err(e) => return Err(Error::io(e, "open", given)),
+    }
+  }
+  Err(Error::errno(libc::EEXIST, "open", given))
+}
+
+/// Replaces the file `given` names with `data` so that readers see the old or the new content,
+/// never a mix, and (with `durable`) so the new content survives a power cut once this returns.
+/// Permission bits come from `mode`, else from the file being replaced, else 0o666 & ~umask.
+/// A symlink at `given` stays a symlink: its target is replaced.
+pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Result<()> {
+  let target = path::resolve(given)?;
+  let given = Path::new(given);
+  let dir = target.parent().expect("resolved paths are absolute files");
+  let name = target.file_name().expect("resolved paths name a file");
+  let previous = match fs::symlink_metadata(&target) {
+    Ok(m) if m.is_dir() => return Err(Error::errno(libc::EISDIR, "open", given)),
+    Ok(m) => Some(m),
+    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+    Err(e) => return Err(Error::io(e, "stat", given)),
+  };
+  let (tmp, mut file) = create_temp(dir, name.as_bytes(), given)?;
+  let staged = (|| -> Result<()> {
+    let perm = mode.or(previous.as_ref().map(|m| m.mode() & 0o7777));
+    if let Some(prev) = &previous {
+      // Keep the owner of the replaced file where we may (root rewriting a user's index);
+      // anyone else cannot change owners, and the file then becomes theirs, as with any rewrite.
+      if prev.uid() != unsafe { libc::geteuid() } || prev.gid() != unsafe { libc::getegid() } {
+        let _ = std::os::unix::fs::fchown(&file, Some(prev.uid()), Some(prev.gid()));
+      }
+    }
+    if let Some(perm) = perm {
+      file
+        .set_permissions(fs::Permissions::from_mode(perm))
+        .map_err(|e| Error::io(e, "fchmod", given))?;
+    }
+    file
+      .write_all(data)
+      .map_err(|e| Error::io(e, "write", given))?;
+    if durable {
+      file.sync_all().map_err(|e| Error::io(e, "fsync", given))?;
+    }
+    drop(file);
+    fs::rename(&tmp, &target).map_err(|e| Error::io(e, "rename", given))
+  })();
+  if let Err(e) = staged {
+    let _ = fs::remove_file(&tmp);
+    return Err(e);
+  }
+  if durable {
+    // The rename lives in the directory: without this fsync a crash can bring the old file back.
+    File::open(dir)
+      .and_then(|d| d.sync_all())
+      .map_err(|e| Error::io(e, "fsync", dir))?;
+  }
+  Ok(())
+}
+
+/// The whole content of `given`, or `None` when there is no such file.
+pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
+  if given.as_bytes().contains(&0) || given.is_empty() {
+    // Same argument checks and messages as every other path argument.
+    path::resolve(given)?;
+  }
+  let p = Path::new(given);
+  let mut file = match File::open(p) {
+    Ok(f) => f,
+    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    Err(e) => return Err(Error::io(e, "open", p)),
+  };
+  let mut buf = Vec::new();
+  file
+    .read_to_end(&mut buf)
+    .map_err(|e| Error::io(e, "read", p))?;
+  Ok(Some(buf))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::os::unix::fs::symlink;
+
+  fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("index-lock-atomic-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+  }
+
+  fn entries(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(d)
+      .unwrap()
+      .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+      .collect();
+    v.sort();
+    v
+  }
+
+  #[test]
+  fn replaces_content_keeps_mode_and_leaves_no_temp() {
+    let d = dir("mode");
+    let p = d.join("index.json");
+    fs::write(&p, "old").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+    write(p.to_str().unwrap(), b"new", true, None).unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"new");
+    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
+    assert_eq!(entries(&d), vec!["index.json"]);
+    write(p.to_str().unwrap(), b"x", false, Some(0o600)).unwrap();
+    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn writing_through_a_symlink_replaces_its_target() {
+    let d = dir("link");
+    fs::write(d.join("real.json"), "old").unwrap();
+    symlink("real.json", d.join("link.json")).unwrap();
+    write(d.join("link.json").to_str().unwrap(), b"new", true, None).unwrap();
+    assert!(fs::symlink_metadata(d.join("link.json"))
+      .unwrap()
+      .file_type()
+      .is_symlink());
+    assert_eq!(fs::read(d.join("real.json")).unwrap(), b"new");
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn failures_keep_the_old_content_and_no_temp() {
+    let d = dir("fail");
+    fs::create_dir(d.join("sub.json")).unwrap();
+    let err = write(d.join("sub.json").to_str().unwrap(), b"x", true, None).unwrap_err();
+    assert_eq!(err.code(), "EISDIR");
+    let err = write(d.join("nope/x.json").to_str().unwrap(), b"x", true, None).unwrap_err();
+    assert_eq!(err.code(), "ENOENT");
+    assert_eq!(entries(&d), vec!["sub.json"]);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn temp_names_are_hidden_unique_and_bounded() {
+    let a = temp_name(b"index.json");
+    let b = temp_name(b"index.json");
+    assert_ne!(a, b);
+    let s = a.to_string_lossy();
+    assert!(s.starts_with(".index.json."), "{s}");
+    assert!(s.ends_with(".tmp"));
+    assert!(temp_name(&[b'a'; 255]).len() < 255);
+  }
+
+  #[test]
+  fn read_reports_missing_as_none() {
+    let d = dir("read");
+    assert_eq!(read(d.join("none.json").to_str().unwrap()).unwrap(), None);
+    assert_eq!(read(d.to_str().unwrap()).unwrap_err().code(), "EISDIR");
+    fs::remove_dir_all(d).unwrap();
+  }
+}

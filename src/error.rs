@@ -1,0 +1,178 @@
+//! The one error type of the native core, mapped to JS errors with stable codes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in the native core. The JS layer turns each variant into the
+/// matching JS error class; the `code` strings are part of the public contract.
+#[derive(Debug)]
+pub enum Error {
+  /// An OS call failed; reported the way Node's fs errors are (`code`, `errno`, `syscall`, `path`).
+  Io {
+    source: io::Error,
+    syscall: &'static str,
+    path: PathBuf,
+  },
+  /// An argument only the native side can judge (a NUL byte, a path that names no file).
+  InvalidArgValue { name: &'static str, reason: String },
+  /// A queued lock wait was cancelled by its caller (timeout or abort, decided in JS).
+  Cancelled,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+  pub fn io(source: io::Error, syscall: &'static str, path: &Path) -> Self {
+    Error::Io {
+      source,
+      syscall,
+      path: path.to_path_buf(),
+    }
+  }
+
+  /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`).
+  pub fn errno(errno: i32, syscall: &'static str, path: &Path) -> Self {
+    Self::io(io::Error::from_raw_os_error(errno), syscall, path)
+  }
+
+  /// Stable code string: `ENOENT`-style for OS errors, Node's `ERR_*` for arguments.
+  pub fn code(&self) -> String {
+    match self {
+      Error::Io { source, .. } => errno_name(source),
+      Error::InvalidArgValue { .. } => "ERR_INVALID_ARG_VALUE".into(),
+      Error::Cancelled => "ECANCELED".into(),
+    }
+  }
+
+  pub fn message(&self) -> String {
+    match self {
+      Error::Io {
+        source,
+        syscall,
+        path,
+      } => format!(
+        "{}: {}, {} '{}'",
+        errno_name(source),
+        describe(source),
+        syscall,
+        path.display()
+      ),
+      Error::InvalidArgValue { name, reason } => {
+        format!("The argument '{name}' {reason}")
+      }
+      Error::Cancelled => "lock wait cancelled".into(),
+    }
+  }
+
+  /// The JSON payload the JS layer rebuilds a proper error object from.
+  pub fn to_json(&self) -> String {
+    let mut v = serde_json::json!({ "code": self.code(), "message": self.message() });
+    if let Error::Io {
+      source,
+      syscall,
+      path,
+    } = self
+    {
+      v["errno"] = serde_json::json!(-source.raw_os_error().unwrap_or(0));
+      v["syscall"] = serde_json::json!(syscall);
+      v["path"] = serde_json::json!(path.to_string_lossy());
+    }
+    v.to_string()
+  }
+}
+
+impl std::fmt::Display for Error {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str(&self.message())
+  }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for napi::Error {
+  fn from(e: Error) -> Self {
+    napi::Error::new(napi::Status::GenericFailure, e.to_json())
+  }
+}
+
+/// errno values and the short texts libuv (and so Node) uses for them.
+const ERRNOS: &[(i32, &str, &str)] = &[
+  (libc::EPERM, "EPERM", "operation not permitted"),
+  (libc::ENOENT, "ENOENT", "no such file or directory"),
+  (libc::EINTR, "EINTR", "interrupted system call"),
+  (libc::EIO, "EIO", "i/o error"),
+  (libc::ENXIO, "ENXIO", "no such device or address"),
+  (libc::EBADF, "EBADF", "bad file descriptor"),
+  (libc::EAGAIN, "EAGAIN", "resource temporarily unavailable"),
+  (libc::ENOMEM, "ENOMEM", "not enough memory"),
+  (libc::EACCES, "EACCES", "permission denied"),
+  (libc::EBUSY, "EBUSY", "resource busy or locked"),
+  (libc::EEXIST, "EEXIST", "file already exists"),
+  (libc::EXDEV, "EXDEV", "cross-device link not permitted"),
+  (libc::ENODEV, "ENODEV", "no such device"),
+  (libc::ENOTDIR, "ENOTDIR", "not a directory"),
+  (libc::EISDIR, "EISDIR", "illegal operation on a directory"),
+  (libc::EINVAL, "EINVAL", "invalid argument"),
+  (libc::ENFILE, "ENFILE", "file table overflow"),
+  (libc::EMFILE, "EMFILE", "too many open files"),
+  (libc::ETXTBSY, "ETXTBSY", "text file is busy"),
+  (libc::EFBIG, "EFBIG", "file too large"),
+  (libc::ENOSPC, "ENOSPC", "no space left on device"),
+  (libc::EROFS, "EROFS", "read-only file system"),
+  (libc::EMLINK, "EMLINK", "too many links"),
+  (libc::ENAMETOOLONG, "ENAMETOOLONG", "name too long"),
+  (libc::ENOLCK, "ENOLCK", "no locks available"),
+  (libc::ENOSYS, "ENOSYS", "function not implemented"),
+  (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
+  (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
+  (libc::EOPNOTSUPP, "ENOTSUP", "operation not supported on socket"),
+  (libc::ESTALE, "ESTALE", "stale file handle"),
+  (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+  (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
+];
+
+fn lookup(e: &io::Error) -> Option<&'static (i32, &'static str, &'static str)> {
+  let raw = e.raw_os_error()?;
+  ERRNOS.iter().find(|(n, _, _)| *n == raw)
+}
+
+/// `ENOENT` for errno 2; `EUNKNOWN` where the OS gave no errno we know.
+pub fn errno_name(e: &io::Error) -> String {
+  match (lookup(e), e.raw_os_error()) {
+    (Some((_, name, _)), _) => (*name).into(),
+    (None, Some(n)) => format!("E{n}"),
+    (None, None) => "EUNKNOWN".into(),
+  }
+}
+
+fn describe(e: &io::Error) -> String {
+  match lookup(e) {
+    Some((_, _, text)) => (*text).into(),
+    None => e.to_string(),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn io_errors_look_like_node_fs_errors() {
+    let e = Error::errno(libc::ENOENT, "open", Path::new("/x/index.json"));
+    assert_eq!(e.code(), "ENOENT");
+    assert_eq!(
+      e.message(),
+      "ENOENT: no such file or directory, open '/x/index.json'"
+    );
+    let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(v["errno"], -2);
+    assert_eq!(v["syscall"], "open");
+    assert_eq!(v["path"], "/x/index.json");
+  }
+
+  #[test]
+  fn unknown_errno_keeps_its_number() {
+    let e = Error::errno(200, "open", Path::new("/x"));
+    assert_eq!(e.code(), "E200");
+  }
+}

@@ -1,0 +1,179 @@
+//! index-lock's native core: the napi bindings over the lock registry and atomic file IO.
+
+#![deny(clippy::all)]
+
+pub mod atomic;
+pub mod error;
+pub mod lock;
+pub mod path;
+pub mod registry;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use napi::bindgen_prelude::{Buffer, Either, Object, Uint8Array};
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::lock::Mode;
+use crate::registry::Grant;
+
+fn mode_of(exclusive: bool) -> Mode {
+  if exclusive {
+    Mode::Exclusive
+  } else {
+    Mode::Shared
+  }
+}
+
+/// A held lock. Releasing is idempotent; a handle that is garbage-collected or whose worker
+/// thread terminates releases on drop.
+#[napi]
+pub struct NativeLock {
+  grant: Grant,
+}
+
+#[napi]
+impl NativeLock {
+  #[napi(getter)]
+  pub fn exclusive(&self) -> bool {
+    self.grant.mode() == Mode::Exclusive
+  }
+
+  #[napi(getter)]
+  pub fn released(&self) -> bool {
+    self.grant.is_released()
+  }
+
+  #[napi(getter)]
+  pub fn key(&self) -> String {
+    self.grant.key().to_string_lossy().into_owned()
+  }
+
+  #[napi]
+  pub fn release(&self) {
+    self.grant.release();
+  }
+}
+
+/// The canonical absolute path of the file `path` names (the lock key).
+#[napi]
+pub fn resolve_path(path: String) -> Result<String> {
+  Ok(path::resolve(&path)?.to_string_lossy().into_owned())
+}
+
+/// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
+#[napi]
+pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
+  Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(|grant| NativeLock { grant }))
+}
+
+static NEXT_WAIT_ID: AtomicI64 = AtomicI64::new(1);
+
+/// Identifies a queued request for `cancelWait`; unique across the process's worker threads.
+#[napi]
+pub fn next_wait_id() -> i64 {
+  NEXT_WAIT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
+
+/// Queues a request for `key` (synchronously, so JS call order is queue order) and returns a
+/// promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
+#[napi(ts_return_type = "Promise<NativeLock>")]
+pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Object<'_>> {
+  let (deferred, promise) = env.create_deferred::<NativeLock, LockResolver>()?;
+  registry::enter(
+    Path::new(&key),
+    mode_of(exclusive),
+    wait_id as u64,
+    Box::new(move |outcome| match outcome {
+      // If the promise can no longer be settled (its worker is gone), the resolver is dropped
+      // unrun and the grant inside it releases the lock.
+      Ok(grant) => deferred.resolve(Box::new(move |_| Ok(NativeLock { grant }))),
+      Err(e) => deferred.reject(e.into()),
+    }),
+  );
+  Ok(promise)
+}
+
+/// Withdraws a queued request; its promise rejects with `ECANCELED`. False when it was granted
+/// (or failed) already.
+#[napi]
+pub fn cancel_wait(key: String, wait_id: i64) -> bool {
+  registry::cancel(Path::new(&key), wait_id as u64)
+}
+
+/// Pids holding the OS lock of `key`, from /proc/locks.
+#[napi]
+pub fn lock_holders(key: String) -> Vec<u32> {
+  registry::holders(Path::new(&key))
+}
+
+/// Paths with lock activity in this process.
+#[napi]
+pub fn active_paths() -> u32 {
+  registry::active_paths() as u32
+}
+
+/// Atomically replaces the file at `path` (see `atomic::write`). Runs on tokio's blocking pool.
+#[napi]
+pub async fn atomic_write(
+  path: String,
+  data: Either<String, Uint8Array>,
+  fsync: bool,
+  mode: Option<u32>,
+) -> Result<()> {
+  tokio::task::spawn_blocking(move || {
+    let bytes: &[u8] = match &data {
+      Either::A(s) => s.as_bytes(),
+      Either::B(b) => b,
+    };
+    atomic::write(&path, bytes, fsync, mode)
+  })
+  .await
+  .map_err(|e| napi::Error::from_reason(e.to_string()))?
+  .map_err(Into::into)
+}
+
+/// The bytes of `path`, or null when it does not exist.
+#[napi]
+pub async fn read_file(path: String) -> Result<Option<Buffer>> {
+  tokio::task::spawn_blocking(move || atomic::read(&path))
+    .await
+    .map_err(|e| napi::Error::from_reason(e.to_string()))?
+    .map(|o| o.map(Buffer::from))
+    .map_err(Into::into)
+}
+
+/// Where JSON text stops being valid, for error messages (V8's parser does not say).
+#[napi(object)]
+pub struct JsonErrorPosition {
+  pub line: u32,
+  pub column: u32,
+  pub offset: u32,
+  pub reason: String,
+}
+
+#[napi]
+pub fn json_error_position(data: Uint8Array) -> Option<JsonErrorPosition> {
+  let err = serde_json::from_slice::<serde_json::Value>(&data).err()?;
+  let (line, column) = (err.line(), err.column());
+  let offset: usize = data
+    .split_inclusive(|b| *b == b'\n')
+    .take(line.saturating_sub(1))
+    .map(<[u8]>::len)
+    .sum::<usize>()
+    + column.saturating_sub(1);
+  let reason = err.to_string();
+  let reason = reason
+    .rsplit_once(" at line ")
+    .map_or(reason.as_str(), |(r, _)| r)
+    .to_string();
+  Some(JsonErrorPosition {
+    line: line as u32,
+    column: column as u32,
+    offset: offset as u32,
+    reason,
+  })
+}

@@ -1,0 +1,227 @@
+//! The cross-process half: flock(2) on the `<path>.lock` sidecar, re-checked against its inode.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use fs4::FileExt;
+use fs4::TryLockError;
+
+use crate::error::{Error, Result};
+
+/// How a lock is held: many shared holders at once, or one exclusive holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+  Shared,
+  Exclusive,
+}
+
+impl Mode {
+  pub fn index(self) -> usize {
+    self as usize
+  }
+}
+
+/// Times we reopen a sidecar that was deleted or replaced while we waited for it, before
+/// reporting the churn as an error instead of spinning.
+const MAX_REOPENS: usize = 1000;
+
+/// A held flock. Dropping it closes the descriptor, which is what releases the lock; the lock
+/// file itself is never truncated or deleted.
+#[derive(Debug)]
+pub struct OsLock {
+  _file: File,
+}
+
+/// Opens the sidecar without following a planted symlink, creating it when missing. Where the
+/// file exists but may not be written (read-only file or mount), a read-only descriptor still
+/// takes both shared and exclusive flocks.
+fn open(sidecar: &Path) -> Result<File> {
+  let rw = OpenOptions::new()
+    .read(true)
+    .write(true)
+    .create(true)
+    .mode(0o666)
+    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    .open(sidecar);
+  match rw {
+    Ok(f) => Ok(f),
+    Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::EPERM)) => {
+      OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(sidecar)
+        .map_err(|_| Error::io(e, "open", sidecar))
+    }
+    Err(e) => Err(Error::io(e, "open", sidecar)),
+  }
+}
+
+/// True while `sidecar` still names the inode `file` has open. A lock taken on an inode that
+/// was unlinked or renamed away guards nothing: another process may lock the new file.
+fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
+  let held = file
+    .metadata()
+    .map_err(|e| Error::io(e, "fstat", sidecar))?;
+  match fs::symlink_metadata(sidecar) {
+    Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+    Err(e) => Err(Error::io(e, "lstat", sidecar)),
+  }
+}
+
+fn try_flock(file: &File, mode: Mode) -> std::result::Result<(), TryLockError> {
+  match mode {
+    Mode::Shared => FileExt::try_lock_shared(file),
+    Mode::Exclusive => FileExt::try_lock(file),
+  }
+}
+
+fn flock(file: &File, mode: Mode) -> io::Result<()> {
+  loop {
+    let r = match mode {
+      Mode::Shared => FileExt::lock_shared(file),
+      Mode::Exclusive => FileExt::lock(file),
+    };
+    match r {
+      Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+      other => return other,
+    }
+  }
+}
+
+/// Takes the lock if it is free now; `Ok(None)` when another open file description holds it.
+pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
+  for _ in 0..MAX_REOPENS {
+    let file = open(sidecar)?;
+    match try_flock(&file, mode) {
+      Ok(()) => {}
+      Err(TryLockError::WouldBlock) => return Ok(None),
+      Err(TryLockError::Error(e)) => return Err(Error::io(e, "flock", sidecar)),
+    }
+    if still_named(&file, sidecar)? {
+      return Ok(Some(OsLock { _file: file }));
+    }
+  }
+  Err(Error::errno(libc::ESTALE, "flock", sidecar))
+}
+
+/// Waits in flock(2) until the lock is ours. Blocks the calling thread: run it on a thread of
+/// its own, never on the JS thread or libuv's pool.
+pub fn lock_blocking(sidecar: &Path, mode: Mode) -> Result<OsLock> {
+  for _ in 0..MAX_REOPENS {
+    let file = open(sidecar)?;
+    flock(&file, mode).map_err(|e| Error::io(e, "flock", sidecar))?;
+    if still_named(&file, sidecar)? {
+      return Ok(OsLock { _file: file });
+    }
+  }
+  Err(Error::errno(libc::ESTALE, "flock", sidecar))
+}
+
+/// Pids holding a flock on `sidecar` (not those waiting for one), read from /proc/locks by
+/// device and inode. Empty where the OS cannot tell.
+pub fn holders(sidecar: &Path) -> Vec<u32> {
+  let Ok(meta) = fs::metadata(sidecar) else {
+    return Vec::new();
+  };
+  let Ok(table) = fs::read_to_string("/proc/locks") else {
+    return Vec::new();
+  };
+  holders_in(&table, meta.dev(), meta.ino())
+}
+
+fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
+  let exact = format!("{:02x}:{:02x}:{}", libc::major(dev), libc::minor(dev), ino);
+  let suffix = format!(":{ino}");
+  let mut exact_pids = Vec::new();
+  let mut inode_pids = Vec::new();
+  for line in table.lines() {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    // "1: FLOCK  ADVISORY  WRITE 1234 fe:01:5678 0 EOF"; waiters carry "->" after the index.
+    if f.len() < 6 || f[1] != "FLOCK" {
+      continue;
+    }
+    let Ok(pid) = f[4].parse::<u32>() else {
+      continue;
+    };
+    if f[5] == exact {
+      exact_pids.push(pid);
+    } else if f[5].ends_with(&suffix) {
+      // Overlay and similar stacked filesystems report the lower device in /proc/locks.
+      inode_pids.push(pid);
+    }
+  }
+  let mut pids = if exact_pids.is_empty() {
+    inode_pids
+  } else {
+    exact_pids
+  };
+  pids.sort_unstable();
+  pids.dedup();
+  pids
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::path::PathBuf;
+
+  fn sidecar(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("index-lock-lock-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d.join("index.json.lock")
+  }
+
+  #[test]
+  fn exclusive_excludes_and_shared_shares() {
+    let p = sidecar("modes");
+    let a = try_lock(&p, Mode::Shared).unwrap().expect("free");
+    let b = try_lock(&p, Mode::Shared).unwrap().expect("shared with shared");
+    assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
+    drop((a, b));
+    let c = try_lock(&p, Mode::Exclusive).unwrap().expect("free again");
+    assert!(try_lock(&p, Mode::Shared).unwrap().is_none());
+    assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
+    assert_eq!(holders(&p), vec![std::process::id()]);
+    drop(c);
+    assert!(holders(&p).is_empty());
+    fs::remove_dir_all(p.parent().unwrap()).unwrap();
+  }
+
+  #[test]
+  fn a_replaced_sidecar_is_locked_afresh() {
+    let p = sidecar("replaced");
+    let old = try_lock(&p, Mode::Exclusive).unwrap().unwrap();
+    // Someone deletes the lock file while we hold it: a new one must be lockable, and ours
+    // must not count as holding the new one.
+    fs::remove_file(&p).unwrap();
+    let new = try_lock(&p, Mode::Exclusive).unwrap().expect("new inode is free");
+    drop((old, new));
+    fs::remove_dir_all(p.parent().unwrap()).unwrap();
+  }
+
+  #[test]
+  fn a_planted_symlink_is_refused() {
+    let p = sidecar("symlink");
+    let elsewhere = p.with_file_name("elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, &p).unwrap();
+    let err = try_lock(&p, Mode::Exclusive).unwrap_err();
+    assert_eq!(err.code(), "ELOOP");
+    assert!(!elsewhere.exists());
+    fs::remove_dir_all(p.parent().unwrap()).unwrap();
+  }
+
+  #[test]
+  fn proc_locks_parsing_skips_waiters_and_other_inodes() {
+    let table = "1: FLOCK  ADVISORY  WRITE 10 fe:01:77 0 EOF\n\
+                 1: -> FLOCK  ADVISORY  WRITE 11 fe:01:77 0 EOF\n\
+                 2: FLOCK  ADVISORY  READ 12 fe:01:78 0 EOF\n\
+                 3: POSIX  ADVISORY  WRITE 13 fe:01:77 0 EOF\n\
+                 4: FLOCK  ADVISORY  READ 14 fe:01:77 0 EOF\n";
+    let dev = libc::makedev(0xfe, 1);
+    assert_eq!(holders_in(table, dev, 77), vec![10, 14]);
+  }
+}

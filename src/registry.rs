@@ -1,0 +1,424 @@
+//! The in-process half: one readers-writer FIFO per canonical path, shared by every worker thread.
+//!
+//! Requests join a path's queue synchronously on the calling thread, so JS call order is queue
+//! order. Only the request at the head touches the OS lock: it tries flock without blocking and,
+//! when another process holds it, one dedicated thread per (path, mode) waits in a blocking flock,
+//! so neither the event loop nor libuv's threadpool ever waits for a lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::lock::{self, Mode, OsLock};
+use crate::path::sidecar;
+
+/// Called once with the outcome of a queued request: a grant, or why there will be none.
+pub type Notify = Box<dyn FnOnce(Result<Grant>) + Send>;
+
+struct Waiter {
+  id: u64,
+  mode: Mode,
+  notify: Notify,
+}
+
+/// The state of one canonical path.
+struct Entry {
+  sidecar: PathBuf,
+  /// In-process holders, all of `hold_mode`.
+  holders: usize,
+  hold_mode: Mode,
+  /// The flock this process holds for the path while it has holders (kept across in-process
+  /// hand-overs of the same mode).
+  os: Option<(OsLock, Mode)>,
+  /// A blocking-flock thread is on its way for this mode.
+  pending: [bool; 2],
+  queue: VecDeque<Waiter>,
+}
+
+impl Entry {
+  fn new(key: &Path) -> Self {
+    Entry {
+      sidecar: sidecar(key),
+      holders: 0,
+      hold_mode: Mode::Shared,
+      os: None,
+      pending: [false; 2],
+      queue: VecDeque::new(),
+    }
+  }
+
+  fn idle(&self) -> bool {
+    self.holders == 0 && self.queue.is_empty() && self.os.is_none() && self.pending == [false; 2]
+  }
+}
+
+type Table = HashMap<Arc<Path>, Entry>;
+
+/// One table per process: worker threads load the same library image and share it, so they
+/// queue behind each other instead of fighting over two flocks of one process.
+static REGISTRY: LazyLock<Mutex<Table>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn table() -> MutexGuard<'static, Table> {
+  // A panic while holding the table cannot leave it half-updated in a way worse than losing
+  // the process's locks, so keep serving instead of poisoning every later call.
+  REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Outcomes to deliver once the table is unlocked: a notify may drop a grant, and dropping a
+/// grant releases it, which locks the table again.
+type Outbox = Vec<(Notify, Result<Grant>)>;
+
+fn deliver(out: Outbox) {
+  for (notify, outcome) in out {
+    notify(outcome);
+  }
+}
+
+/// Proof of holding a path's lock; dropping it releases (so a terminated worker or a collected
+/// handle never leaves a path locked).
+#[derive(Debug)]
+pub struct Grant {
+  key: Arc<Path>,
+  mode: Mode,
+  released: AtomicBool,
+}
+
+impl Grant {
+  pub fn mode(&self) -> Mode {
+    self.mode
+  }
+
+  pub fn key(&self) -> &Path {
+    &self.key
+  }
+
+  pub fn is_released(&self) -> bool {
+    self.released.load(Ordering::Acquire)
+  }
+
+  /// Gives the lock back; later calls do nothing.
+  pub fn release(&self) {
+    if self.released.swap(true, Ordering::AcqRel) {
+      return;
+    }
+    let mut out = Outbox::new();
+    {
+      let mut t = table();
+      if let Some(e) = t.get_mut(&self.key) {
+        e.holders -= 1;
+        pump(&self.key, e, &mut out);
+        remove_if_idle(&mut t, &self.key);
+      }
+    }
+    deliver(out);
+  }
+}
+
+impl Drop for Grant {
+  fn drop(&mut self) {
+    self.release();
+  }
+}
+
+fn grant_head(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
+  let w = e.queue.pop_front().expect("grant_head needs a head");
+  e.holders += 1;
+  e.hold_mode = w.mode;
+  let grant = Grant {
+    key: key.clone(),
+    mode: w.mode,
+    released: AtomicBool::new(false),
+  };
+  out.push((w.notify, Ok(grant)));
+}
+
+/// Grants every request the current state allows, in queue order: consecutive shared requests
+/// together, an exclusive one alone. Starts a blocking flock wait when the OS lock is busy.
+fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
+  loop {
+    let Some(head) = e.queue.front() else {
+      if e.holders == 0 {
+        e.os = None;
+      }
+      return;
+    };
+    let mode = head.mode;
+    if e.holders > 0 {
+      if e.hold_mode == Mode::Shared && mode == Mode::Shared {
+        grant_head(key, e, out);
+        continue;
+      }
+      return;
+    }
+    if matches!(e.os, Some((_, held)) if held != mode) {
+      e.os = None;
+    }
+    if e.os.is_none() {
+      if e.pending[mode.index()] {
+        return;
+      }
+      match lock::try_lock(&e.sidecar, mode) {
+        Ok(Some(l)) => e.os = Some((l, mode)),
+        Ok(None) => {
+          match spawn_wait(key.clone(), e.sidecar.clone(), mode) {
+            Ok(()) => e.pending[mode.index()] = true,
+            Err(err) => {
+              let w = e.queue.pop_front().expect("head exists");
+              out.push((w.notify, Err(err)));
+              continue;
+            }
+          }
+          return;
+        }
+        Err(err) => {
+          let w = e.queue.pop_front().expect("head exists");
+          out.push((w.notify, Err(err)));
+          continue;
+        }
+      }
+    }
+    grant_head(key, e, out);
+  }
+}
+
+fn remove_if_idle(t: &mut Table, key: &Path) {
+  if t.get(key).is_some_and(Entry::idle) {
+    t.remove(key);
+  }
+}
+
+/// Waits for the OS lock on a thread of its own. It cannot be interrupted, so a wait whose
+/// requests all gave up stays behind and hands the lock back the moment it gets it.
+fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<()> {
+  std::thread::Builder::new()
+    .name("index-lock-wait".into())
+    .spawn(move || {
+      let got = lock::lock_blocking(&sidecar, mode);
+      let mut out = Outbox::new();
+      {
+        let mut t = table();
+        let Some(e) = t.get_mut(&key) else {
+          return;
+        };
+        e.pending[mode.index()] = false;
+        let wanted = e.holders == 0 && e.queue.front().map(|w| w.mode) == Some(mode);
+        match got {
+          Ok(l) if wanted && e.os.is_none() => e.os = Some((l, mode)),
+          Ok(_unwanted) => {}
+          Err(err) => {
+            if wanted {
+              let w = e.queue.pop_front().expect("head exists");
+              out.push((w.notify, Err(err)));
+            }
+          }
+        }
+        pump(&key, e, &mut out);
+        remove_if_idle(&mut t, &key);
+      }
+      deliver(out);
+    })
+    .map(|_| ())
+    .map_err(|e| Error::io(e, "pthread_create", Path::new("index-lock-wait")))
+}
+
+fn key_of(t: &Table, key: &Path) -> Arc<Path> {
+  t.get_key_value(key)
+    .map(|(k, _)| k.clone())
+    .unwrap_or_else(|| Arc::from(key))
+}
+
+/// Grants the lock now if that needs no waiting and jumps no queue; `Ok(None)` otherwise.
+pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
+  let mut t = table();
+  let k = key_of(&t, key);
+  let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+  let granted = if !e.queue.is_empty() {
+    None
+  } else if e.holders > 0 {
+    (e.hold_mode == Mode::Shared && mode == Mode::Shared).then_some(())
+  } else {
+    match lock::try_lock(&e.sidecar, mode) {
+      Ok(Some(l)) => {
+        e.os = Some((l, mode));
+        Some(())
+      }
+      Ok(None) => None,
+      Err(err) => {
+        remove_if_idle(&mut t, &k);
+        return Err(err);
+      }
+    }
+  };
+  let grant = granted.map(|()| {
+    e.holders += 1;
+    e.hold_mode = mode;
+    Grant {
+      key: k.clone(),
+      mode,
+      released: AtomicBool::new(false),
+    }
+  });
+  remove_if_idle(&mut t, &k);
+  Ok(grant)
+}
+
+/// Queues a request behind everything already queued for `key`; `notify` receives the grant,
+/// or the error that ended the request. The caller's `id` identifies it for `cancel`.
+pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
+  let mut out = Outbox::new();
+  {
+    let mut t = table();
+    let k = key_of(&t, key);
+    let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+    e.queue.push_back(Waiter { id, mode, notify });
+    pump(&k, e, &mut out);
+    remove_if_idle(&mut t, &k);
+  }
+  deliver(out);
+}
+
+/// Withdraws a queued request (its `notify` receives `Error::Cancelled`). False when it is no
+/// longer queued: it was granted or failed already, and that outcome stands.
+pub fn cancel(key: &Path, id: u64) -> bool {
+  let mut out = Outbox::new();
+  let found = {
+    let mut t = table();
+    let Some(k) = t.get_key_value(key).map(|(k, _)| k.clone()) else {
+      return false;
+    };
+    let e = t.get_mut(&k).expect("key just found");
+    let found = match e.queue.iter().position(|w| w.id == id) {
+      Some(i) => {
+        let w = e.queue.remove(i).expect("index in range");
+        out.push((w.notify, Err(Error::Cancelled)));
+        // The head may have changed: a shared request behind a withdrawn exclusive one may
+        // now run alongside the current holders.
+        pump(&k, e, &mut out);
+        true
+      }
+      None => false,
+    };
+    remove_if_idle(&mut t, &k);
+    found
+  };
+  deliver(out);
+  found
+}
+
+/// Pids holding the OS lock of `key` (this process included when it holds it).
+pub fn holders(key: &Path) -> Vec<u32> {
+  lock::holders(&sidecar(key))
+}
+
+/// Number of paths with any lock activity in this process (for leak checks).
+pub fn active_paths() -> usize {
+  table().len()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::mpsc;
+  use std::time::Duration;
+
+  fn key(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("index-lock-reg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.join("index.json")
+  }
+
+  fn queued(k: &Path, mode: Mode, id: u64) -> mpsc::Receiver<Result<Grant>> {
+    let (tx, rx) = mpsc::channel();
+    enter(
+      k,
+      mode,
+      id,
+      Box::new(move |r| {
+        let _ = tx.send(r);
+      }),
+    );
+    rx
+  }
+
+  fn granted(rx: &mpsc::Receiver<Result<Grant>>) -> Grant {
+    rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap()
+  }
+
+  fn still_waiting(rx: &mpsc::Receiver<Result<Grant>>) {
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+  }
+
+  #[test]
+  fn readers_writer_fifo_keeps_queue_order() {
+    let k = key("fifo");
+    let s1 = try_enter(&k, Mode::Shared).unwrap().unwrap();
+    let s2 = try_enter(&k, Mode::Shared).unwrap().expect("shared joins shared");
+    let x = queued(&k, Mode::Exclusive, 1);
+    // A shared request behind a waiting exclusive one queues, and try_enter jumps no queue.
+    let s3 = queued(&k, Mode::Shared, 2);
+    assert!(try_enter(&k, Mode::Shared).unwrap().is_none());
+    still_waiting(&x);
+    drop(s1);
+    still_waiting(&x);
+    drop(s2);
+    let xg = granted(&x);
+    still_waiting(&s3);
+    drop(xg);
+    let s3g = granted(&s3);
+    assert_eq!(s3g.mode(), Mode::Shared);
+    drop(s3g);
+    assert!(!table().contains_key(k.as_path()));
+  }
+
+  #[test]
+  fn cancel_withdraws_and_lets_the_rest_through() {
+    let k = key("cancel");
+    let s = try_enter(&k, Mode::Shared).unwrap().unwrap();
+    let x = queued(&k, Mode::Exclusive, 10);
+    let s2 = queued(&k, Mode::Shared, 11);
+    still_waiting(&s2);
+    assert!(cancel(&k, 10));
+    assert!(matches!(x.recv().unwrap(), Err(Error::Cancelled)));
+    let s2g = granted(&s2);
+    assert!(!cancel(&k, 11), "a granted request is no longer cancellable");
+    drop((s, s2g));
+    assert!(!table().contains_key(k.as_path()));
+  }
+
+  #[test]
+  fn another_holder_of_the_flock_is_waited_for_on_a_thread() {
+    let k = key("os");
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive).unwrap().unwrap();
+    assert!(try_enter(&k, Mode::Exclusive).unwrap().is_none());
+    let w = queued(&k, Mode::Exclusive, 20);
+    still_waiting(&w);
+    drop(foreign);
+    let g = granted(&w);
+    g.release();
+    g.release();
+    assert!(!table().contains_key(k.as_path()));
+  }
+
+  #[test]
+  fn a_cancelled_os_wait_hands_the_lock_back() {
+    let k = key("abandon");
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive).unwrap().unwrap();
+    let w = queued(&k, Mode::Exclusive, 30);
+    still_waiting(&w);
+    assert!(cancel(&k, 30));
+    drop(foreign);
+    // The abandoned wait thread obtains the flock and must give it straight back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+      if let Some(l) = lock::try_lock(&sidecar(&k), Mode::Exclusive).unwrap() {
+        drop(l);
+        break;
+      }
+      assert!(std::time::Instant::now() < deadline, "flock never came back");
+      std::thread::sleep(Duration::from_millis(5));
+    }
+  }
+}
