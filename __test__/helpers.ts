@@ -1,0 +1,81 @@
+// Shared test plumbing: temp directories that are removed afterwards, and child processes.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, realpathSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach } from 'vitest'
+
+export const ROOT = resolve(__dirname, '..')
+export const FIXTURES = join(__dirname, 'fixtures')
+
+const made: string[] = []
+const children = new Set<ChildProcess>()
+
+afterEach(() => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGKILL')
+      } catch {}
+    }
+  }
+  children.clear()
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A fresh directory (symlinks resolved), removed after the test. */
+export function tempDir(tag = 't'): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), `index-lock-${tag}-`)))
+  made.push(dir)
+  return dir
+}
+
+export interface Run {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Resolves with the first stdout line that contains `text`. */
+  line: (text: string) => Promise<string>
+}
+
+/** Starts a child process (killed after the test if still running) and collects its output. */
+export function run(cmd: string, args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  let out = ''
+  let err = ''
+  const waiters: { text: string; resolve: (l: string) => void }[] = []
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+    for (const w of waiters.slice()) {
+      const l = out.split('\n').find((x) => x.includes(w.text))
+      if (l !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(l)
+      }
+    }
+  })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal })),
+  )
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    line: (text) =>
+      new Promise((res, rej) => {
+        const l = out.split('\n').find((x) => x.includes(text))
+        if (l !== undefined) return res(l)
+        waiters.push({ text, resolve: res })
+        exited.then(() => rej(new Error(`exited before printing '${text}': ${out}\n${err}`)))
+      }),
+  }
+}
+
+/** Runs a fixture script under node. */
+export function node(fixture: string, args: string[] = [], env: Record<string, string> = {}): Run {
+  return run(process.execPath, [join(FIXTURES, fixture), ...args], env)
+}

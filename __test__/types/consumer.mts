@@ -1,0 +1,65 @@
+// A strict ESM consumer of every export: compiled (not run) by `npm test` to keep index.d.ts honest.
+import {
+  AbortError,
+  acquire,
+  atomicWrite,
+  CorruptFileError,
+  LockTimeoutError,
+  readJson,
+  tryAcquire,
+  updateJson,
+  withIndexLock,
+  writeJson,
+  type LockHandle,
+  type LockMode,
+  type LockOptions,
+} from 'index-lock'
+
+interface Index {
+  version: 1
+  entries: Record<string, { title: string }>
+}
+
+export async function consume(path: string): Promise<number> {
+  const n: number = await withIndexLock(path, () => 1)
+  const s: string = await withIndexLock(path, async () => 'x', { mode: 'shared', timeoutMs: 10 })
+  const mode: LockMode = 'shared'
+  const opts: LockOptions = { mode, timeoutMs: Infinity, signal: AbortSignal.timeout(100) }
+  const h: LockHandle = await acquire(path, opts)
+  const p: string = h.path
+  const m: LockMode = h.mode
+  await h.release()
+  await h[Symbol.asyncDispose]()
+  const maybe: LockHandle | null = tryAcquire(path, { mode: 'exclusive' })
+  await maybe?.release()
+  await atomicWrite(path, 'text', { fsync: false, mode: 0o644 })
+  await atomicWrite(path, new Uint8Array([1]))
+  const idx: Index = await readJson<Index>(path, { default: { version: 1, entries: {} } })
+  await writeJson(path, idx, { space: 2, fsync: true })
+  const next: Index = await updateJson<Index>(
+    path,
+    (cur) => {
+      cur.entries['a'] = { title: 't' }
+    },
+    { default: { version: 1, entries: {} }, timeoutMs: 5, space: 2 },
+  )
+  const replaced: Index = await updateJson<Index>(path, async (cur) => ({ ...cur, version: 1 }))
+  try {
+    await acquire(path)
+  } catch (err) {
+    if (err instanceof LockTimeoutError) {
+      const code: 'ELOCKTIMEOUT' = err.code
+      const pids: number[] = err.holders.map((x) => x.pid)
+      return pids.length + code.length + err.path.length
+    }
+    if (err instanceof CorruptFileError) return err.code.length + (err.line ?? 0)
+    if (err instanceof AbortError) return err.code.length
+  }
+  // @ts-expect-error: unknown lock modes are a type error
+  await acquire(path, { mode: 'bogus' })
+  // @ts-expect-error: data must be a string or bytes
+  await atomicWrite(path, 42)
+  // @ts-expect-error: tryAcquire never waits, so it takes no timeout
+  tryAcquire(path, { timeoutMs: 1 })
+  return n + s.length + p.length + m.length + next.version + replaced.version
+}

@@ -1,0 +1,156 @@
+/**
+ * index-lock: read-modify-write of small files (an `index.json`, a `config.yaml`) from many async
+ * callers, worker threads and processes without lost updates or torn files.
+ *
+ * Locks are a per-path FIFO queue inside the process plus an flock(2) on the sidecar file
+ * `<path>.lock` across processes. Writes go to a unique temp file that is fsynced and renamed over
+ * the target, then the directory is fsynced.
+ */
+
+/** `'exclusive'` (one holder; for writers) or `'shared'` (many holders at once; for readers). */
+export type LockMode = 'exclusive' | 'shared'
+
+export interface LockOptions {
+  /** Lock mode. Default `'exclusive'`. */
+  mode?: LockMode
+  /**
+   * How long to wait for the lock before rejecting with {@link LockTimeoutError}, in ms.
+   * Default `30000`; `0` tries once without waiting; `Infinity` waits forever.
+   * Negative or `NaN` throws a `RangeError` (`ERR_OUT_OF_RANGE`).
+   */
+  timeoutMs?: number
+  /** Aborts a wait for the lock with an {@link AbortError}; has no effect once the lock is held. */
+  signal?: AbortSignal
+}
+
+/** A held lock, from {@link acquire} or {@link tryAcquire}. */
+export interface LockHandle {
+  /** The path the lock was requested for, as given. */
+  readonly path: string
+  readonly mode: LockMode
+  /** True once released. */
+  readonly released: boolean
+  /** Releases the lock. Idempotent: later calls resolve and do nothing. */
+  release(): Promise<void>
+  /** Same as {@link LockHandle.release}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Runs `fn` while holding the lock of `path` and resolves with its result. The lock is released
+ * when `fn` returns, throws or its promise settles; a rejection from `fn` propagates.
+ *
+ * Reentrant within one async call chain: a nested call for the same path (any spelling) runs
+ * `fn` directly when the held lock covers it (exclusive covers both modes; shared covers shared).
+ * Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ */
+export declare function withIndexLock<T>(
+  path: string,
+  fn: () => T | Promise<T>,
+  options?: LockOptions,
+): Promise<T>
+
+/**
+ * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
+ * `await using`). Handles are not reentrant: use {@link withIndexLock} for nested sections.
+ */
+export declare function acquire(path: string, options?: LockOptions): Promise<LockHandle>
+
+/**
+ * Takes the lock of `path` only if that needs no waiting and jumps no queue: returns `null`
+ * when another holder (in this process or another) or an earlier waiter is in the way.
+ */
+export declare function tryAcquire(path: string, options?: { mode?: LockMode }): LockHandle | null
+
+export interface AtomicWriteOptions {
+  /** fsync the temp file before the rename and the directory after it. Default `true`. */
+  fsync?: boolean
+  /**
+   * Permission bits of the written file. Default: those of the file being replaced, or
+   * `0o666 & ~umask` for a new file.
+   */
+  mode?: number
+}
+
+/**
+ * Replaces the content of `path` atomically: readers see the old or the new content, never a
+ * mix. Writes a hidden temp file beside it (`.<name>.<pid>.<tid>.<n>.<random>.tmp`, created
+ * exclusively), fsyncs it, renames it over `path` and fsyncs the directory. A symlink at `path`
+ * stays a symlink and its target is replaced. On failure the old content stays and the temp file
+ * is removed. Takes no lock: combine with {@link withIndexLock} for read-modify-write.
+ */
+export declare function atomicWrite(
+  path: string,
+  data: string | Uint8Array,
+  options?: AtomicWriteOptions,
+): Promise<void>
+
+export interface ReadJsonOptions<T> {
+  /** Returned when the file is missing, empty or only whitespace. Without it those reject. */
+  default?: T
+}
+
+/**
+ * Reads and parses a JSON file. Takes no lock (an atomic rename never shows a torn file).
+ * Missing (`ENOENT`) or empty files resolve with `options.default` when given; malformed JSON
+ * rejects with {@link CorruptFileError} and the file is left as it is.
+ */
+export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
+
+export interface WriteJsonOptions {
+  /** As in {@link atomicWrite}. Default `true`. */
+  fsync?: boolean
+  /** Indentation passed to `JSON.stringify` (number 0-10 or string). Default: none. */
+  space?: number | string
+}
+
+/** `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. */
+export declare function writeJson(path: string, value: unknown, options?: WriteJsonOptions): Promise<void>
+
+export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
+  /** The value the mutator gets when the file is missing or empty (a fresh copy each call). */
+  default?: T
+}
+
+/**
+ * Read-modify-write under the exclusive lock: reads `path` (or `options.default`), runs
+ * `mutator`, writes the result atomically and resolves with it. The mutator may change the value
+ * in place and return nothing, or return a new value. If it throws, nothing is written.
+ * `options.mode` may only be `'exclusive'`.
+ */
+export declare function updateJson<T>(
+  path: string,
+  mutator: (current: T) => T | void | Promise<T | void>,
+  options?: UpdateJsonOptions<T>,
+): Promise<T>
+
+/** A wait for a lock outlasted `timeoutMs`. */
+export declare class LockTimeoutError extends Error {
+  readonly name: 'LockTimeoutError'
+  readonly code: 'ELOCKTIMEOUT'
+  /** The path as given. */
+  readonly path: string
+  readonly mode: LockMode
+  readonly timeoutMs: number
+  /** Processes holding the lock when the wait gave up (Linux: from /proc/locks); may be empty. */
+  readonly holders: { pid: number }[]
+}
+
+/** A JSON file that does not parse. The message names the path and the position. */
+export declare class CorruptFileError extends Error {
+  readonly name: 'CorruptFileError'
+  readonly code: 'ECORRUPT'
+  readonly path: string
+  /** 1-based line of the first error, when known. */
+  readonly line?: number
+  /** 1-based column of the first error, when known. */
+  readonly column?: number
+  /** 0-based byte offset of the first error, when known. */
+  readonly position?: number
+}
+
+/** A wait for a lock ended by its `signal`; `cause` is the signal's reason. */
+export declare class AbortError extends Error {
+  readonly name: 'AbortError'
+  readonly code: 'ABORT_ERR'
+}

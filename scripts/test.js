@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+'use strict'
+// `npm test`: every check the project has, in one run, ending with a plain
+// `N passed, N failed` line. Steps: rustfmt, clippy, cargo tests, the strict TypeScript
+// consumer type-check, and the vitest suite. A failing step does not stop the others.
+
+const { spawnSync } = require('node:child_process')
+const { readFileSync, rmSync } = require('node:fs')
+const { join } = require('node:path')
+
+const root = join(__dirname, '..')
+const bin = (name) => join(root, 'node_modules', '.bin', name)
+const vitestJson = join(root, '.vitest-results.json')
+
+let passed = 0
+let failed = 0
+const failures = []
+
+function step(name, cmd, args, count) {
+  console.log(`\n=== ${name}: ${[cmd, ...args].join(' ')}`)
+  const res = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' })
+  process.stdout.write(res.stdout ?? '')
+  process.stderr.write(res.stderr ?? '')
+  const ok = res.status === 0
+  const counted = count ? count(`${res.stdout}\n${res.stderr}`) : null
+  if (counted) {
+    passed += counted.passed
+    failed += counted.failed
+    if (!ok && counted.failed === 0) failed += 1
+  } else if (ok) {
+    passed += 1
+  } else {
+    failed += 1
+  }
+  if (!ok) failures.push(name)
+}
+
+function cargoCounts(output) {
+  let p = 0
+  let f = 0
+  for (const m of output.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    p += Number(m[1])
+    f += Number(m[2])
+  }
+  return { passed: p, failed: f }
+}
+
+function vitestCounts() {
+  try {
+    const r = JSON.parse(readFileSync(vitestJson, 'utf8'))
+    return { passed: r.numPassedTests, failed: r.numFailedTests + (r.numFailedTestSuites ?? 0) }
+  } catch {
+    return { passed: 0, failed: 1 }
+  }
+}
+
+step('rustfmt', 'cargo', ['fmt', '--check'])
+step('clippy', 'cargo', ['clippy', '--all-targets', '--', '-D', 'warnings'])
+step('cargo test', 'cargo', ['test'], cargoCounts)
+step('typecheck (strict consumer of index.d.ts)', bin('tsc'), ['-p', join('__test__', 'types', 'tsconfig.json')])
+
+rmSync(vitestJson, { force: true })
+console.log('\n=== vitest')
+const v = spawnSync(
+  bin('vitest'),
+  ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`],
+  { cwd: root, stdio: 'inherit' },
+)
+const vc = vitestCounts()
+passed += vc.passed
+failed += vc.failed
+if (v.status !== 0) {
+  if (vc.failed === 0) failed += 1
+  failures.push('vitest')
+}
+
+console.log(failures.length ? `\nFailed steps: ${failures.join(', ')}` : '\nAll steps passed.')
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failures.length ? 1 : 0)
