@@ -125,7 +125,11 @@ const ERRNOS: &[(i32, &str, &str)] = &[
   (libc::ENOSYS, "ENOSYS", "function not implemented"),
   (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
   (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
-  (libc::EOPNOTSUPP, "ENOTSUP", "operation not supported on socket"),
+  (
+    libc::EOPNOTSUPP,
+    "ENOTSUP",
+    "operation not supported on socket",
+  ),
   (libc::ESTALE, "ESTALE", "stale file handle"),
   (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
   (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),

@@ -47,7 +47,12 @@ fn open(sidecar: &Path) -> Result<File> {
     .open(sidecar);
   match rw {
     Ok(f) => Ok(f),
-    Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::EPERM)) => {
+    Err(e)
+      if matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EROFS | libc::EPERM)
+      ) =>
+    {
       OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -179,7 +184,9 @@ mod tests {
   fn exclusive_excludes_and_shared_shares() {
     let p = sidecar("modes");
     let a = try_lock(&p, Mode::Shared).unwrap().expect("free");
-    let b = try_lock(&p, Mode::Shared).unwrap().expect("shared with shared");
+    let b = try_lock(&p, Mode::Shared)
+      .unwrap()
+      .expect("shared with shared");
     assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
     drop((a, b));
     let c = try_lock(&p, Mode::Exclusive).unwrap().expect("free again");
@@ -198,7 +205,9 @@ mod tests {
     // Someone deletes the lock file while we hold it: a new one must be lockable, and ours
     // must not count as holding the new one.
     fs::remove_file(&p).unwrap();
-    let new = try_lock(&p, Mode::Exclusive).unwrap().expect("new inode is free");
+    let new = try_lock(&p, Mode::Exclusive)
+      .unwrap()
+      .expect("new inode is free");
     drop((old, new));
     fs::remove_dir_all(p.parent().unwrap()).unwrap();
   }

@@ -100,7 +100,11 @@ mod tests {
       d.join("linkdir/alias.json"),
       d.join("real/./alias.json"),
     ] {
-      assert_eq!(resolve(spelling.to_str().unwrap()).unwrap(), want, "{spelling:?}");
+      assert_eq!(
+        resolve(spelling.to_str().unwrap()).unwrap(),
+        want,
+        "{spelling:?}"
+      );
     }
     fs::remove_dir_all(d).unwrap();
   }
@@ -132,12 +136,18 @@ mod tests {
     let d = tempdir("loop");
     symlink("b", d.join("a")).unwrap();
     symlink("a", d.join("b")).unwrap();
-    assert_eq!(resolve(d.join("a").to_str().unwrap()).unwrap_err().code(), "ELOOP");
+    assert_eq!(
+      resolve(d.join("a").to_str().unwrap()).unwrap_err().code(),
+      "ELOOP"
+    );
     fs::remove_dir_all(d).unwrap();
   }
 
   #[test]
   fn sidecar_sits_beside_the_file() {
-    assert_eq!(sidecar(Path::new("/d/index.json")), Path::new("/d/index.json.lock"));
+    assert_eq!(
+      sidecar(Path::new("/d/index.json")),
+      Path::new("/d/index.json.lock")
+    );
   }
 }

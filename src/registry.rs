@@ -355,7 +355,9 @@ mod tests {
   fn readers_writer_fifo_keeps_queue_order() {
     let k = key("fifo");
     let s1 = try_enter(&k, Mode::Shared).unwrap().unwrap();
-    let s2 = try_enter(&k, Mode::Shared).unwrap().expect("shared joins shared");
+    let s2 = try_enter(&k, Mode::Shared)
+      .unwrap()
+      .expect("shared joins shared");
     let x = queued(&k, Mode::Exclusive, 1);
     // A shared request behind a waiting exclusive one queues, and try_enter jumps no queue.
     let s3 = queued(&k, Mode::Shared, 2);
@@ -383,7 +385,10 @@ mod tests {
     assert!(cancel(&k, 10));
     assert!(matches!(x.recv().unwrap(), Err(Error::Cancelled)));
     let s2g = granted(&s2);
-    assert!(!cancel(&k, 11), "a granted request is no longer cancellable");
+    assert!(
+      !cancel(&k, 11),
+      "a granted request is no longer cancellable"
+    );
     drop((s, s2g));
     assert!(!table().contains_key(k.as_path()));
   }
@@ -391,7 +396,9 @@ mod tests {
   #[test]
   fn another_holder_of_the_flock_is_waited_for_on_a_thread() {
     let k = key("os");
-    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive).unwrap().unwrap();
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive)
+      .unwrap()
+      .unwrap();
     assert!(try_enter(&k, Mode::Exclusive).unwrap().is_none());
     let w = queued(&k, Mode::Exclusive, 20);
     still_waiting(&w);
@@ -405,7 +412,9 @@ mod tests {
   #[test]
   fn a_cancelled_os_wait_hands_the_lock_back() {
     let k = key("abandon");
-    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive).unwrap().unwrap();
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive)
+      .unwrap()
+      .unwrap();
     let w = queued(&k, Mode::Exclusive, 30);
     still_waiting(&w);
     assert!(cancel(&k, 30));
@@ -417,7 +426,10 @@ mod tests {
         drop(l);
         break;
       }
-      assert!(std::time::Instant::now() < deadline, "flock never came back");
+      assert!(
+        std::time::Instant::now() < deadline,
+        "flock never came back"
+      );
       std::thread::sleep(Duration::from_millis(5));
     }
   }
