@@ -26,6 +26,9 @@ export declare function activePaths(): number
 /** Atomically replaces the file at `path` (see `atomic::write`). Runs on tokio's blocking pool. */
 export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
 
+/** `atomicWrite` on the calling thread. */
+export declare function atomicWriteSync(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): void
+
 /**
  * Withdraws a queued request; its promise rejects with `ECANCELED`. False when it was granted
  * (or failed) already.
@@ -51,11 +54,21 @@ export declare function lock(key: string, exclusive: boolean, waitId: number): P
 /** Pids holding the OS lock of `key`, from /proc/locks. */
 export declare function lockHolders(key: string): Array<number>
 
+/**
+ * Blocks this thread until the lock of `key` is granted; null after `timeoutMs` (absent: wait
+ * forever). For synchronous CLI code: throws `ELOCKDEADLOCK`/`ELOCKUPGRADE` instead of hanging
+ * when this thread already holds or awaits the path.
+ */
+export declare function lockSync(key: string, exclusive: boolean, timeoutMs?: number | undefined | null): NativeLock | null
+
 /** Identifies a queued request for `cancelWait`; unique across the process's worker threads. */
 export declare function nextWaitId(): number
 
 /** The bytes of `path`, or null when it does not exist. */
 export declare function readFile(path: string): Promise<Buffer | null>
+
+/** `readFile` on the calling thread. */
+export declare function readFileSync(path: string): Buffer | null
 
 /** The canonical absolute path of the file `path` names (the lock key). */
 export declare function resolvePath(path: string): string

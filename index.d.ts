@@ -23,10 +23,27 @@ export interface LockOptions {
   signal?: AbortSignal
 }
 
-/** A held lock, from {@link acquire} or {@link tryAcquire}. */
+/** Options of the synchronous lock calls: no `signal`, since a blocked thread cannot see it. */
+export interface SyncLockOptions {
+  /** Lock mode. Default `'exclusive'`. */
+  mode?: LockMode
+  /** As in {@link LockOptions.timeoutMs}: default `30000`, `0` tries once, `Infinity` waits forever. */
+  timeoutMs?: number
+}
+
+/**
+ * A path, or several paths taken as one set: all locks are taken in one global order (by
+ * canonical path) so overlapping sets cannot deadlock, within one overall `timeoutMs`, and
+ * released in reverse order. A timeout or abort while taking the set releases what was taken.
+ */
+export type LockTarget = string | readonly string[]
+
+/** A held lock (or set of locks), from {@link acquire}, {@link acquireSync} or {@link tryAcquire}. */
 export interface LockHandle {
-  /** The path the lock was requested for, as given. */
+  /** The path the lock was requested for, as given (for a set: the first path given). */
   readonly path: string
+  /** Every path this handle holds, as given. */
+  readonly paths: readonly string[]
   readonly mode: LockMode
   /** True once released. */
   readonly released: boolean
@@ -45,7 +62,7 @@ export interface LockHandle {
  * Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
  */
 export declare function withIndexLock<T>(
-  path: string,
+  path: LockTarget,
   fn: () => T | Promise<T>,
   options?: LockOptions,
 ): Promise<T>
@@ -54,13 +71,13 @@ export declare function withIndexLock<T>(
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
  * `await using`). Handles are not reentrant: use {@link withIndexLock} for nested sections.
  */
-export declare function acquire(path: string, options?: LockOptions): Promise<LockHandle>
+export declare function acquire(path: LockTarget, options?: LockOptions): Promise<LockHandle>
 
 /**
  * Takes the lock of `path` only if that needs no waiting and jumps no queue: returns `null`
  * when another holder (in this process or another) or an earlier waiter is in the way.
  */
-export declare function tryAcquire(path: string, options?: { mode?: LockMode }): LockHandle | null
+export declare function tryAcquire(path: LockTarget, options?: { mode?: LockMode }): LockHandle | null
 
 export interface AtomicWriteOptions {
   /** fsync the temp file before the rename and the directory after it. Default `true`. */
@@ -154,3 +171,44 @@ export declare class AbortError extends Error {
   readonly name: 'AbortError'
   readonly code: 'ABORT_ERR'
 }
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous twins, for command-line code. They block the calling thread (never use them on a
+// server's event loop), follow the same protocol, and so exclude async callers and other
+// processes alike. A wait that could only deadlock throws at once instead of hanging:
+// `ELOCKDEADLOCK` when this thread already holds (or awaits) the path outside the current call
+// chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive.
+
+/**
+ * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
+ * the async version (also inside an async `withIndexLock` on the same path). If `fn` returns a
+ * promise, throws `ERR_INVALID_RETURN_VALUE` (the lock cannot cover async work).
+ */
+export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
+
+/** {@link acquire}, blocking the calling thread. Throws {@link LockTimeoutError} on timeout. */
+export declare function acquireSync(path: LockTarget, options?: SyncLockOptions): LockHandle
+
+/** {@link atomicWrite} on the calling thread. */
+export declare function atomicWriteSync(path: string, data: string | Uint8Array, options?: AtomicWriteOptions): void
+
+/** {@link readJson} on the calling thread. */
+export declare function readJsonSync<T = unknown>(path: string, options?: ReadJsonOptions<T>): T
+
+/** {@link writeJson} on the calling thread. */
+export declare function writeJsonSync(path: string, value: unknown, options?: WriteJsonOptions): void
+
+export interface UpdateJsonSyncOptions<T> extends SyncLockOptions, WriteJsonOptions {
+  /** As in {@link UpdateJsonOptions.default}. */
+  default?: T
+}
+
+/**
+ * {@link updateJson} for a synchronous mutator. A mutator that returns a promise throws
+ * `ERR_INVALID_RETURN_VALUE` and nothing is written.
+ */
+export declare function updateJsonSync<T>(
+  path: string,
+  mutator: (current: T) => T | void,
+  options?: UpdateJsonSyncOptions<T>,
+): T

@@ -134,6 +134,29 @@ function checkPath(path) {
   if (path.includes('\0')) throw invalidArgValue('path', path, 'must be a string without null bytes')
 }
 
+/** Checks a path argument that may also be a non-empty array of paths (a lock set). */
+function checkPaths(pathOrPaths) {
+  if (!Array.isArray(pathOrPaths)) return checkPath(pathOrPaths)
+  if (pathOrPaths.length === 0) throw invalidArgValue('paths', pathOrPaths, 'must name at least one path')
+  pathOrPaths.forEach((p, i) => {
+    if (typeof p !== 'string') throw invalidArgType(`paths[${i}]`, 'of type string', p)
+    checkPath(p)
+  })
+}
+
+/** Checked path(s) as `[{ key, path }]`: one per file, in the global lock order. */
+function targetsOf(pathOrPaths) {
+  if (!Array.isArray(pathOrPaths)) return [{ key: resolveKey(pathOrPaths), path: pathOrPaths }]
+  const byKey = new Map()
+  for (const path of pathOrPaths) {
+    const key = resolveKey(path)
+    if (!byKey.has(key)) byKey.set(key, { key, path })
+  }
+  // Every caller takes a set in the order of the canonical paths, so overlapping sets taken by
+  // two callers cannot deadlock.
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
 function checkFunction(fn, name) {
   if (typeof fn !== 'function') throw invalidArgType(name, 'of type function', fn)
 }
@@ -214,21 +237,27 @@ function checkData(data) {
 
 const handleToken = Symbol('LockHandle')
 
+/** A held lock (or set of locks, released in reverse order). */
 class LockHandle {
-  #lock
-  #path
+  #locks
+  #paths
   #mode
 
-  constructor(token, lock, path, mode) {
+  constructor(token, locks, paths, mode) {
     if (token !== handleToken) throw new TypeError('Illegal constructor: use acquire() or tryAcquire()')
-    this.#lock = lock
-    this.#path = path
+    this.#locks = locks
+    this.#paths = paths
     this.#mode = mode
   }
 
-  /** The path this lock was requested for, as given. */
+  /** The path this lock was requested for, as given (for a set: the first one given). */
   get path() {
-    return this.#path
+    return this.#paths[0]
+  }
+
+  /** Every path this handle holds, as given. */
+  get paths() {
+    return [...this.#paths]
   }
 
   get mode() {
@@ -236,11 +265,11 @@ class LockHandle {
   }
 
   get released() {
-    return this.#lock.released
+    return this.#locks.every((l) => l.released)
   }
 
   release() {
-    this.#lock.release()
+    releaseAll(this.#locks)
     return Promise.resolve()
   }
 
@@ -249,8 +278,17 @@ class LockHandle {
   }
 }
 
+function releaseAll(locks) {
+  for (let i = locks.length - 1; i >= 0; i--) locks[i].release()
+}
+
 function resolveKey(path) {
   return callNative(() => native.resolvePath(path))
+}
+
+/** `timeoutMs` for a native call: `null` (forever) where a JS timer could not express it. */
+function finiteTimeout(timeoutMs) {
+  return timeoutMs <= TIMER_MAX_MS ? timeoutMs : null
 }
 
 /**
@@ -278,10 +316,11 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
       // False when the grant is already on its way: then it wins, and nothing is leaked.
       if (native.cancelWait(key, id)) failure = makeError()
     }
+    const ms = finiteTimeout(timeoutMs)
     const timer =
-      timeoutMs <= TIMER_MAX_MS
-        ? setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), timeoutMs)
-        : null
+      ms === null
+        ? null
+        : setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
     const onAbort = () => cancel(() => new AbortError(signal))
     signal?.addEventListener('abort', onAbort, { once: true })
     const settle = () => {
@@ -301,70 +340,200 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
   })
 }
 
-// What the current async call chain holds: canonical path -> { mode, active }. A hold is shared
-// by reference with nested chains, so work that outlives the lock sees it go inactive.
-const holds = new AsyncLocalStorage()
-
-function heldHere(key) {
-  const hold = holds.getStore()?.get(key)
-  return hold?.active ? hold : undefined
+/** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
+function lockKeySync(key, path, { mode, timeoutMs }) {
+  const lock = callNative(() => native.lockSync(key, mode === 'exclusive', finiteTimeout(timeoutMs)))
+  if (!lock) throw new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))
+  return lock
 }
 
-/** Runs `fn` under the lock of `path` (already checked); reentrant for the same async chain. */
-function runLocked(path, opts, fn) {
-  const key = resolveKey(path)
-  const hold = heldHere(key)
-  if (hold) {
-    if (hold.mode === 'shared' && opts.mode === 'exclusive') return Promise.reject(upgradeError(path))
-    return (async () => fn())()
+/** Takes every lock of `targets` in order within one overall timeout; on failure none is kept. */
+async function lockSet(targets, opts) {
+  if (targets.length === 1) return [await lockKey(targets[0].key, targets[0].path, opts)]
+  const deadline = Date.now() + opts.timeoutMs
+  const taken = []
+  try {
+    for (const { key, path } of targets) {
+      const timeoutMs = Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now()))
+      taken.push(await lockKey(key, path, { ...opts, timeoutMs }))
+    }
+  } catch (err) {
+    releaseAll(taken)
+    throw err
   }
-  return lockKey(key, path, opts).then(async (lock) => {
-    const mine = { mode: opts.mode, active: true }
-    const store = new Map(holds.getStore())
-    store.set(key, mine)
+  return taken
+}
+
+function lockSetSync(targets, opts) {
+  const deadline = Date.now() + opts.timeoutMs
+  const taken = []
+  try {
+    for (const { key, path } of targets) {
+      const timeoutMs = Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now()))
+      taken.push(lockKeySync(key, path, { ...opts, timeoutMs }))
+    }
+  } catch (err) {
+    releaseAll(taken)
+    throw err
+  }
+  return taken
+}
+
+// What the current call chain holds: canonical path -> { mode, active }. A hold is shared by
+// reference with nested chains, so work that outlives the lock sees it go inactive. Sync calls
+// see the same store, so sync and async sections nest in each other.
+const holds = new AsyncLocalStorage()
+
+/**
+ * The targets the current chain does not hold yet; throws ELOCKUPGRADE for an exclusive request
+ * on a path the chain holds shared.
+ */
+function notHeld(targets, mode) {
+  const store = holds.getStore()
+  return targets.filter(({ key, path }) => {
+    const hold = store?.get(key)
+    if (!hold?.active) return true
+    if (hold.mode === 'shared' && mode === 'exclusive') throw upgradeError(path)
+    return false
+  })
+}
+
+/** Runs `fn` in a chain that holds `targets` in `mode`; `done` is called when it no longer does. */
+function runHolding(targets, mode, fn) {
+  const mine = { mode, active: true }
+  const store = new Map(holds.getStore())
+  for (const { key } of targets) store.set(key, mine)
+  return { result: () => holds.run(store, fn), end: () => (mine.active = false) }
+}
+
+/** Runs `fn` under the locks of `targets`; reentrant for the same async chain. */
+function runLocked(targets, opts, fn) {
+  const need = notHeld(targets, opts.mode)
+  if (need.length === 0) return (async () => fn())()
+  return lockSet(need, opts).then(async (locks) => {
+    const run = runHolding(need, opts.mode, fn)
     try {
-      return await holds.run(store, fn)
+      return await run.result()
     } finally {
-      mine.active = false
-      lock.release()
+      run.end()
+      releaseAll(locks)
     }
   })
 }
 
-async function withIndexLock(path, fn, options) {
-  checkPath(path)
+function checkSyncResult(value, name) {
+  if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
+    throw codedError(
+      TypeError,
+      'ERR_INVALID_RETURN_VALUE',
+      `The ${name} of a synchronous call returned a promise; the lock does not cover async work, ` +
+        'use the async function instead',
+    )
+  }
+  return value
+}
+
+function runLockedSync(targets, opts, fn) {
+  const need = notHeld(targets, opts.mode)
+  if (need.length === 0) return checkSyncResult(fn(), 'fn')
+  const locks = lockSetSync(need, opts)
+  const run = runHolding(need, opts.mode, fn)
+  try {
+    return checkSyncResult(run.result(), 'fn')
+  } finally {
+    run.end()
+    releaseAll(locks)
+  }
+}
+
+function syncLockOptions(options) {
+  const o = checkOptions(options)
+  if (o.signal !== undefined) {
+    throw invalidArgValue('options.signal', o.signal, 'is not supported by synchronous calls (they cannot be interrupted)')
+  }
+  return { mode: checkMode(o.mode), timeoutMs: checkTimeout(o.timeoutMs) }
+}
+
+async function withIndexLock(pathOrPaths, fn, options) {
+  checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
-  return runLocked(path, lockOptions(options), fn)
-}
-
-async function acquire(path, options) {
-  checkPath(path)
   const opts = lockOptions(options)
-  const lock = await lockKey(resolveKey(path), path, opts)
-  return new LockHandle(handleToken, lock, path, opts.mode)
+  return runLocked(targetsOf(pathOrPaths), opts, fn)
 }
 
-function tryAcquire(path, options) {
-  checkPath(path)
+function withIndexLockSync(pathOrPaths, fn, options) {
+  checkPaths(pathOrPaths)
+  checkFunction(fn, 'fn')
+  const opts = syncLockOptions(options)
+  return runLockedSync(targetsOf(pathOrPaths), opts, fn)
+}
+
+function pathsOf(pathOrPaths, targets) {
+  return Array.isArray(pathOrPaths) ? targets.map((t) => t.path) : [pathOrPaths]
+}
+
+async function acquire(pathOrPaths, options) {
+  checkPaths(pathOrPaths)
+  const opts = lockOptions(options)
+  const targets = targetsOf(pathOrPaths)
+  const locks = await lockSet(targets, opts)
+  return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
+}
+
+function acquireSync(pathOrPaths, options) {
+  checkPaths(pathOrPaths)
+  const opts = syncLockOptions(options)
+  const targets = targetsOf(pathOrPaths)
+  const locks = lockSetSync(targets, opts)
+  return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
+}
+
+function tryAcquire(pathOrPaths, options) {
+  checkPaths(pathOrPaths)
   const mode = checkMode(checkOptions(options).mode)
-  const lock = callNative(() => native.tryLock(resolveKey(path), mode === 'exclusive'))
-  return lock ? new LockHandle(handleToken, lock, path, mode) : null
+  const targets = targetsOf(pathOrPaths)
+  const locks = []
+  for (const { key } of targets) {
+    let lock
+    try {
+      lock = callNative(() => native.tryLock(key, mode === 'exclusive'))
+    } catch (err) {
+      releaseAll(locks)
+      throw err
+    }
+    if (!lock) {
+      releaseAll(locks)
+      return null
+    }
+    locks.push(lock)
+  }
+  return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), mode)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Files
 
+function writeOptions(options) {
+  const o = checkOptions(options)
+  return { fsync: checkBoolean(o.fsync, 'options.fsync', true), mode: checkFileMode(o.mode) }
+}
+
 async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
-  const o = checkOptions(options)
-  const fsync = checkBoolean(o.fsync, 'options.fsync', true)
-  const mode = checkFileMode(o.mode)
+  const { fsync, mode } = writeOptions(options)
   try {
     await native.atomicWrite(path, bytes, fsync, mode)
   } catch (err) {
     throw fromNative(err)
   }
+}
+
+function atomicWriteSync(path, data, options) {
+  checkPath(path)
+  const bytes = checkData(data)
+  const { fsync, mode } = writeOptions(options)
+  callNative(() => native.atomicWriteSync(path, bytes, fsync, mode))
 }
 
 function notFound(path) {
@@ -383,13 +552,13 @@ function copyOf(value) {
   }
 }
 
-async function readJsonChecked(path, hasDefault, fallback) {
-  let bytes
-  try {
-    bytes = await native.readFile(path)
-  } catch (err) {
-    throw fromNative(err)
-  }
+/** How to read a JSON file: its `default`, if any, as a fresh copy per call when asked. */
+function readPlan(o, fresh) {
+  return { hasDefault: o.default !== undefined, fallback: fresh ? () => copyOf(o.default) : () => o.default }
+}
+
+/** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
+function parseJson(path, bytes, { hasDefault, fallback }) {
   if (bytes === null) {
     if (hasDefault) return fallback()
     throw notFound(path)
@@ -405,18 +574,28 @@ async function readJsonChecked(path, hasDefault, fallback) {
   } catch (err) {
     const at = native.jsonErrorPosition(bytes)
     if (!at) throw new CorruptFileError(path, err.message)
-    throw new CorruptFileError(
-      path,
-      `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`,
-      at,
-    )
+    throw new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
+  }
+}
+
+async function readBytes(path) {
+  try {
+    return await native.readFile(path)
+  } catch (err) {
+    throw fromNative(err)
   }
 }
 
 async function readJson(path, options) {
   checkPath(path)
-  const o = checkOptions(options)
-  return readJsonChecked(path, o.default !== undefined, () => o.default)
+  const plan = readPlan(checkOptions(options), false)
+  return parseJson(path, await readBytes(path), plan)
+}
+
+function readJsonSync(path, options) {
+  checkPath(path)
+  const plan = readPlan(checkOptions(options), false)
+  return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
 function serialize(value, space) {
@@ -425,11 +604,14 @@ function serialize(value, space) {
   return `${text}\n`
 }
 
+function jsonWriteOptions(o) {
+  return { fsync: checkBoolean(o.fsync, 'options.fsync', true), space: checkSpace(o.space) }
+}
+
 async function writeJson(path, value, options) {
   checkPath(path)
-  const o = checkOptions(options)
-  const fsync = checkBoolean(o.fsync, 'options.fsync', true)
-  const text = serialize(value, checkSpace(o.space))
+  const { fsync, space } = jsonWriteOptions(checkOptions(options))
+  const text = serialize(value, space)
   try {
     await native.atomicWrite(path, text, fsync, undefined)
   } catch (err) {
@@ -437,27 +619,35 @@ async function writeJson(path, value, options) {
   }
 }
 
-async function updateJson(path, mutator, options) {
+function writeJsonSync(path, value, options) {
+  checkPath(path)
+  const { fsync, space } = jsonWriteOptions(checkOptions(options))
+  callNative(() => native.atomicWriteSync(path, serialize(value, space), fsync, undefined))
+}
+
+/** Checks shared by updateJson and updateJsonSync. */
+function updatePlan(path, mutator, options, lockOpts) {
   checkPath(path)
   checkFunction(mutator, 'mutator')
   const o = checkOptions(options)
-  const opts = lockOptions(o)
+  const opts = lockOpts(o)
   if (opts.mode !== 'exclusive') {
-    throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for updateJson (an update needs the exclusive lock)")
+    throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for an update (it needs the exclusive lock)")
   }
-  const fsync = checkBoolean(o.fsync, 'options.fsync', true)
-  const space = checkSpace(o.space)
-  const hasDefault = o.default !== undefined
-  // A fresh copy each time, so a mutator editing the default in place cannot change it for
-  // later calls.
-  const fallback = () => copyOf(o.default)
-  return runLocked(path, opts, async () => {
-    const current = await readJsonChecked(path, hasDefault, fallback)
+  // A fresh copy of the default each time, so a mutator editing it in place cannot change it
+  // for later calls.
+  return { targets: targetsOf(path), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+}
+
+async function updateJson(path, mutator, options) {
+  const plan = updatePlan(path, mutator, options, lockOptions)
+  return runLocked(plan.targets, plan.opts, async () => {
+    const current = parseJson(path, await readBytes(path), plan.read)
     const returned = await mutator(current)
     const next = returned === undefined ? current : returned
-    const text = serialize(next, space)
+    const text = serialize(next, plan.space)
     try {
-      await native.atomicWrite(path, text, fsync, undefined)
+      await native.atomicWrite(path, text, plan.fsync, undefined)
     } catch (err) {
       throw fromNative(err)
     }
@@ -465,14 +655,31 @@ async function updateJson(path, mutator, options) {
   })
 }
 
+function updateJsonSync(path, mutator, options) {
+  const plan = updatePlan(path, mutator, options, syncLockOptions)
+  return runLockedSync(plan.targets, plan.opts, () => {
+    const current = parseJson(path, callNative(() => native.readFileSync(path)), plan.read)
+    const returned = checkSyncResult(mutator(current), 'mutator')
+    const next = returned === undefined ? current : returned
+    callNative(() => native.atomicWriteSync(path, serialize(next, plan.space), plan.fsync, undefined))
+    return next
+  })
+}
+
 module.exports = {
   withIndexLock,
+  withIndexLockSync,
   acquire,
+  acquireSync,
   tryAcquire,
   atomicWrite,
+  atomicWriteSync,
   readJson,
+  readJsonSync,
   writeJson,
+  writeJsonSync,
   updateJson,
+  updateJsonSync,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

@@ -4,12 +4,18 @@ import lib from './index.js'
 
 export const {
   withIndexLock,
+  withIndexLockSync,
   acquire,
+  acquireSync,
   tryAcquire,
   atomicWrite,
+  atomicWriteSync,
   readJson,
+  readJsonSync,
   writeJson,
+  writeJsonSync,
   updateJson,
+  updateJsonSync,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

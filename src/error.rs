@@ -17,6 +17,10 @@ pub enum Error {
   InvalidArgValue { name: &'static str, reason: String },
   /// A queued lock wait was cancelled by its caller (timeout or abort, decided in JS).
   Cancelled,
+  /// A blocking wait by a thread that already holds (or waits for) the path: it could only hang.
+  Deadlock { path: PathBuf },
+  /// A blocking exclusive request by a thread that holds the path shared.
+  Upgrade { path: PathBuf },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -41,6 +45,8 @@ impl Error {
       Error::Io { source, .. } => errno_name(source),
       Error::InvalidArgValue { .. } => "ERR_INVALID_ARG_VALUE".into(),
       Error::Cancelled => "ECANCELED".into(),
+      Error::Deadlock { .. } => "ELOCKDEADLOCK".into(),
+      Error::Upgrade { .. } => "ELOCKUPGRADE".into(),
     }
   }
 
@@ -61,21 +67,35 @@ impl Error {
         format!("The argument '{name}' {reason}")
       }
       Error::Cancelled => "lock wait cancelled".into(),
+      Error::Deadlock { path } => format!(
+        "Waiting for the lock on '{}' would deadlock: this thread already holds or awaits it",
+        path.display()
+      ),
+      Error::Upgrade { path } => format!(
+        "Cannot take the exclusive lock on '{}' while this thread holds it shared; \
+         take it exclusive from the start",
+        path.display()
+      ),
     }
   }
 
   /// The JSON payload the JS layer rebuilds a proper error object from.
   pub fn to_json(&self) -> String {
     let mut v = serde_json::json!({ "code": self.code(), "message": self.message() });
-    if let Error::Io {
-      source,
-      syscall,
-      path,
-    } = self
-    {
-      v["errno"] = serde_json::json!(-source.raw_os_error().unwrap_or(0));
-      v["syscall"] = serde_json::json!(syscall);
-      v["path"] = serde_json::json!(path.to_string_lossy());
+    match self {
+      Error::Io {
+        source,
+        syscall,
+        path,
+      } => {
+        v["errno"] = serde_json::json!(-source.raw_os_error().unwrap_or(0));
+        v["syscall"] = serde_json::json!(syscall);
+        v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      Error::Deadlock { path } | Error::Upgrade { path } => {
+        v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      _ => {}
     }
     v.to_string()
   }

@@ -9,7 +9,6 @@ pub mod path;
 pub mod registry;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use napi::bindgen_prelude::{Buffer, Either, Object, Uint8Array};
 use napi::{Env, Result};
@@ -68,12 +67,10 @@ pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
   Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(|grant| NativeLock { grant }))
 }
 
-static NEXT_WAIT_ID: AtomicI64 = AtomicI64::new(1);
-
 /// Identifies a queued request for `cancelWait`; unique across the process's worker threads.
 #[napi]
 pub fn next_wait_id() -> i64 {
-  NEXT_WAIT_ID.fetch_add(1, Ordering::Relaxed)
+  registry::next_id() as i64
 }
 
 type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
@@ -116,6 +113,13 @@ pub fn active_paths() -> u32 {
   registry::active_paths() as u32
 }
 
+fn bytes_of(data: &Either<String, Uint8Array>) -> &[u8] {
+  match data {
+    Either::A(s) => s.as_bytes(),
+    Either::B(b) => b,
+  }
+}
+
 /// Atomically replaces the file at `path` (see `atomic::write`). Runs on tokio's blocking pool.
 #[napi]
 pub async fn atomic_write(
@@ -124,16 +128,10 @@ pub async fn atomic_write(
   fsync: bool,
   mode: Option<u32>,
 ) -> Result<()> {
-  tokio::task::spawn_blocking(move || {
-    let bytes: &[u8] = match &data {
-      Either::A(s) => s.as_bytes(),
-      Either::B(b) => b,
-    };
-    atomic::write(&path, bytes, fsync, mode)
-  })
-  .await
-  .map_err(|e| napi::Error::from_reason(e.to_string()))?
-  .map_err(Into::into)
+  tokio::task::spawn_blocking(move || atomic::write(&path, bytes_of(&data), fsync, mode))
+    .await
+    .map_err(|e| napi::Error::from_reason(e.to_string()))?
+    .map_err(Into::into)
 }
 
 /// The bytes of `path`, or null when it does not exist.
@@ -176,4 +174,37 @@ pub fn json_error_position(data: Uint8Array) -> Option<JsonErrorPosition> {
     offset: offset as u32,
     reason,
   })
+}
+
+/// Blocks this thread until the lock of `key` is granted; null after `timeoutMs` (absent: wait
+/// forever). For synchronous CLI code: throws `ELOCKDEADLOCK`/`ELOCKUPGRADE` instead of hanging
+/// when this thread already holds or awaits the path.
+#[napi]
+pub fn lock_sync(
+  key: String,
+  exclusive: bool,
+  timeout_ms: Option<f64>,
+) -> Result<Option<NativeLock>> {
+  let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+  Ok(
+    registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?
+      .map(|grant| NativeLock { grant }),
+  )
+}
+
+/// `atomicWrite` on the calling thread.
+#[napi]
+pub fn atomic_write_sync(
+  path: String,
+  data: Either<String, Uint8Array>,
+  fsync: bool,
+  mode: Option<u32>,
+) -> Result<()> {
+  Ok(atomic::write(&path, bytes_of(&data), fsync, mode)?)
+}
+
+/// `readFile` on the calling thread.
+#[napi]
+pub fn read_file_sync(path: String) -> Result<Option<Buffer>> {
+  Ok(atomic::read(&path)?.map(Buffer::from))
 }

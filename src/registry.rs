@@ -7,8 +7,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, LazyLock, Mutex, MutexGuard};
+use std::thread::ThreadId;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
@@ -20,15 +22,18 @@ pub type Notify = Box<dyn FnOnce(Result<Grant>) + Send>;
 struct Waiter {
   id: u64,
   mode: Mode,
+  /// The thread that asked (for a JS caller: its main or worker thread).
+  thread: ThreadId,
   notify: Notify,
 }
 
 /// The state of one canonical path.
 struct Entry {
   sidecar: PathBuf,
-  /// In-process holders, all of `hold_mode`.
+  /// In-process holders, all of `hold_mode`, and the thread each was granted to.
   holders: usize,
   hold_mode: Mode,
+  holder_threads: Vec<ThreadId>,
   /// The flock this process holds for the path while it has holders (kept across in-process
   /// hand-overs of the same mode).
   os: Option<(OsLock, Mode)>,
@@ -43,10 +48,17 @@ impl Entry {
       sidecar: sidecar(key),
       holders: 0,
       hold_mode: Mode::Shared,
+      holder_threads: Vec::new(),
       os: None,
       pending: [false; 2],
       queue: VecDeque::new(),
     }
+  }
+
+  fn admit(&mut self, thread: ThreadId, mode: Mode) {
+    self.holders += 1;
+    self.hold_mode = mode;
+    self.holder_threads.push(thread);
   }
 
   fn idle(&self) -> bool {
@@ -82,6 +94,7 @@ fn deliver(out: Outbox) {
 pub struct Grant {
   key: Arc<Path>,
   mode: Mode,
+  thread: ThreadId,
   released: AtomicBool,
 }
 
@@ -108,6 +121,9 @@ impl Grant {
       let mut t = table();
       if let Some(e) = t.get_mut(&self.key) {
         e.holders -= 1;
+        if let Some(i) = e.holder_threads.iter().position(|t| *t == self.thread) {
+          e.holder_threads.swap_remove(i);
+        }
         pump(&self.key, e, &mut out);
         remove_if_idle(&mut t, &self.key);
       }
@@ -124,11 +140,11 @@ impl Drop for Grant {
 
 fn grant_head(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   let w = e.queue.pop_front().expect("grant_head needs a head");
-  e.holders += 1;
-  e.hold_mode = w.mode;
+  e.admit(w.thread, w.mode);
   let grant = Grant {
     key: key.clone(),
     mode: w.mode,
+    thread: w.thread,
     released: AtomicBool::new(false),
   };
   out.push((w.notify, Ok(grant)));
@@ -252,11 +268,12 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
     }
   };
   let grant = granted.map(|()| {
-    e.holders += 1;
-    e.hold_mode = mode;
+    let thread = std::thread::current().id();
+    e.admit(thread, mode);
     Grant {
       key: k.clone(),
       mode,
+      thread,
       released: AtomicBool::new(false),
     }
   });
@@ -272,7 +289,12 @@ pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
     let mut t = table();
     let k = key_of(&t, key);
     let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
-    e.queue.push_back(Waiter { id, mode, notify });
+    e.queue.push_back(Waiter {
+      id,
+      mode,
+      thread: std::thread::current().id(),
+      notify,
+    });
     pump(&k, e, &mut out);
     remove_if_idle(&mut t, &k);
   }
@@ -305,6 +327,61 @@ pub fn cancel(key: &Path, id: u64) -> bool {
   };
   deliver(out);
   found
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Ids for `enter`/`cancel`, unique in the process (and exact as JS numbers).
+pub fn next_id() -> u64 {
+  NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Blocks the calling thread until the lock is granted (`Ok(Some)`) or `timeout` passes
+/// (`Ok(None)`; `None` waits forever). Refuses at once a wait that could only hang: this thread
+/// already holds the path or has a request queued for it (`ELOCKDEADLOCK`), or holds it shared
+/// and asks for exclusive (`ELOCKUPGRADE`).
+pub fn enter_blocking(key: &Path, mode: Mode, timeout: Option<Duration>) -> Result<Option<Grant>> {
+  let me = std::thread::current().id();
+  if let Some(e) = table().get(key) {
+    if e.holder_threads.contains(&me) {
+      return Err(if e.hold_mode == Mode::Shared && mode == Mode::Exclusive {
+        Error::Upgrade { path: key.into() }
+      } else {
+        Error::Deadlock { path: key.into() }
+      });
+    }
+    if e.queue.iter().any(|w| w.thread == me) {
+      return Err(Error::Deadlock { path: key.into() });
+    }
+  }
+  if let Some(g) = try_enter(key, mode)? {
+    return Ok(Some(g));
+  }
+  if timeout == Some(Duration::ZERO) {
+    return Ok(None);
+  }
+  let (tx, rx) = mpsc::sync_channel(1);
+  let id = next_id();
+  enter(
+    key,
+    mode,
+    id,
+    Box::new(move |outcome| {
+      let _ = tx.send(outcome);
+    }),
+  );
+  let outcome = match timeout {
+    None => rx.recv().ok(),
+    Some(d) => match rx.recv_timeout(d) {
+      Ok(o) => Some(o),
+      // Not withdrawn means the outcome is already on its way: take it.
+      Err(_) if !cancel(key, id) => rx.recv().ok(),
+      Err(_) => return Ok(None),
+    },
+  };
+  outcome
+    .expect("every queued request is notified exactly once")
+    .map(Some)
 }
 
 /// Pids holding the OS lock of `key` (this process included when it holds it).
@@ -406,6 +483,37 @@ mod tests {
     let g = granted(&w);
     g.release();
     g.release();
+    assert!(!table().contains_key(k.as_path()));
+  }
+
+  #[test]
+  fn blocking_waits_that_could_only_hang_are_refused() {
+    let k = key("blocking");
+    let s = enter_blocking(&k, Mode::Shared, None).unwrap().unwrap();
+    assert_eq!(
+      enter_blocking(&k, Mode::Exclusive, None)
+        .unwrap_err()
+        .code(),
+      "ELOCKUPGRADE"
+    );
+    assert_eq!(
+      enter_blocking(&k, Mode::Shared, None).unwrap_err().code(),
+      "ELOCKDEADLOCK"
+    );
+    // Another thread waits, with a timeout and then without one until we release.
+    let k2 = k.clone();
+    let other = std::thread::spawn(move || {
+      let started = std::time::Instant::now();
+      let none = enter_blocking(&k2, Mode::Exclusive, Some(Duration::from_millis(50))).unwrap();
+      assert!(none.is_none());
+      assert!(started.elapsed() >= Duration::from_millis(50));
+      enter_blocking(&k2, Mode::Exclusive, None).unwrap().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    drop(s);
+    let g = other.join().unwrap();
+    assert_eq!(g.mode(), Mode::Exclusive);
+    drop(g);
     assert!(!table().contains_key(k.as_path()));
   }
 

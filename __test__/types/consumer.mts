@@ -2,6 +2,12 @@
 import {
   AbortError,
   acquire,
+  acquireSync,
+  atomicWriteSync,
+  readJsonSync,
+  updateJsonSync,
+  withIndexLockSync,
+  writeJsonSync,
   atomicWrite,
   CorruptFileError,
   LockTimeoutError,
@@ -62,4 +68,19 @@ export async function consume(path: string): Promise<number> {
   // @ts-expect-error: tryAcquire never waits, so it takes no timeout
   tryAcquire(path, { timeoutMs: 1 })
   return n + s.length + p.length + m.length + next.version + replaced.version
+}
+
+export function consumeSync(path: string, other: string): number {
+  const n: number = withIndexLockSync(path, () => 1, { timeoutMs: 100 })
+  const set: string = withIndexLockSync([path, other], () => 'both')
+  const h: LockHandle = acquireSync([path, other] as const, { mode: 'shared' })
+  const ps: readonly string[] = h.paths
+  void h.release()
+  atomicWriteSync(path, new Uint8Array(0), { fsync: false })
+  const v: { n: number } = readJsonSync<{ n: number }>(path, { default: { n: 0 } })
+  writeJsonSync(path, v, { space: 2 })
+  const u: { n: number } = updateJsonSync<{ n: number }>(path, (c) => ({ n: c.n + 1 }), { default: { n: 0 } })
+  // @ts-expect-error: synchronous calls take no signal
+  withIndexLockSync(path, () => 1, { signal: AbortSignal.abort() })
+  return n + set.length + ps.length + u.n
 }
