@@ -35,6 +35,9 @@ export declare function atomicWriteSync(path: string, data: string | Uint8Array,
  */
 export declare function cancelWait(key: string, waitId: number): boolean
 
+/** Whether this build has the test-only pause points. */
+export declare function faultInjection(): boolean
+
 export declare function jsonErrorPosition(data: Uint8Array): JsonErrorPosition | null
 
 /** Where JSON text stops being valid, for error messages (V8's parser does not say). */
@@ -72,6 +75,12 @@ export declare function readFileSync(path: string): Buffer | null
 
 /** The canonical absolute path of the file `path` names (the lock key). */
 export declare function resolvePath(path: string): string
+
+/**
+ * Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
+ * names. The caller holds the exclusive lock.
+ */
+export declare function sweepTemps(key: string): Array<string>
 
 /** Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue. */
 export declare function tryLock(key: string, exclusive: boolean): NativeLock | null

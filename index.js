@@ -666,6 +666,23 @@ function updateJsonSync(path, mutator, options) {
   })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Maintenance
+
+/**
+ * Removes temp files of `path` left by writers that died mid-save (owner pid gone from this
+ * host, or older than 15 minutes), under the exclusive lock. Resolves with the names removed.
+ */
+async function sweep(path, options) {
+  checkPath(path)
+  const opts = lockOptions(options)
+  if (opts.mode !== 'exclusive') {
+    throw invalidArgValue('options.mode', opts.mode, "must be 'exclusive' for sweep")
+  }
+  const targets = targetsOf(path)
+  return runLocked(targets, opts, () => callNative(() => native.sweepTemps(targets[0].key)))
+}
+
 module.exports = {
   withIndexLock,
   withIndexLockSync,
@@ -680,6 +697,7 @@ module.exports = {
   writeJsonSync,
   updateJson,
   updateJsonSync,
+  sweep,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

@@ -16,6 +16,7 @@ export const {
   writeJsonSync,
   updateJson,
   updateJsonSync,
+  sweep,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

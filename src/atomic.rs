@@ -14,11 +14,27 @@ use crate::path;
 
 /// Longest slice of the target's name kept in a temp name, so that the decorations never push
 /// a legal target name past NAME_MAX (255 bytes).
-const MAX_NAME_IN_TEMP: usize = 160;
+pub const MAX_NAME_IN_TEMP: usize = 160;
 /// Fresh names tried when a temp name is taken (another process, a planted file or symlink).
 const MAX_TEMP_ATTEMPTS: usize = 16;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Crash tests stop a save at a named step (`INDEX_LOCK_PAUSE=before-rename|before-dir-fsync`)
+/// to SIGKILL the writer exactly there. Only the `fault-injection` build has this.
+#[cfg(feature = "fault-injection")]
+fn pause_point(step: &str, tmp: &Path) {
+  if std::env::var("INDEX_LOCK_PAUSE").as_deref() == Ok(step) {
+    eprintln!("INDEX_LOCK_PAUSED {step} {}", tmp.display());
+    loop {
+      std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+  }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn pause_point(_step: &str, _tmp: &Path) {}
 
 #[cfg(target_os = "linux")]
 fn thread_id() -> u64 {
@@ -114,12 +130,14 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
       file.sync_all().map_err(|e| Error::io(e, "fsync", given))?;
     }
     drop(file);
+    pause_point("before-rename", &tmp);
     fs::rename(&tmp, &target).map_err(|e| Error::io(e, "rename", given))
   })();
   if let Err(e) = staged {
     let _ = fs::remove_file(&tmp);
     return Err(e);
   }
+  pause_point("before-dir-fsync", &tmp);
   if durable {
     // The rename lives in the directory: without this fsync a crash can bring the old file back.
     File::open(dir)

@@ -7,6 +7,7 @@ pub mod error;
 pub mod lock;
 pub mod path;
 pub mod registry;
+pub mod sweep;
 
 use std::path::Path;
 
@@ -105,6 +106,19 @@ pub fn cancel_wait(key: String, wait_id: i64) -> bool {
 #[napi]
 pub fn lock_holders(key: String) -> Vec<u32> {
   registry::holders(Path::new(&key))
+}
+
+/// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
+/// names. The caller holds the exclusive lock.
+#[napi]
+pub fn sweep_temps(key: String) -> Result<Vec<String>> {
+  Ok(sweep::sweep(Path::new(&key))?)
+}
+
+/// Whether this build has the test-only pause points.
+#[napi]
+pub fn fault_injection() -> bool {
+  cfg!(feature = "fault-injection")
 }
 
 /// Paths with lock activity in this process.

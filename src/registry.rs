@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
 use crate::path::sidecar;
+use crate::sweep;
 
 /// Called once with the outcome of a queued request: a grant, or why there will be none.
 pub type Notify = Box<dyn FnOnce(Result<Grant>) + Send>;
@@ -78,12 +79,27 @@ fn table() -> MutexGuard<'static, Table> {
   REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Outcomes to deliver once the table is unlocked: a notify may drop a grant, and dropping a
-/// grant releases it, which locks the table again.
-type Outbox = Vec<(Notify, Result<Grant>)>;
+/// Work to do once the table is unlocked: outcomes to deliver (a notify may drop a grant, and
+/// dropping a grant releases it, which locks the table again), and an orphaned-temp sweep owed by
+/// a fresh exclusive acquisition.
+#[derive(Default)]
+struct Outbox {
+  outcomes: Vec<(Notify, Result<Grant>)>,
+  sweep: Option<Arc<Path>>,
+}
+
+impl Outbox {
+  fn push(&mut self, notify: Notify, outcome: Result<Grant>) {
+    self.outcomes.push((notify, outcome));
+  }
+}
 
 fn deliver(out: Outbox) {
-  for (notify, outcome) in out {
+  // The grantee already holds the lock while the sweep runs, so no locked writer is mid-save.
+  if let Some(key) = out.sweep {
+    sweep::sweep_if_changed(&key);
+  }
+  for (notify, outcome) in out.outcomes {
     notify(outcome);
   }
 }
@@ -116,7 +132,7 @@ impl Grant {
     if self.released.swap(true, Ordering::AcqRel) {
       return;
     }
-    let mut out = Outbox::new();
+    let mut out = Outbox::default();
     {
       let mut t = table();
       if let Some(e) = t.get_mut(&self.key) {
@@ -147,7 +163,7 @@ fn grant_head(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     thread: w.thread,
     released: AtomicBool::new(false),
   };
-  out.push((w.notify, Ok(grant)));
+  out.push(w.notify, Ok(grant));
 }
 
 /// Grants every request the current state allows, in queue order: consecutive shared requests
@@ -176,13 +192,18 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
         return;
       }
       match lock::try_lock(&e.sidecar, mode) {
-        Ok(Some(l)) => e.os = Some((l, mode)),
+        Ok(Some(l)) => {
+          e.os = Some((l, mode));
+          if mode == Mode::Exclusive {
+            out.sweep = Some(key.clone());
+          }
+        }
         Ok(None) => {
           match spawn_wait(key.clone(), e.sidecar.clone(), mode) {
             Ok(()) => e.pending[mode.index()] = true,
             Err(err) => {
               let w = e.queue.pop_front().expect("head exists");
-              out.push((w.notify, Err(err)));
+              out.push(w.notify, Err(err));
               continue;
             }
           }
@@ -190,7 +211,7 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
         }
         Err(err) => {
           let w = e.queue.pop_front().expect("head exists");
-          out.push((w.notify, Err(err)));
+          out.push(w.notify, Err(err));
           continue;
         }
       }
@@ -212,7 +233,7 @@ fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<()> {
     .name("index-lock-wait".into())
     .spawn(move || {
       let got = lock::lock_blocking(&sidecar, mode);
-      let mut out = Outbox::new();
+      let mut out = Outbox::default();
       {
         let mut t = table();
         let Some(e) = t.get_mut(&key) else {
@@ -221,12 +242,17 @@ fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<()> {
         e.pending[mode.index()] = false;
         let wanted = e.holders == 0 && e.queue.front().map(|w| w.mode) == Some(mode);
         match got {
-          Ok(l) if wanted && e.os.is_none() => e.os = Some((l, mode)),
+          Ok(l) if wanted && e.os.is_none() => {
+            e.os = Some((l, mode));
+            if mode == Mode::Exclusive {
+              out.sweep = Some(key.clone());
+            }
+          }
           Ok(_unwanted) => {}
           Err(err) => {
             if wanted {
               let w = e.queue.pop_front().expect("head exists");
-              out.push((w.notify, Err(err)));
+              out.push(w.notify, Err(err));
             }
           }
         }
@@ -267,6 +293,7 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
       }
     }
   };
+  let fresh_exclusive = granted.is_some() && e.holders == 0 && mode == Mode::Exclusive;
   let grant = granted.map(|()| {
     let thread = std::thread::current().id();
     e.admit(thread, mode);
@@ -278,13 +305,17 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
     }
   });
   remove_if_idle(&mut t, &k);
+  drop(t);
+  if fresh_exclusive {
+    sweep::sweep_if_changed(&k);
+  }
   Ok(grant)
 }
 
 /// Queues a request behind everything already queued for `key`; `notify` receives the grant,
 /// or the error that ended the request. The caller's `id` identifies it for `cancel`.
 pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
-  let mut out = Outbox::new();
+  let mut out = Outbox::default();
   {
     let mut t = table();
     let k = key_of(&t, key);
@@ -304,7 +335,7 @@ pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
 /// Withdraws a queued request (its `notify` receives `Error::Cancelled`). False when it is no
 /// longer queued: it was granted or failed already, and that outcome stands.
 pub fn cancel(key: &Path, id: u64) -> bool {
-  let mut out = Outbox::new();
+  let mut out = Outbox::default();
   let found = {
     let mut t = table();
     let Some(k) = t.get_key_value(key).map(|(k, _)| k.clone()) else {
@@ -314,7 +345,7 @@ pub fn cancel(key: &Path, id: u64) -> bool {
     let found = match e.queue.iter().position(|w| w.id == id) {
       Some(i) => {
         let w = e.queue.remove(i).expect("index in range");
-        out.push((w.notify, Err(Error::Cancelled)));
+        out.push(w.notify, Err(Error::Cancelled));
         // The head may have changed: a shared request behind a withdrawn exclusive one may
         // now run alongside the current holders.
         pump(&k, e, &mut out);
