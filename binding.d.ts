@@ -78,9 +78,9 @@ export declare function resolvePath(path: string): string
 
 /**
  * Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
- * names. The caller holds the exclusive lock.
+ * names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
  */
-export declare function sweepTemps(key: string): Array<string>
+export declare function sweepTemps(key: string): Promise<Array<string>>
 
 /** Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue. */
 export declare function tryLock(key: string, exclusive: boolean): NativeLock | null

@@ -143,11 +143,11 @@ export declare function updateJson<T>(
 
 /**
  * Removes the temp files of `path` left by writers that died mid-save: those whose owner pid no
- * longer runs on this host, or older than 15 minutes. A live writer's temp file is never removed.
- * Runs under the exclusive lock (the next exclusive holder of a path also does this on its own).
- * Resolves with the names of the files removed.
+ * longer runs on this host, or older than 15 minutes. A live writer's temp file is never removed,
+ * so it needs no lock. (The next exclusive holder of a path does the same on its own.) Resolves
+ * with the names of the files removed.
  */
-export declare function sweep(path: string, options?: Omit<LockOptions, 'mode'>): Promise<string[]>
+export declare function sweep(path: string): Promise<string[]>
 
 /** A wait for a lock outlasted `timeoutMs`. */
 export declare class LockTimeoutError extends Error {

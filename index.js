@@ -671,16 +671,17 @@ function updateJsonSync(path, mutator, options) {
 
 /**
  * Removes temp files of `path` left by writers that died mid-save (owner pid gone from this
- * host, or older than 15 minutes), under the exclusive lock. Resolves with the names removed.
+ * host, or older than 15 minutes). Resolves with the names removed. Needs no lock: a live
+ * writer's temp file is never removed.
  */
-async function sweep(path, options) {
+async function sweep(path) {
   checkPath(path)
-  const opts = lockOptions(options)
-  if (opts.mode !== 'exclusive') {
-    throw invalidArgValue('options.mode', opts.mode, "must be 'exclusive' for sweep")
+  const key = resolveKey(path)
+  try {
+    return await native.sweepTemps(key)
+  } catch (err) {
+    throw fromNative(err)
   }
-  const targets = targetsOf(path)
-  return runLocked(targets, opts, () => callNative(() => native.sweepTemps(targets[0].key)))
 }
 
 module.exports = {

@@ -109,10 +109,13 @@ pub fn lock_holders(key: String) -> Vec<u32> {
 }
 
 /// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
-/// names. The caller holds the exclusive lock.
+/// names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
 #[napi]
-pub fn sweep_temps(key: String) -> Result<Vec<String>> {
-  Ok(sweep::sweep(Path::new(&key))?)
+pub async fn sweep_temps(key: String) -> Result<Vec<String>> {
+  tokio::task::spawn_blocking(move || sweep::sweep(Path::new(&key)))
+    .await
+    .map_err(|e| napi::Error::from_reason(e.to_string()))?
+    .map_err(Into::into)
 }
 
 /// Whether this build has the test-only pause points.

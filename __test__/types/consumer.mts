@@ -5,6 +5,7 @@ import {
   acquireSync,
   atomicWriteSync,
   readJsonSync,
+  sweep,
   updateJsonSync,
   withIndexLockSync,
   writeJsonSync,
@@ -82,5 +83,6 @@ export function consumeSync(path: string, other: string): number {
   const u: { n: number } = updateJsonSync<{ n: number }>(path, (c) => ({ n: c.n + 1 }), { default: { n: 0 } })
   // @ts-expect-error: synchronous calls take no signal
   withIndexLockSync(path, () => 1, { signal: AbortSignal.abort() })
+  void sweep(path).then((names: string[]) => names.length)
   return n + set.length + ps.length + u.n
 }
