@@ -74,10 +74,15 @@ pub fn temp_name(target_name: &[u8]) -> OsString {
   OsString::from_vec(name)
 }
 
-/// Creates a new temp file beside the target, never opening an existing file or a symlink.
-fn create_temp(dir: &Path, name: &[u8], given: &Path) -> Result<(PathBuf, File)> {
+/// Creates a new temp file beside the target under the first free name `next_name` gives, never
+/// opening an existing file or following a planted symlink (O_EXCL | O_NOFOLLOW).
+fn create_temp(
+  dir: &Path,
+  next_name: &mut dyn FnMut() -> OsString,
+  given: &Path,
+) -> Result<(PathBuf, File)> {
   for _ in 0..MAX_TEMP_ATTEMPTS {
-    let tmp = dir.join(temp_name(name));
+    let tmp = dir.join(next_name());
     match OpenOptions::new()
       .write(true)
       .create_new(true)
@@ -108,7 +113,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
     Err(e) if e.kind() == io::ErrorKind::NotFound => None,
     Err(e) => return Err(Error::io(e, "stat", given)),
   };
-  let (tmp, mut file) = create_temp(dir, name.as_bytes(), given)?;
+  let (tmp, mut file) = create_temp(dir, &mut || temp_name(name.as_bytes()), given)?;
   let staged = (|| -> Result<()> {
     let perm = mode.or(previous.as_ref().map(|m| m.mode() & 0o7777));
     if let Some(prev) = &previous {
@@ -237,6 +242,22 @@ mod tests {
     assert!(s.starts_with(".index.json."), "{s}");
     assert!(s.ends_with(".tmp"));
     assert!(temp_name(&[b'a'; 255]).len() < 255);
+  }
+
+  #[test]
+  fn planted_files_and_symlinks_at_temp_names_are_never_opened() {
+    let d = dir("planted");
+    let victim = d.join("victim");
+    std::os::unix::fs::symlink(&victim, d.join(".t.1.tmp")).unwrap();
+    fs::write(d.join(".t.2.tmp"), "someone else's").unwrap();
+    let mut names = [".t.1.tmp", ".t.2.tmp", ".t.3.tmp"]
+      .into_iter()
+      .map(OsString::from);
+    let (tmp, _) = create_temp(&d, &mut || names.next().unwrap(), Path::new("t")).unwrap();
+    assert_eq!(tmp, d.join(".t.3.tmp"));
+    assert!(!victim.exists());
+    assert_eq!(fs::read(d.join(".t.2.tmp")).unwrap(), b"someone else's");
+    fs::remove_dir_all(d).unwrap();
   }
 
   #[test]
