@@ -6,6 +6,7 @@ import { ROOT, run } from './helpers'
 
 it('a short counter soak loses no update and leaks no fd or temp file', async () => {
   const soak = run(process.execPath, [
+    '--expose-gc',
     join(ROOT, 'bench', 'soak.js'),
     '--processes=3',
     '--callers=3',
