@@ -4,6 +4,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
 
 use fs4::FileExt;
 use fs4::TryLockError;
@@ -83,15 +85,57 @@ fn try_flock(file: &File, mode: Mode) -> std::result::Result<(), TryLockError> {
   }
 }
 
-fn flock(file: &File, mode: Mode) -> io::Result<()> {
+/// Blocks in flock(2) until the lock is ours (`Ok(true)`), or until `abandoned` is set and a
+/// wake-up signal interrupts the wait (`Ok(false)`).
+fn flock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<bool> {
   loop {
+    if abandoned.load(Ordering::Acquire) {
+      return Ok(false);
+    }
     let r = match mode {
       Mode::Shared => FileExt::lock_shared(file),
       Mode::Exclusive => FileExt::lock(file),
     };
     match r {
       Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-      other => return other,
+      other => return other.map(|()| true),
+    }
+  }
+}
+
+/// The signal that interrupts an abandoned blocking wait: a real-time signal with a handler that
+/// does nothing and no SA_RESTART, so flock(2) returns EINTR. `None` (waits then simply run to
+/// completion and hand the lock straight back) if something else in the process already
+/// handles that signal.
+static WAKE_SIGNAL: LazyLock<Option<libc::c_int>> = LazyLock::new(|| {
+  extern "C" fn ignore(_: libc::c_int) {}
+  let sig = libc::SIGRTMIN() + 7;
+  // SAFETY: sigaction with valid, zero-initialised structs; only installs over the default.
+  unsafe {
+    let mut old: libc::sigaction = std::mem::zeroed();
+    if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+      return None;
+    }
+    let mut act: libc::sigaction = std::mem::zeroed();
+    act.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    libc::sigemptyset(&mut act.sa_mask);
+    (libc::sigaction(sig, &act, std::ptr::null_mut()) == 0).then_some(sig)
+  }
+});
+
+/// Prepares the wake-up signal; call before starting a thread that `interrupt` may target.
+pub fn init_wake_signal() {
+  LazyLock::force(&WAKE_SIGNAL);
+}
+
+/// Interrupts `thread`'s blocking flock (it must be running `lock_blocking`, and its
+/// `abandoned` flag set first).
+pub fn interrupt(thread: libc::pthread_t) {
+  if let Some(sig) = *WAKE_SIGNAL {
+    // SAFETY: the caller guarantees the thread is alive (it deregisters itself under the same
+    // lock the caller holds before it exits).
+    unsafe {
+      libc::pthread_kill(thread, sig);
     }
   }
 }
@@ -112,14 +156,17 @@ pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
   Err(Error::errno(libc::ESTALE, "flock", sidecar))
 }
 
-/// Waits in flock(2) until the lock is ours. Blocks the calling thread: run it on a thread of
-/// its own, never on the JS thread or libuv's pool.
-pub fn lock_blocking(sidecar: &Path, mode: Mode) -> Result<OsLock> {
+/// Waits in flock(2) until the lock is ours; `Ok(None)` once `abandoned` is set (see
+/// `interrupt`). Blocks the calling thread: run it on a thread of its own, never on the JS
+/// thread or libuv's pool.
+pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Result<Option<OsLock>> {
   for _ in 0..MAX_REOPENS {
     let file = open(sidecar)?;
-    flock(&file, mode).map_err(|e| Error::io(e, "flock", sidecar))?;
+    if !flock(&file, mode, abandoned).map_err(|e| Error::io(e, "flock", sidecar))? {
+      return Ok(None);
+    }
     if still_named(&file, sidecar)? {
-      return Ok(OsLock { _file: file });
+      return Ok(Some(OsLock { _file: file }));
     }
   }
   Err(Error::errno(libc::ESTALE, "flock", sidecar))

@@ -28,6 +28,13 @@ struct Waiter {
   notify: Notify,
 }
 
+/// A thread waiting in a blocking flock for one mode of a path.
+struct PendingWait {
+  thread: libc::pthread_t,
+  /// Set when no queued request wants this mode any more; the thread then gives up.
+  abandoned: Arc<AtomicBool>,
+}
+
 /// The state of one canonical path.
 struct Entry {
   sidecar: PathBuf,
@@ -38,8 +45,8 @@ struct Entry {
   /// The flock this process holds for the path while it has holders (kept across in-process
   /// hand-overs of the same mode).
   os: Option<(OsLock, Mode)>,
-  /// A blocking-flock thread is on its way for this mode.
-  pending: [bool; 2],
+  /// The blocking-flock thread on its way for each mode, if any.
+  pending: [Option<PendingWait>; 2],
   queue: VecDeque<Waiter>,
 }
 
@@ -51,7 +58,7 @@ impl Entry {
       hold_mode: Mode::Shared,
       holder_threads: Vec::new(),
       os: None,
-      pending: [false; 2],
+      pending: [None, None],
       queue: VecDeque::new(),
     }
   }
@@ -63,7 +70,10 @@ impl Entry {
   }
 
   fn idle(&self) -> bool {
-    self.holders == 0 && self.queue.is_empty() && self.os.is_none() && self.pending == [false; 2]
+    self.holders == 0
+      && self.queue.is_empty()
+      && self.os.is_none()
+      && self.pending.iter().all(Option::is_none)
   }
 }
 
@@ -167,8 +177,21 @@ fn grant_head(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
 }
 
 /// Grants every request the current state allows, in queue order: consecutive shared requests
-/// together, an exclusive one alone. Starts a blocking flock wait when the OS lock is busy.
+/// together, an exclusive one alone. Starts a blocking flock wait when the OS lock is busy, and
+/// calls off a wait no queued request needs any more (all of them timed out or were aborted), so
+/// it cannot briefly take a lock nobody here wants.
 fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
+  grant_ready(key, e, out);
+  for mode in [Mode::Shared, Mode::Exclusive] {
+    if let Some(wait) = &e.pending[mode.index()] {
+      if !e.queue.iter().any(|w| w.mode == mode) && !wait.abandoned.swap(true, Ordering::AcqRel) {
+        lock::interrupt(wait.thread);
+      }
+    }
+  }
+}
+
+fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   loop {
     let Some(head) = e.queue.front() else {
       if e.holders == 0 {
@@ -188,7 +211,7 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
       e.os = None;
     }
     if e.os.is_none() {
-      if e.pending[mode.index()] {
+      if e.pending[mode.index()].is_some() {
         return;
       }
       match lock::try_lock(&e.sidecar, mode) {
@@ -200,7 +223,7 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
         }
         Ok(None) => {
           match spawn_wait(key.clone(), e.sidecar.clone(), mode) {
-            Ok(()) => e.pending[mode.index()] = true,
+            Ok(wait) => e.pending[mode.index()] = Some(wait),
             Err(err) => {
               let w = e.queue.pop_front().expect("head exists");
               out.push(w.notify, Err(err));
@@ -226,29 +249,34 @@ fn remove_if_idle(t: &mut Table, key: &Path) {
   }
 }
 
-/// Waits for the OS lock on a thread of its own. It cannot be interrupted, so a wait whose
-/// requests all gave up stays behind and hands the lock back the moment it gets it.
-fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<()> {
-  std::thread::Builder::new()
+/// Waits for the OS lock on a thread of its own. When every request that wanted it gives up,
+/// `pump` interrupts the wait; if the lock arrives anyway, it is handed straight back.
+fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<PendingWait> {
+  use std::os::unix::thread::JoinHandleExt;
+  lock::init_wake_signal();
+  let abandoned = Arc::new(AtomicBool::new(false));
+  let flag = abandoned.clone();
+  let handle = std::thread::Builder::new()
     .name("index-lock-wait".into())
     .spawn(move || {
-      let got = lock::lock_blocking(&sidecar, mode);
+      let got = lock::lock_blocking(&sidecar, mode, &flag);
       let mut out = Outbox::default();
       {
         let mut t = table();
         let Some(e) = t.get_mut(&key) else {
           return;
         };
-        e.pending[mode.index()] = false;
+        // Deregistered under the table lock: from here on nobody may signal this thread.
+        e.pending[mode.index()] = None;
         let wanted = e.holders == 0 && e.queue.front().map(|w| w.mode) == Some(mode);
         match got {
-          Ok(l) if wanted && e.os.is_none() => {
+          Ok(Some(l)) if wanted && e.os.is_none() => {
             e.os = Some((l, mode));
             if mode == Mode::Exclusive {
               out.sweep = Some(key.clone());
             }
           }
-          Ok(_unwanted) => {}
+          Ok(_unwanted_or_abandoned) => {}
           Err(err) => {
             if wanted {
               let w = e.queue.pop_front().expect("head exists");
@@ -261,8 +289,11 @@ fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<()> {
       }
       deliver(out);
     })
-    .map(|_| ())
-    .map_err(|e| Error::io(e, "pthread_create", Path::new("index-lock-wait")))
+    .map_err(|e| Error::io(e, "pthread_create", Path::new("index-lock-wait")))?;
+  Ok(PendingWait {
+    thread: handle.as_pthread_t(),
+    abandoned,
+  })
 }
 
 fn key_of(t: &Table, key: &Path) -> Arc<Path> {
