@@ -33,7 +33,19 @@ const MAX_REOPENS: usize = 1000;
 /// file itself is never truncated or deleted.
 #[derive(Debug)]
 pub struct OsLock {
-  _file: File,
+  file: File,
+}
+
+impl OsLock {
+  /// Whether another process is blocked waiting for this lock (Linux: /proc/locks).
+  pub fn others_waiting(&self) -> bool {
+    let (Ok(meta), Ok(table)) = (self.file.metadata(), fs::read_to_string("/proc/locks")) else {
+      return false;
+    };
+    waiters_in(&table, meta.dev(), meta.ino())
+      .iter()
+      .any(|pid| *pid != std::process::id())
+  }
 }
 
 /// Opens the sidecar without following a planted symlink, creating it when missing. Where the
@@ -150,7 +162,7 @@ pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
       Err(TryLockError::Error(e)) => return Err(Error::io(e, "flock", sidecar)),
     }
     if still_named(&file, sidecar)? {
-      return Ok(Some(OsLock { _file: file }));
+      return Ok(Some(OsLock { file }));
     }
   }
   Err(Error::errno(libc::ESTALE, "flock", sidecar))
@@ -166,7 +178,7 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
       return Ok(None);
     }
     if still_named(&file, sidecar)? {
-      return Ok(Some(OsLock { _file: file }));
+      return Ok(Some(OsLock { file }));
     }
   }
   Err(Error::errno(libc::ESTALE, "flock", sidecar))
@@ -185,14 +197,28 @@ pub fn holders(sidecar: &Path) -> Vec<u32> {
 }
 
 fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
+  flock_pids(table, dev, ino, false)
+}
+
+fn waiters_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
+  flock_pids(table, dev, ino, true)
+}
+
+/// Pids of the flock holders (or, with `waiting`, the blocked waiters) of one inode in a
+/// /proc/locks table.
+fn flock_pids(table: &str, dev: u64, ino: u64, waiting: bool) -> Vec<u32> {
   let exact = format!("{:02x}:{:02x}:{}", libc::major(dev), libc::minor(dev), ino);
   let suffix = format!(":{ino}");
   let mut exact_pids = Vec::new();
   let mut inode_pids = Vec::new();
   for line in table.lines() {
-    let f: Vec<&str> = line.split_whitespace().collect();
     // "1: FLOCK  ADVISORY  WRITE 1234 fe:01:5678 0 EOF"; waiters carry "->" after the index.
-    if f.len() < 6 || f[1] != "FLOCK" {
+    let mut f: Vec<&str> = line.split_whitespace().collect();
+    let is_waiter = f.get(1) == Some(&"->");
+    if is_waiter {
+      f.remove(1);
+    }
+    if is_waiter != waiting || f.len() < 6 || f[1] != "FLOCK" {
       continue;
     }
     let Ok(pid) = f[4].parse::<u32>() else {
@@ -279,5 +305,6 @@ mod tests {
                  4: FLOCK  ADVISORY  READ 14 fe:01:77 0 EOF\n";
     let dev = libc::makedev(0xfe, 1);
     assert_eq!(holders_in(table, dev, 77), vec![10, 14]);
+    assert_eq!(waiters_in(table, dev, 77), vec![11]);
   }
 }

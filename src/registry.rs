@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex, MutexGuard};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
@@ -28,6 +28,31 @@ struct Waiter {
   notify: Notify,
 }
 
+/// How long one process may keep the OS lock across in-process hand-overs while another process
+/// waits for it. flock(2) has no queue, so without a bound a process whose own callers keep
+/// queueing would never let others in.
+const FAIR_SLICE: Duration = Duration::from_millis(10);
+/// After giving the lock up for fairness, how long to stay out of the race for it, so that a
+/// waiter the kernel just woke gets it before we ask again.
+const YIELD_DELAY: Duration = Duration::from_millis(1);
+
+struct HeldOs {
+  lock: OsLock,
+  mode: Mode,
+  /// Start of the current fair slice.
+  since: Instant,
+}
+
+impl HeldOs {
+  fn new(lock: OsLock, mode: Mode) -> Self {
+    HeldOs {
+      lock,
+      mode,
+      since: Instant::now(),
+    }
+  }
+}
+
 /// A thread waiting in a blocking flock for one mode of a path.
 struct PendingWait {
   thread: libc::pthread_t,
@@ -43,8 +68,8 @@ struct Entry {
   hold_mode: Mode,
   holder_threads: Vec<ThreadId>,
   /// The flock this process holds for the path while it has holders (kept across in-process
-  /// hand-overs of the same mode).
-  os: Option<(OsLock, Mode)>,
+  /// hand-overs of the same mode, for at most a fair slice while other processes wait).
+  os: Option<HeldOs>,
   /// The blocking-flock thread on its way for each mode, if any.
   pending: [Option<PendingWait>; 2],
   queue: VecDeque<Waiter>,
@@ -67,6 +92,23 @@ impl Entry {
     self.holders += 1;
     self.hold_mode = mode;
     self.holder_threads.push(thread);
+  }
+
+  /// True when this process has had the OS lock for a full slice and another process is waiting
+  /// for it: then no more in-process requests are admitted until it has been handed over. The
+  /// /proc/locks read happens at most once per slice.
+  fn should_yield(&mut self) -> bool {
+    let Some(held) = &mut self.os else {
+      return false;
+    };
+    if held.since.elapsed() < FAIR_SLICE {
+      return false;
+    }
+    if held.lock.others_waiting() {
+      return true;
+    }
+    held.since = Instant::now();
+    false
   }
 
   fn idle(&self) -> bool {
@@ -201,28 +243,37 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     };
     let mode = head.mode;
     if e.holders > 0 {
-      if e.hold_mode == Mode::Shared && mode == Mode::Shared {
+      if e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield() {
         grant_head(key, e, out);
         continue;
       }
       return;
     }
-    if matches!(e.os, Some((_, held)) if held != mode) {
+    let mut delay = Duration::ZERO;
+    if matches!(&e.os, Some(held) if held.mode != mode) {
       e.os = None;
+    } else if e.os.is_some() && e.should_yield() {
+      e.os = None;
+      delay = YIELD_DELAY;
     }
     if e.os.is_none() {
       if e.pending[mode.index()].is_some() {
         return;
       }
-      match lock::try_lock(&e.sidecar, mode) {
+      let now = if delay.is_zero() {
+        lock::try_lock(&e.sidecar, mode)
+      } else {
+        Ok(None)
+      };
+      match now {
         Ok(Some(l)) => {
-          e.os = Some((l, mode));
+          e.os = Some(HeldOs::new(l, mode));
           if mode == Mode::Exclusive {
             out.sweep = Some(key.clone());
           }
         }
         Ok(None) => {
-          match spawn_wait(key.clone(), e.sidecar.clone(), mode) {
+          match spawn_wait(key.clone(), e.sidecar.clone(), mode, delay) {
             Ok(wait) => e.pending[mode.index()] = Some(wait),
             Err(err) => {
               let w = e.queue.pop_front().expect("head exists");
@@ -251,7 +302,12 @@ fn remove_if_idle(t: &mut Table, key: &Path) {
 
 /// Waits for the OS lock on a thread of its own. When every request that wanted it gives up,
 /// `pump` interrupts the wait; if the lock arrives anyway, it is handed straight back.
-fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<PendingWait> {
+fn spawn_wait(
+  key: Arc<Path>,
+  sidecar: PathBuf,
+  mode: Mode,
+  delay: Duration,
+) -> Result<PendingWait> {
   use std::os::unix::thread::JoinHandleExt;
   lock::init_wake_signal();
   let abandoned = Arc::new(AtomicBool::new(false));
@@ -259,6 +315,7 @@ fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<PendingWai
   let handle = std::thread::Builder::new()
     .name("index-lock-wait".into())
     .spawn(move || {
+      std::thread::sleep(delay);
       let got = lock::lock_blocking(&sidecar, mode, &flag);
       let mut out = Outbox::default();
       {
@@ -271,7 +328,7 @@ fn spawn_wait(key: Arc<Path>, sidecar: PathBuf, mode: Mode) -> Result<PendingWai
         let wanted = e.holders == 0 && e.queue.front().map(|w| w.mode) == Some(mode);
         match got {
           Ok(Some(l)) if wanted && e.os.is_none() => {
-            e.os = Some((l, mode));
+            e.os = Some(HeldOs::new(l, mode));
             if mode == Mode::Exclusive {
               out.sweep = Some(key.clone());
             }
@@ -310,11 +367,11 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
   let granted = if !e.queue.is_empty() {
     None
   } else if e.holders > 0 {
-    (e.hold_mode == Mode::Shared && mode == Mode::Shared).then_some(())
+    (e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield()).then_some(())
   } else {
     match lock::try_lock(&e.sidecar, mode) {
       Ok(Some(l)) => {
-        e.os = Some((l, mode));
+        e.os = Some(HeldOs::new(l, mode));
         Some(())
       }
       Ok(None) => None,
@@ -460,7 +517,7 @@ pub fn active_paths() -> usize {
 mod tests {
   use super::*;
   use std::sync::mpsc;
-  use std::time::Duration;
+  use std::time::{Duration, Instant};
 
   fn key(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("index-lock-reg-{tag}-{}", std::process::id()));
