@@ -517,7 +517,6 @@ pub fn active_paths() -> usize {
 mod tests {
   use super::*;
   use std::sync::mpsc;
-  use std::time::{Duration, Instant};
 
   fn key(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("index-lock-reg-{tag}-{}", std::process::id()));
