@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::atomic::MAX_NAME_IN_TEMP;
 use crate::error::{Error, Result};
@@ -18,11 +18,21 @@ pub const MAX_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
 /// tick coarsely, so a temp file created in the same tick as our last scan would be missed.
 const MTIME_TRUST: Duration = Duration::from_secs(1);
 
-/// Directories scanned, by modification time at the scan, so that an unchanged directory is not
-/// read again on every exclusive acquisition. Bounded: cleared when it grows past `CACHE_MAX`.
-static SCANNED: LazyLock<Mutex<HashMap<PathBuf, SystemTime>>> =
+/// What the last scan of a directory saw and cost.
+struct Scan {
+  mtime: SystemTime,
+  at: Instant,
+  cost: Duration,
+}
+
+/// Directories scanned, so that an unchanged directory is not read again on every exclusive
+/// acquisition, and a busy one (each new file changes its mtime) is read at most every
+/// `MIN_SCAN_GAP`, or 20 times its scan cost, whichever is longer: a directory of thousands of
+/// files must not be read once per lock. Bounded: cleared when it grows past `CACHE_MAX`.
+static SCANNED: LazyLock<Mutex<HashMap<PathBuf, Scan>>> =
   LazyLock::new(|| Mutex::new(HashMap::new()));
 const CACHE_MAX: usize = 4096;
+const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 
 /// The pid in a temp name of `target_name` (`.<name>.<pid>.<tid>.<n>.<random>.tmp`), or `None`
 /// when `entry` is not one of its temp files.
@@ -85,8 +95,9 @@ pub fn sweep(target: &Path) -> Result<Vec<String>> {
 }
 
 /// `sweep`, skipped when the directory has not changed since the last scan (the usual case, so
-/// that an exclusive acquisition costs one `stat` here, not a directory read). Errors are
-/// ignored: cleaning up is a courtesy to the next reader of the directory, never a reason to fail.
+/// that an exclusive acquisition costs one `stat` here, not a directory read) or was scanned
+/// very recently. Errors are ignored: cleaning up is a courtesy to the next reader of the
+/// directory, never a reason to fail.
 pub fn sweep_if_changed(target: &Path) {
   let Some(dir) = target.parent() else {
     return;
@@ -99,18 +110,31 @@ pub fn sweep_if_changed(target: &Path) {
     .is_ok_and(|age| age > MTIME_TRUST);
   {
     let cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
-    if settled && cache.get(dir) == Some(&mtime) {
-      return;
+    if let Some(last) = cache.get(dir) {
+      let unchanged = settled && last.mtime == mtime;
+      let recent = last.at.elapsed() < MIN_SCAN_GAP.max(last.cost * 20);
+      if unchanged || recent {
+        return;
+      }
     }
   }
+  let started = Instant::now();
   if sweep(target).is_ok() {
+    let cost = started.elapsed();
     let mut cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
     if cache.len() >= CACHE_MAX {
       cache.clear();
     }
     // Our own removals changed the directory; remember its state after them.
     if let Ok(after) = fs::metadata(dir).and_then(|m| m.modified()) {
-      cache.insert(dir.to_path_buf(), after);
+      cache.insert(
+        dir.to_path_buf(),
+        Scan {
+          mtime: after,
+          at: Instant::now(),
+          cost,
+        },
+      );
     }
   }
 }
