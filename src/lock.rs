@@ -39,7 +39,7 @@ pub struct OsLock {
 impl OsLock {
   /// Whether another process is blocked waiting for this lock (Linux: /proc/locks).
   pub fn others_waiting(&self) -> bool {
-    let (Ok(meta), Ok(table)) = (self.file.metadata(), fs::read_to_string("/proc/locks")) else {
+    let (Ok(meta), Some(table)) = (self.file.metadata(), read_proc_locks()) else {
       return false;
     };
     waiters_in(&table, meta.dev(), meta.ino())
@@ -190,10 +190,36 @@ pub fn holders(sidecar: &Path) -> Vec<u32> {
   let Ok(meta) = fs::metadata(sidecar) else {
     return Vec::new();
   };
-  let Ok(table) = fs::read_to_string("/proc/locks") else {
-    return Vec::new();
-  };
-  holders_in(&table, meta.dev(), meta.ino())
+  // A lock released elsewhere on the host between two reads can still hide a line from one
+  // pass; a second pass costs little next to the timeout that led here.
+  for _ in 0..2 {
+    let Some(table) = read_proc_locks() else {
+      return Vec::new();
+    };
+    let pids = holders_in(&table, meta.dev(), meta.ino());
+    if !pids.is_empty() {
+      return pids;
+    }
+  }
+  Vec::new()
+}
+
+/// /proc/locks in one read(2). The kernel renders it by position on every read call, so reading
+/// it in small chunks (as `read_to_string` does for a file that reports size 0) skips a line
+/// whenever a lock anywhere on the host goes away between two chunks.
+fn read_proc_locks() -> Option<String> {
+  use std::io::Read;
+  let mut capacity = 256 * 1024;
+  while capacity <= 64 * 1024 * 1024 {
+    let mut buf = vec![0u8; capacity];
+    let n = File::open("/proc/locks").ok()?.read(&mut buf).ok()?;
+    if n < capacity {
+      buf.truncate(n);
+      return String::from_utf8(buf).ok();
+    }
+    capacity *= 4;
+  }
+  None
 }
 
 fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
