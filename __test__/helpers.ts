@@ -10,6 +10,9 @@ export const FIXTURES = join(__dirname, 'fixtures')
 
 const made: string[] = []
 const children = new Set<ChildProcess>()
+// Children started in a process group of their own (`run(..., { group: true })`): the whole
+// group is killed afterwards, so grandchildren (a shell's `sleep`, flock(1)'s command) go too.
+const groups = new Set<number>()
 
 afterEach(() => {
   for (const child of children) {
@@ -20,6 +23,12 @@ afterEach(() => {
     }
   }
   children.clear()
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL')
+    } catch {}
+  }
+  groups.clear()
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -39,10 +48,20 @@ export interface Run {
   line: (text: string) => Promise<string>
 }
 
+export interface RunOptions {
+  /** Start the child as the leader of a new process group, killed as a whole after the test. */
+  group?: boolean
+}
+
 /** Starts a child process (killed after the test if still running) and collects its output. */
-export function run(cmd: string, args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function run(cmd: string, args: string[], env: Record<string, string> = {}, options: RunOptions = {}): Run {
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.group === true,
+  })
   children.add(child)
+  if (options.group && child.pid) groups.add(child.pid)
   let out = ''
   let err = ''
   const waiters: { text: string; resolve: (l: string) => void }[] = []
