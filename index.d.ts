@@ -134,6 +134,13 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  * `mutator`, writes the result atomically and resolves with it. The mutator may change the value
  * in place and return nothing, or return a new value. If it throws, nothing is written.
  * `options.mode` may only be `'exclusive'`.
+ *
+ * Group commit: calls on one path (with the same `fsync` and `space`) that wait for the lock
+ * together in this thread share one acquisition, one read and one write; their mutators run in
+ * call order, each on the state the previous one left, and each call resolves with the state
+ * after its own mutator. A mutator that throws (or returns something JSON cannot represent)
+ * rejects only its own call, and its change is not written. A call's `timeoutMs` and `signal`
+ * apply while its batch waits. Batches are bounded (64 calls, 64 MiB of state copies).
  */
 export declare function updateJson<T>(
   path: string,

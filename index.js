@@ -557,14 +557,18 @@ function readPlan(o, fresh) {
   return { hasDefault: o.default !== undefined, fallback: fresh ? () => copyOf(o.default) : () => o.default }
 }
 
+function decode(bytes) {
+  const text = bytes.toString('utf8')
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
 function parseJson(path, bytes, { hasDefault, fallback }) {
   if (bytes === null) {
     if (hasDefault) return fallback()
     throw notFound(path)
   }
-  let text = bytes.toString('utf8')
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  const text = decode(bytes)
   if (text.trim() === '') {
     if (hasDefault) return fallback()
     throw new CorruptFileError(path, 'the file is empty')
@@ -639,20 +643,200 @@ function updatePlan(path, mutator, options, lockOpts) {
   return { targets: targetsOf(path), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
 }
 
+// Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
+// for the lock: one acquisition, one read, the mutators in call order, one atomic write (one
+// fsync pair), then each caller gets the state after its own mutator. A mutator that throws (or
+// returns something JSON cannot hold) fails only its own call; the next one starts from the last
+// good state, exactly as if the calls had run one after another.
+
+/** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
+const MAX_BATCH_CALLS = 64
+const MAX_BATCH_BYTES = 64 * 2 ** 20
+const MISSING = Symbol('missing')
+/** Open batches (waiting for their lock) by path and write options. */
+const batches = new Map()
+/** Size of the last write per path, to bound a batch's memory. */
+const writtenBytes = new Map()
+
+function batchLimit(key) {
+  const size = writtenBytes.get(key) ?? 0
+  return Math.max(1, Math.min(MAX_BATCH_CALLS, Math.floor(MAX_BATCH_BYTES / Math.max(size, 1))))
+}
+
 async function updateJson(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, lockOptions)
-  return runLocked(plan.targets, plan.opts, async () => {
-    const current = parseJson(path, await readBytes(path), plan.read)
-    const returned = await mutator(current)
-    const next = returned === undefined ? current : returned
-    const text = serialize(next, plan.space)
+  // Inside a section that already holds the path (or holds it shared): run directly, or refuse.
+  if (notHeld(plan.targets, 'exclusive').length === 0) return runLocked(plan.targets, plan.opts, () => updateOnce(path, plan, mutator))
+  return joinBatch(path, plan, mutator)
+}
+
+/** One read-mutate-write, for a caller that already holds the lock. */
+async function updateOnce(path, plan, mutator) {
+  const current = parseJson(path, await readBytes(path), plan.read)
+  const returned = await mutator(current)
+  const next = returned === undefined ? current : returned
+  await writeText(path, serialize(next, plan.space), plan.fsync)
+  return next
+}
+
+async function writeText(path, text, fsync) {
+  try {
+    await native.atomicWrite(path, text, fsync, undefined)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+function joinBatch(path, plan, mutator) {
+  const { key } = plan.targets[0]
+  const { timeoutMs, signal } = plan.opts
+  if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  const id = `${key}\0${plan.fsync}\0${plan.space ?? ''}`
+  let batch = batches.get(id)
+  if (batch && (timeoutMs === 0 || batch.calls.length >= batch.limit)) {
+    // The open batch is still waiting for the lock: a call that may not wait cannot join it,
+    // and a full batch closes; the next one queues behind it.
+    if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
+    batches.delete(id)
+    batch = undefined
+  }
+  if (!batch) {
     try {
-      await native.atomicWrite(path, text, plan.fsync, undefined)
+      batch = openBatch(id, key, path, plan, timeoutMs === 0)
     } catch (err) {
-      throw fromNative(err)
+      return Promise.reject(err)
     }
-    return next
+  }
+  const opened = batch
+  return new Promise((resolve, reject) => {
+    const call = { mutator, read: plan.read, resolve, reject, settled: false, context: AsyncLocalStorage.snapshot() }
+    call.outer = holds.getStore()
+    opened.calls.push(call)
+    // A call's own timeout and signal apply while its batch waits for the lock.
+    const leave = (makeError) => {
+      if (opened.started || call.settled) return
+      opened.calls.splice(opened.calls.indexOf(call), 1)
+      settleCall(call, makeError())
+      if (opened.calls.length === 0) opened.abandon()
+    }
+    const ms = finiteTimeout(timeoutMs)
+    const timer =
+      ms === null || timeoutMs === 0
+        ? null
+        : setTimeout(() => leave(() => new LockTimeoutError(path, 'exclusive', timeoutMs, native.lockHolders(key))), ms)
+    const onAbort = () => leave(() => new AbortError(signal))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    call.cleanup = () => {
+      if (timer) clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
   })
+}
+
+function settleCall(call, error, value) {
+  if (call.settled) return
+  call.settled = true
+  call.cleanup?.()
+  if (error) call.reject(error)
+  else call.resolve(value)
+}
+
+/** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
+function openBatch(id, key, path, plan, mustBeFree) {
+  const now = callNative(() => native.tryLock(key, true))
+  if (!now && mustBeFree) throw new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key))
+  const batch = { calls: [], started: false, limit: batchLimit(key), abandon: () => {} }
+  batches.set(id, batch)
+  let granted
+  if (now) {
+    granted = Promise.resolve(now)
+  } else {
+    const waitId = native.nextWaitId()
+    granted = native.lock(key, true, waitId)
+    // Everyone left before the grant: withdraw the request (if the grant is already on its
+    // way, runBatch finds no calls and releases it).
+    batch.abandon = () => {
+      if (batches.get(id) === batch) batches.delete(id)
+      native.cancelWait(key, waitId)
+    }
+  }
+  granted.then(
+    (lock) => runBatch(id, batch, lock, key, path, plan),
+    (err) => {
+      if (batches.get(id) === batch) batches.delete(id)
+      const error = fromNative(err)
+      for (const call of batch.calls) settleCall(call, error)
+    },
+  )
+  return batch
+}
+
+async function runBatch(id, batch, lock, key, path, plan) {
+  batch.started = true
+  if (batches.get(id) === batch) batches.delete(id)
+  const calls = batch.calls.filter((c) => !c.settled)
+  const hold = { mode: 'exclusive', active: true }
+  try {
+    if (calls.length === 0) return
+    let bytes
+    try {
+      bytes = await readBytes(path)
+    } catch (err) {
+      for (const call of calls) settleCall(call, err)
+      return
+    }
+    let base
+    try {
+      base = parseJson(path, bytes, { hasDefault: true, fallback: () => MISSING })
+    } catch (err) {
+      for (const call of calls) settleCall(call, err)
+      return
+    }
+    // The last good state as text (null: no file yet), and whether `value` is still unshared
+    // (the first mutator may have the parsed file itself; later ones get their own copy).
+    let text = base === MISSING ? null : decode(bytes)
+    let value = base
+    let fresh = true
+    const done = []
+    for (const call of calls) {
+      let input
+      if (value === MISSING) {
+        if (!call.read.hasDefault) {
+          settleCall(call, bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
+          continue
+        }
+        input = call.read.fallback()
+      } else {
+        input = fresh ? value : JSON.parse(text)
+      }
+      fresh = false
+      try {
+        const store = new Map(call.outer)
+        store.set(key, hold)
+        const returned = await call.context(() => holds.run(store, () => call.mutator(input)))
+        const next = returned === undefined ? input : returned
+        text = serialize(next, plan.space)
+        value = next
+        done.push({ call, value: next })
+      } catch (err) {
+        // Only this call fails; the next starts from the last good state (`text`).
+        settleCall(call, err)
+      }
+    }
+    if (done.length === 0) return
+    try {
+      await writeText(path, text, plan.fsync)
+    } catch (err) {
+      for (const d of done) settleCall(d.call, err)
+      return
+    }
+    if (writtenBytes.size > 10_000) writtenBytes.clear()
+    writtenBytes.set(key, text.length)
+    for (const d of done) settleCall(d.call, null, d.value)
+  } finally {
+    hold.active = false
+    lock.release()
+  }
 }
 
 function updateJsonSync(path, mutator, options) {

@@ -89,7 +89,7 @@ describe('lock sets', () => {
 
   it('two processes taking overlapping sets in opposite orders neither deadlock nor lose updates', async () => {
     const [x, y, z] = files(tempDir(), 'x.json', 'y.json', 'z.json')
-    const rounds = 1500
+    const rounds = 2000
     const runs = [
       node('twin-set-rounds.cjs', [String(rounds), x!, y!]),
       node('twin-set-rounds.cjs', [String(rounds), y!, x!, z!]),
