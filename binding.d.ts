@@ -54,8 +54,14 @@ export interface JsonErrorPosition {
  */
 export declare function lock(key: string, exclusive: boolean, waitId: number): Promise<NativeLock>
 
-/** Pids holding the OS lock of `key`, from /proc/locks. */
-export declare function lockHolders(key: string): Array<number>
+/** A process holding a lock. */
+export interface LockHolder {
+  pid: number
+  mode: 'exclusive' | 'shared'
+}
+
+/** The processes holding the OS lock of `key`, from /proc/locks (empty where the OS cannot tell). */
+export declare function lockHolders(key: string): Array<LockHolder>
 
 /**
  * Blocks this thread until the lock of `key` is granted; null after `timeoutMs` (absent: wait

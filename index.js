@@ -15,7 +15,8 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // Errors
 
 class LockTimeoutError extends Error {
-  constructor(path, mode, timeoutMs, pids) {
+  constructor(path, mode, timeoutMs, holders) {
+    const pids = [...new Set(holders.map((h) => h.pid))]
     const held = pids.length ? `held by pid ${pids.join(', ')}` : 'holder unknown'
     super(`Timed out after ${timeoutMs} ms waiting for the ${mode} lock on '${path}' (${held})`)
     this.name = 'LockTimeoutError'

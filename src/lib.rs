@@ -102,10 +102,27 @@ pub fn cancel_wait(key: String, wait_id: i64) -> bool {
   registry::cancel(Path::new(&key), wait_id as u64)
 }
 
-/// Pids holding the OS lock of `key`, from /proc/locks.
+/// A process holding a lock.
+#[napi(object)]
+pub struct LockHolder {
+  pub pid: u32,
+  #[napi(ts_type = "'exclusive' | 'shared'")]
+  pub mode: String,
+}
+
+/// The processes holding the OS lock of `key`, from /proc/locks (empty where the OS cannot tell).
 #[napi]
-pub fn lock_holders(key: String) -> Vec<u32> {
+pub fn lock_holders(key: String) -> Vec<LockHolder> {
   registry::holders(Path::new(&key))
+    .into_iter()
+    .map(|h| LockHolder {
+      pid: h.pid,
+      mode: match h.mode {
+        Mode::Exclusive => "exclusive".into(),
+        Mode::Shared => "shared".into(),
+      },
+    })
+    .collect()
 }
 
 /// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their

@@ -184,9 +184,16 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
   Err(Error::errno(libc::ESTALE, "flock", sidecar))
 }
 
-/// Pids holding a flock on `sidecar` (not those waiting for one), read from /proc/locks by
-/// device and inode. Empty where the OS cannot tell.
-pub fn holders(sidecar: &Path) -> Vec<u32> {
+/// A process holding a flock, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holder {
+  pub pid: u32,
+  pub mode: Mode,
+}
+
+/// The processes holding a flock on `sidecar` (not those waiting for one), read from /proc/locks
+/// by device and inode. Empty where the OS cannot tell.
+pub fn holders(sidecar: &Path) -> Vec<Holder> {
   let Ok(meta) = fs::metadata(sidecar) else {
     return Vec::new();
   };
@@ -222,17 +229,22 @@ fn read_proc_locks() -> Option<String> {
   None
 }
 
-fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
-  flock_pids(table, dev, ino, false)
+fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<Holder> {
+  flock_entries(table, dev, ino, false)
 }
 
 fn waiters_in(table: &str, dev: u64, ino: u64) -> Vec<u32> {
-  flock_pids(table, dev, ino, true)
+  let mut pids: Vec<u32> = flock_entries(table, dev, ino, true)
+    .iter()
+    .map(|h| h.pid)
+    .collect();
+  pids.dedup();
+  pids
 }
 
-/// Pids of the flock holders (or, with `waiting`, the blocked waiters) of one inode in a
-/// /proc/locks table.
-fn flock_pids(table: &str, dev: u64, ino: u64, waiting: bool) -> Vec<u32> {
+/// The flock holders (or, with `waiting`, the blocked waiters) of one inode in a /proc/locks
+/// table, by pid.
+fn flock_entries(table: &str, dev: u64, ino: u64, waiting: bool) -> Vec<Holder> {
   let exact = format!("{:02x}:{:02x}:{}", libc::major(dev), libc::minor(dev), ino);
   let suffix = format!(":{ino}");
   let mut exact_pids = Vec::new();
@@ -250,21 +262,27 @@ fn flock_pids(table: &str, dev: u64, ino: u64, waiting: bool) -> Vec<u32> {
     let Ok(pid) = f[4].parse::<u32>() else {
       continue;
     };
+    let mode = if f[3] == "WRITE" {
+      Mode::Exclusive
+    } else {
+      Mode::Shared
+    };
+    let entry = Holder { pid, mode };
     if f[5] == exact {
-      exact_pids.push(pid);
+      exact_pids.push(entry);
     } else if f[5].ends_with(&suffix) {
       // Overlay and similar stacked filesystems report the lower device in /proc/locks.
-      inode_pids.push(pid);
+      inode_pids.push(entry);
     }
   }
-  let mut pids = if exact_pids.is_empty() {
+  let mut entries = if exact_pids.is_empty() {
     inode_pids
   } else {
     exact_pids
   };
-  pids.sort_unstable();
-  pids.dedup();
-  pids
+  entries.sort_unstable_by_key(|h| h.pid);
+  entries.dedup();
+  entries
 }
 
 #[cfg(test)]
@@ -291,7 +309,13 @@ mod tests {
     let c = try_lock(&p, Mode::Exclusive).unwrap().expect("free again");
     assert!(try_lock(&p, Mode::Shared).unwrap().is_none());
     assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
-    assert_eq!(holders(&p), vec![std::process::id()]);
+    assert_eq!(
+      holders(&p),
+      vec![Holder {
+        pid: std::process::id(),
+        mode: Mode::Exclusive
+      }]
+    );
     drop(c);
     assert!(holders(&p).is_empty());
     fs::remove_dir_all(p.parent().unwrap()).unwrap();
@@ -330,7 +354,11 @@ mod tests {
                  3: POSIX  ADVISORY  WRITE 13 fe:01:77 0 EOF\n\
                  4: FLOCK  ADVISORY  READ 14 fe:01:77 0 EOF\n";
     let dev = libc::makedev(0xfe, 1);
-    assert_eq!(holders_in(table, dev, 77), vec![10, 14]);
+    let pids: Vec<(u32, Mode)> = holders_in(table, dev, 77)
+      .iter()
+      .map(|h| (h.pid, h.mode))
+      .collect();
+    assert_eq!(pids, vec![(10, Mode::Exclusive), (14, Mode::Shared)]);
     assert_eq!(waiters_in(table, dev, 77), vec![11]);
   }
 }

@@ -503,8 +503,8 @@ pub fn enter_blocking(key: &Path, mode: Mode, timeout: Option<Duration>) -> Resu
     .map(Some)
 }
 
-/// Pids holding the OS lock of `key` (this process included when it holds it).
-pub fn holders(key: &Path) -> Vec<u32> {
+/// The processes holding the OS lock of `key` (this process included when it holds it).
+pub fn holders(key: &Path) -> Vec<lock::Holder> {
   lock::holders(&sidecar(key))
 }
 
