@@ -38,6 +38,20 @@ export declare function cancelWait(key: string, waitId: number): boolean
 /** Whether this build has the test-only pause points. */
 export declare function faultInjection(): boolean
 
+export declare function filesystemInfo(dir: string): FilesystemInfo
+
+/** The filesystem holding a directory, and whether flock can be trusted there. */
+export interface FilesystemInfo {
+  /** Type name (mountinfo's, e.g. `ext4`, `nfs4`, `fuse.sshfs`). */
+  fstype: string
+  /** statfs f_type. */
+  magic: number
+  options: string
+  mountPoint?: string
+  coherence: 'local' | 'distributed' | 'unsafe'
+  reason: string
+}
+
 export declare function jsonErrorPosition(data: Uint8Array): JsonErrorPosition | null
 
 /** Where JSON text stops being valid, for error messages (V8's parser does not say). */
@@ -87,6 +101,20 @@ export declare function resolvePath(path: string): string
  * names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
  */
 export declare function sweepTemps(key: string): Promise<Array<string>>
+
+/** A temp file beside a data file. */
+export interface TempFileInfo {
+  name: string
+  pid: number
+  /** Its writer still runs on this host. */
+  alive: boolean
+  ageMs: number
+  /** Left behind (writer gone, or older than any save takes): `sweep` removes it. */
+  orphaned: boolean
+}
+
+/** index-lock's temp files beside the data file `key`. */
+export declare function tempFiles(key: string): Array<TempFileInfo>
 
 /** Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue. */
 export declare function tryLock(key: string, exclusive: boolean): NativeLock | null

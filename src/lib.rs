@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod fstype;
 pub mod lock;
 pub mod path;
 pub mod registry;
@@ -133,6 +134,62 @@ pub async fn sweep_temps(key: String) -> Result<Vec<String>> {
     .await
     .map_err(|e| napi::Error::from_reason(e.to_string()))?
     .map_err(Into::into)
+}
+
+/// A temp file beside a data file.
+#[napi(object)]
+pub struct TempFileInfo {
+  pub name: String,
+  pub pid: u32,
+  /// Its writer still runs on this host.
+  pub alive: bool,
+  pub age_ms: f64,
+  /// Left behind (writer gone, or older than any save takes): `sweep` removes it.
+  pub orphaned: bool,
+}
+
+/// index-lock's temp files beside the data file `key`.
+#[napi]
+pub fn temp_files(key: String) -> Result<Vec<TempFileInfo>> {
+  Ok(
+    sweep::temp_files(Path::new(&key))?
+      .into_iter()
+      .map(|t| TempFileInfo {
+        orphaned: t.orphaned(),
+        name: t.name,
+        pid: t.pid,
+        alive: t.alive,
+        age_ms: t.age.as_secs_f64() * 1000.0,
+      })
+      .collect(),
+  )
+}
+
+/// The filesystem holding a directory, and whether flock can be trusted there.
+#[napi(object)]
+pub struct FilesystemInfo {
+  /// Type name (mountinfo's, e.g. `ext4`, `nfs4`, `fuse.sshfs`).
+  pub fstype: String,
+  /// statfs f_type.
+  pub magic: f64,
+  pub options: String,
+  pub mount_point: Option<String>,
+  #[napi(ts_type = "'local' | 'distributed' | 'unsafe'")]
+  pub coherence: String,
+  pub reason: String,
+}
+
+#[napi]
+pub fn filesystem_info(dir: String) -> Result<FilesystemInfo> {
+  let info = fstype::identify(Path::new(&dir))?;
+  Ok(FilesystemInfo {
+    fstype: info.fstype,
+    magic: info.magic as f64,
+    options: info.options,
+    mount_point: info.mount_point.map(|p| p.to_string_lossy().into_owned()),
+    coherence: info.coherence.as_str().into(),
+    reason: info.reason.into(),
+  })
 }
 
 /// Whether this build has the test-only pause points.

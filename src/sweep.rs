@@ -64,31 +64,64 @@ fn alive(pid: u32) -> bool {
   r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Removes the orphaned temp files of the data file `target` (resolved): those whose writer is
-/// gone from this host, or that are older than `MAX_TEMP_AGE`. A live writer's file is kept.
-/// Returns the names removed.
-pub fn sweep(target: &Path) -> Result<Vec<String>> {
+/// A temp file of some writer of a data file.
+#[derive(Debug, Clone)]
+pub struct TempFile {
+  pub name: String,
+  pub pid: u32,
+  /// Its writer still runs on this host.
+  pub alive: bool,
+  pub age: Duration,
+}
+
+impl TempFile {
+  /// Left behind: its writer is gone, or it is older than any save takes.
+  pub fn orphaned(&self) -> bool {
+    !self.alive || self.age > MAX_TEMP_AGE
+  }
+}
+
+/// The temp files beside the data file `target` (resolved) that index-lock's writers made.
+pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
   let dir = target.parent().expect("resolved paths have a directory");
   let name = target
     .file_name()
     .expect("resolved paths name a file")
     .as_bytes();
   let now = SystemTime::now();
-  let mut removed = Vec::new();
+  let mut found = Vec::new();
   let entries = fs::read_dir(dir).map_err(|e| Error::io(e, "scandir", dir))?;
   for entry in entries.flatten() {
     let file_name = entry.file_name();
     let Some(pid) = temp_owner(file_name.as_bytes(), name) else {
       continue;
     };
-    let old = entry
+    let age = entry
       .metadata()
       .ok()
       .and_then(|m| m.modified().ok())
       .and_then(|t| now.duration_since(t).ok())
-      .is_some_and(|age| age > MAX_TEMP_AGE);
-    if (old || !alive(pid)) && fs::remove_file(entry.path()).is_ok() {
-      removed.push(file_name.to_string_lossy().into_owned());
+      .unwrap_or_default();
+    found.push(TempFile {
+      name: file_name.to_string_lossy().into_owned(),
+      pid,
+      alive: alive(pid),
+      age,
+    });
+  }
+  found.sort_by(|a, b| a.name.cmp(&b.name));
+  Ok(found)
+}
+
+/// Removes the orphaned temp files of the data file `target` (resolved): those whose writer is
+/// gone from this host, or that are older than `MAX_TEMP_AGE`. A live writer's file is kept.
+/// Returns the names removed.
+pub fn sweep(target: &Path) -> Result<Vec<String>> {
+  let dir = target.parent().expect("resolved paths have a directory");
+  let mut removed = Vec::new();
+  for temp in temp_files(target)? {
+    if temp.orphaned() && fs::remove_file(dir.join(&temp.name)).is_ok() {
+      removed.push(temp.name);
     }
   }
   Ok(removed)
