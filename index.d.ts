@@ -10,7 +10,18 @@
 /** `'exclusive'` (one holder; for writers) or `'shared'` (many holders at once; for readers). */
 export type LockMode = 'exclusive' | 'shared'
 
+/**
+ * What to do when a path is on a filesystem where flock does not exclude writers on other hosts
+ * (SMB/CIFS, sshfs and other FUSE mounts, 9p, vboxsf, NFS mounted with `nolock` or `local_lock`):
+ * `'warn'` (default) emits one `process` warning per directory with code
+ * `INDEX_LOCK_NETWORK_FS`; `'error'` refuses with an error of that code naming the filesystem;
+ * `'allow'` says nothing (only this host writes there).
+ */
+export type NetworkFsPolicy = 'warn' | 'error' | 'allow'
+
 export interface LockOptions {
+  /** See {@link NetworkFsPolicy}. Default `'warn'`. */
+  networkFs?: NetworkFsPolicy
   /** Lock mode. Default `'exclusive'`. */
   mode?: LockMode
   /**
@@ -25,6 +36,8 @@ export interface LockOptions {
 
 /** Options of the synchronous lock calls: no `signal`, since a blocked thread cannot see it. */
 export interface SyncLockOptions {
+  /** See {@link NetworkFsPolicy}. Default `'warn'`. */
+  networkFs?: NetworkFsPolicy
   /** Lock mode. Default `'exclusive'`. */
   mode?: LockMode
   /** As in {@link LockOptions.timeoutMs}: default `30000`, `0` tries once, `Infinity` waits forever. */
@@ -77,9 +90,14 @@ export declare function acquire(path: LockTarget, options?: LockOptions): Promis
  * Takes the lock of `path` only if that needs no waiting and jumps no queue: returns `null`
  * when another holder (in this process or another) or an earlier waiter is in the way.
  */
-export declare function tryAcquire(path: LockTarget, options?: { mode?: LockMode }): LockHandle | null
+export declare function tryAcquire(
+  path: LockTarget,
+  options?: { mode?: LockMode; networkFs?: NetworkFsPolicy },
+): LockHandle | null
 
 export interface AtomicWriteOptions {
+  /** See {@link NetworkFsPolicy}. Default `'warn'`. */
+  networkFs?: NetworkFsPolicy
   /** fsync the temp file before the rename and the directory after it. Default `true`. */
   fsync?: boolean
   /**
@@ -115,6 +133,8 @@ export interface ReadJsonOptions<T> {
 export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
 
 export interface WriteJsonOptions {
+  /** See {@link NetworkFsPolicy}. Default `'warn'`. */
+  networkFs?: NetworkFsPolicy
   /** As in {@link atomicWrite}. Default `true`. */
   fsync?: boolean
   /** Indentation passed to `JSON.stringify` (number 0-10 or string). Default: none. */

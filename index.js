@@ -4,6 +4,7 @@
 // in Rust (src/).
 
 const { AsyncLocalStorage } = require('node:async_hooks')
+const { dirname } = require('node:path')
 const native = require('./binding.js')
 
 const DEFAULT_TIMEOUT_MS = 30_000
@@ -145,17 +146,73 @@ function checkPaths(pathOrPaths) {
   })
 }
 
-/** Checked path(s) as `[{ key, path }]`: one per file, in the global lock order. */
-function targetsOf(pathOrPaths) {
-  if (!Array.isArray(pathOrPaths)) return [{ key: resolveKey(pathOrPaths), path: pathOrPaths }]
+/**
+ * Checked path(s) as `[{ key, path }]`: one per file, in the global lock order, each checked
+ * against the `networkFs` policy.
+ */
+function targetsOf(pathOrPaths, networkFs) {
+  if (!Array.isArray(pathOrPaths)) {
+    const key = resolveKey(pathOrPaths)
+    checkFilesystem(key, pathOrPaths, networkFs)
+    return [{ key, path: pathOrPaths }]
+  }
   const byKey = new Map()
   for (const path of pathOrPaths) {
     const key = resolveKey(path)
+    checkFilesystem(key, path, networkFs)
     if (!byKey.has(key)) byKey.set(key, { key, path })
   }
   // Every caller takes a set in the order of the canonical paths, so overlapping sets taken by
   // two callers cannot deadlock.
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+// flock is advisory and local: on SMB, sshfs and other FUSE mounts, NFS with nolock and the like,
+// it does not exclude writers on other hosts. Each directory is identified once per process.
+const filesystems = new Map()
+const warned = new Set()
+
+function checkFilesystem(key, path, policy) {
+  if (policy === 'allow') return
+  const dir = dirname(key)
+  let info = filesystems.get(dir)
+  if (info === undefined) {
+    try {
+      info = native.filesystemInfo(dir)
+    } catch {
+      info = null // the lock or write itself will report what is wrong with the directory
+    }
+    if (filesystems.size >= 4096) filesystems.clear()
+    filesystems.set(dir, info)
+  }
+  if (info?.coherence !== 'unsafe') return
+  const message =
+    `'${path}' is on ${info.fstype} (${info.reason}): index-lock's flock there does not exclude ` +
+    'writers on other hosts, so their updates can be lost. Keep the data directory on a local ' +
+    "filesystem, or pass { networkFs: 'allow' } if only this host writes it."
+  if (policy === 'error') {
+    const err = codedError(Error, 'INDEX_LOCK_NETWORK_FS', message)
+    err.path = path
+    err.fstype = info.fstype
+    throw err
+  }
+  if (!warned.has(dir)) {
+    warned.add(dir)
+    process.emitWarning(message, { code: 'INDEX_LOCK_NETWORK_FS', detail: `filesystem: ${info.fstype}` })
+  }
+}
+
+/** `checkFilesystem` for a write, which has no lock key yet: a path that does not resolve is left
+ * to the write itself to report. */
+function checkWriteFilesystem(path, policy) {
+  if (policy === 'allow') return
+  let key
+  try {
+    key = native.resolvePath(path)
+  } catch {
+    return
+  }
+  checkFilesystem(key, path, policy)
 }
 
 function checkFunction(fn, name) {
@@ -204,9 +261,22 @@ function checkSignal(signal) {
   return signal
 }
 
+function checkNetworkFs(policy) {
+  if (policy === undefined) return 'warn'
+  if (policy !== 'warn' && policy !== 'error' && policy !== 'allow') {
+    throw invalidArgValue('options.networkFs', policy, "must be 'warn', 'error' or 'allow'")
+  }
+  return policy
+}
+
 function lockOptions(options) {
   const o = checkOptions(options)
-  return { mode: checkMode(o.mode), timeoutMs: checkTimeout(o.timeoutMs), signal: checkSignal(o.signal) }
+  return {
+    mode: checkMode(o.mode),
+    timeoutMs: checkTimeout(o.timeoutMs),
+    signal: checkSignal(o.signal),
+    networkFs: checkNetworkFs(o.networkFs),
+  }
 }
 
 function checkSpace(space) {
@@ -452,21 +522,21 @@ function syncLockOptions(options) {
   if (o.signal !== undefined) {
     throw invalidArgValue('options.signal', o.signal, 'is not supported by synchronous calls (they cannot be interrupted)')
   }
-  return { mode: checkMode(o.mode), timeoutMs: checkTimeout(o.timeoutMs) }
+  return { mode: checkMode(o.mode), timeoutMs: checkTimeout(o.timeoutMs), networkFs: checkNetworkFs(o.networkFs) }
 }
 
 async function withIndexLock(pathOrPaths, fn, options) {
   checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
   const opts = lockOptions(options)
-  return runLocked(targetsOf(pathOrPaths), opts, fn)
+  return runLocked(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
 }
 
 function withIndexLockSync(pathOrPaths, fn, options) {
   checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
   const opts = syncLockOptions(options)
-  return runLockedSync(targetsOf(pathOrPaths), opts, fn)
+  return runLockedSync(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
 }
 
 function pathsOf(pathOrPaths, targets) {
@@ -476,7 +546,7 @@ function pathsOf(pathOrPaths, targets) {
 async function acquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = lockOptions(options)
-  const targets = targetsOf(pathOrPaths)
+  const targets = targetsOf(pathOrPaths, opts.networkFs)
   const locks = await lockSet(targets, opts)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
@@ -484,15 +554,16 @@ async function acquire(pathOrPaths, options) {
 function acquireSync(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = syncLockOptions(options)
-  const targets = targetsOf(pathOrPaths)
+  const targets = targetsOf(pathOrPaths, opts.networkFs)
   const locks = lockSetSync(targets, opts)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
 
 function tryAcquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
-  const mode = checkMode(checkOptions(options).mode)
-  const targets = targetsOf(pathOrPaths)
+  const o = checkOptions(options)
+  const mode = checkMode(o.mode)
+  const targets = targetsOf(pathOrPaths, checkNetworkFs(o.networkFs))
   const locks = []
   for (const { key } of targets) {
     let lock
@@ -516,13 +587,18 @@ function tryAcquire(pathOrPaths, options) {
 
 function writeOptions(options) {
   const o = checkOptions(options)
-  return { fsync: checkBoolean(o.fsync, 'options.fsync', true), mode: checkFileMode(o.mode) }
+  return {
+    fsync: checkBoolean(o.fsync, 'options.fsync', true),
+    mode: checkFileMode(o.mode),
+    networkFs: checkNetworkFs(o.networkFs),
+  }
 }
 
 async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
-  const { fsync, mode } = writeOptions(options)
+  const { fsync, mode, networkFs } = writeOptions(options)
+  checkWriteFilesystem(path, networkFs)
   try {
     await native.atomicWrite(path, bytes, fsync, mode)
   } catch (err) {
@@ -533,7 +609,8 @@ async function atomicWrite(path, data, options) {
 function atomicWriteSync(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
-  const { fsync, mode } = writeOptions(options)
+  const { fsync, mode, networkFs } = writeOptions(options)
+  checkWriteFilesystem(path, networkFs)
   callNative(() => native.atomicWriteSync(path, bytes, fsync, mode))
 }
 
@@ -610,12 +687,17 @@ function serialize(value, space) {
 }
 
 function jsonWriteOptions(o) {
-  return { fsync: checkBoolean(o.fsync, 'options.fsync', true), space: checkSpace(o.space) }
+  return {
+    fsync: checkBoolean(o.fsync, 'options.fsync', true),
+    space: checkSpace(o.space),
+    networkFs: checkNetworkFs(o.networkFs),
+  }
 }
 
 async function writeJson(path, value, options) {
   checkPath(path)
-  const { fsync, space } = jsonWriteOptions(checkOptions(options))
+  const { fsync, space, networkFs } = jsonWriteOptions(checkOptions(options))
+  checkWriteFilesystem(path, networkFs)
   const text = serialize(value, space)
   try {
     await native.atomicWrite(path, text, fsync, undefined)
@@ -626,7 +708,8 @@ async function writeJson(path, value, options) {
 
 function writeJsonSync(path, value, options) {
   checkPath(path)
-  const { fsync, space } = jsonWriteOptions(checkOptions(options))
+  const { fsync, space, networkFs } = jsonWriteOptions(checkOptions(options))
+  checkWriteFilesystem(path, networkFs)
   callNative(() => native.atomicWriteSync(path, serialize(value, space), fsync, undefined))
 }
 
@@ -641,7 +724,7 @@ function updatePlan(path, mutator, options, lockOpts) {
   }
   // A fresh copy of the default each time, so a mutator editing it in place cannot change it
   // for later calls.
-  return { targets: targetsOf(path), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+  return { targets: targetsOf(path, opts.networkFs), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
 }
 
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait

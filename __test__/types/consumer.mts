@@ -31,7 +31,7 @@ export async function consume(path: string): Promise<number> {
   const n: number = await withIndexLock(path, () => 1)
   const s: string = await withIndexLock(path, async () => 'x', { mode: 'shared', timeoutMs: 10 })
   const mode: LockMode = 'shared'
-  const opts: LockOptions = { mode, timeoutMs: Infinity, signal: AbortSignal.timeout(100) }
+  const opts: LockOptions = { mode, timeoutMs: Infinity, signal: AbortSignal.timeout(100), networkFs: 'error' }
   const h: LockHandle = await acquire(path, opts)
   const p: string = h.path
   const m: LockMode = h.mode
@@ -39,7 +39,9 @@ export async function consume(path: string): Promise<number> {
   await h[Symbol.asyncDispose]()
   const maybe: LockHandle | null = tryAcquire(path, { mode: 'exclusive' })
   await maybe?.release()
-  await atomicWrite(path, 'text', { fsync: false, mode: 0o644 })
+  await atomicWrite(path, 'text', { fsync: false, mode: 0o644, networkFs: 'allow' })
+  // @ts-expect-error: unknown network filesystem policies are a type error
+  await writeJson(path, {}, { networkFs: 'ignore' })
   await atomicWrite(path, new Uint8Array([1]))
   const idx: Index = await readJson<Index>(path, { default: { version: 1, entries: {} } })
   await writeJson(path, idx, { space: 2, fsync: true })
