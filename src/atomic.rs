@@ -107,12 +107,12 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   let given = Path::new(given);
   let dir = target.parent().expect("resolved paths are absolute files");
   let name = target.file_name().expect("resolved paths name a file");
-  let previous = match fs::symlink_metadata(&target) {
-    Ok(m) if m.is_dir() => return Err(Error::errno(libc::EISDIR, "open", given)),
-    Ok(m) => Some(m),
-    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-    Err(e) => return Err(Error::io(e, "stat", given)),
-  };
+  let previous = retry_stale(|| match fs::symlink_metadata(&target) {
+    Ok(m) if m.is_dir() => Err(Error::errno(libc::EISDIR, "open", given)),
+    Ok(m) => Ok(Some(m)),
+    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+    Err(e) => Err(Error::io(e, "stat", given)),
+  })?;
   let (tmp, mut file) = create_temp(dir, &mut || temp_name(name.as_bytes()), given)?;
   let staged = (|| -> Result<()> {
     let perm = mode.or(previous.as_ref().map(|m| m.mode() & 0o7777));
@@ -159,16 +159,36 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
     path::resolve(given)?;
   }
   let p = Path::new(given);
-  let mut file = match File::open(p) {
-    Ok(f) => f,
-    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-    Err(e) => return Err(Error::io(e, "open", p)),
-  };
-  let mut buf = Vec::new();
-  file
-    .read_to_end(&mut buf)
-    .map_err(|e| Error::io(e, "read", p))?;
-  Ok(Some(buf))
+  retry_stale(|| {
+    let mut file = match File::open(p) {
+      Ok(f) => f,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+      Err(e) => return Err(Error::io(e, "open", p)),
+    };
+    let mut buf = Vec::new();
+    file
+      .read_to_end(&mut buf)
+      .map_err(|e| Error::io(e, "read", p))?;
+    Ok(Some(buf))
+  })
+}
+
+/// Backoffs between attempts of an operation that failed with ESTALE.
+const STALE_BACKOFF_MS: [u64; 6] = [1, 2, 5, 10, 20, 50];
+
+/// Runs `op` again while it fails with ESTALE ("stale file handle"): on distributed filesystems
+/// a client can still hold the handle of a file that another host's rename just replaced, and
+/// opening the path again finds the new one. A persistent ESTALE is returned as is.
+pub fn retry_stale<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+  for pause in STALE_BACKOFF_MS {
+    match op() {
+      Err(Error::Io { ref source, .. }) if source.raw_os_error() == Some(libc::ESTALE) => {
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+      }
+      other => return other,
+    }
+  }
+  op()
 }
 
 #[cfg(test)]
@@ -258,6 +278,39 @@ mod tests {
     assert!(!victim.exists());
     assert_eq!(fs::read(d.join(".t.2.tmp")).unwrap(), b"someone else's");
     fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn stale_handles_are_retried_a_bounded_number_of_times() {
+    let mut calls = 0;
+    let got = retry_stale(|| {
+      calls += 1;
+      if calls < 3 {
+        Err(Error::errno(libc::ESTALE, "open", Path::new("/x")))
+      } else {
+        Ok(calls)
+      }
+    });
+    assert_eq!(got.unwrap(), 3);
+    let mut calls = 0;
+    let err = retry_stale(|| -> Result<()> {
+      calls += 1;
+      Err(Error::errno(
+        libc::ESTALE,
+        "open",
+        Path::new("/x/index.json"),
+      ))
+    })
+    .unwrap_err();
+    assert_eq!(calls, STALE_BACKOFF_MS.len() + 1);
+    assert_eq!(err.code(), "ESTALE");
+    assert!(err.message().contains("/x/index.json"));
+    let mut calls = 0;
+    let _ = retry_stale(|| -> Result<()> {
+      calls += 1;
+      Err(Error::errno(libc::ENOENT, "open", Path::new("/x")))
+    });
+    assert_eq!(calls, 1, "other errors are not retried");
   }
 
   #[test]
