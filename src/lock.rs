@@ -52,6 +52,10 @@ impl OsLock {
 /// file exists but may not be written (read-only file or mount), a read-only descriptor still
 /// takes both shared and exclusive flocks.
 fn open(sidecar: &Path) -> Result<File> {
+  crate::atomic::retry_stale(|| open_once(sidecar))
+}
+
+fn open_once(sidecar: &Path) -> Result<File> {
   let rw = OpenOptions::new()
     .read(true)
     .write(true)
