@@ -173,6 +173,9 @@ describe('readJson', () => {
     // A truncated file (the classic torn write) is corrupt, not empty.
     writeFileSync(p, '{"entries": {"a": 1')
     await expect(readJson(p, { default: {} })).rejects.toMatchObject({ code: 'ECORRUPT' })
+    // Positions stay 1-based when the error is before a line's first character.
+    writeFileSync(p, '{"a":\n')
+    await expect(readJson(p, { default: {} })).rejects.toMatchObject({ line: 2, column: 1, position: 6 })
   })
 
   it('reports a directory as EISDIR', async () => {

@@ -247,7 +247,9 @@ pub struct JsonErrorPosition {
 #[napi]
 pub fn json_error_position(data: Uint8Array) -> Option<JsonErrorPosition> {
   let err = serde_json::from_slice::<serde_json::Value>(&data).err()?;
-  let (line, column) = (err.line(), err.column());
+  // serde_json says column 0 for an error before a line's first character; columns here are
+  // 1-based like every editor's.
+  let (line, column) = (err.line(), err.column().max(1));
   let offset: usize = data
     .split_inclusive(|b| *b == b'\n')
     .take(line.saturating_sub(1))
