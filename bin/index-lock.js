@@ -1,0 +1,474 @@
+#!/usr/bin/env node
+'use strict'
+// The index-lock command: run a command under a data file's lock (flock(1) with the library's
+// protocol and messages), show the state of a lock and its data file, remove orphaned temp
+// files. Only Node's stdlib and the library itself; the native layer only for what the public
+// API does not expose (lock holders, temp files, filesystem identification).
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { signals } = require('node:os').constants
+
+const EXIT = {
+  OK: 0,
+  ERROR: 1, // also `status`: the lock is held
+  HELD: 1,
+  PROBLEM: 2,
+  USAGE: 64, // EX_USAGE
+  TIMEOUT: 75, // EX_TEMPFAIL: the lock was busy; trying later may work
+  CANNOT_EXECUTE: 126, // as shells, env(1) and timeout(1) report it
+  NOT_FOUND: 127,
+}
+
+// Forwarded to the command. SIGHUP and SIGQUIT too: a terminal sends them to the whole
+// foreground group, and if index-lock died of them the lock would be gone while the command
+// (which may survive them, like a JVM printing a thread dump on SIGQUIT) still runs.
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
+
+const HELP = {
+  main: `Usage: index-lock <command> [options]
+
+Commands:
+  run <path> [--shared] [--timeout <time>] -- <command> [args...]
+                 run a command while holding the lock of the data file <path>
+  status <path> [--json]
+                 who holds the lock, whether the data parses, leftover temp files, filesystem
+  sweep <path>   remove temp files left behind by writers that died mid-save
+  help [<command>]
+
+Options:
+  -h, --help     show help (also: index-lock <command> --help)
+  --version      print the version
+
+<path> is the data file (e.g. data/index.json); the lock is flock(2) on its <path>.lock sidecar,
+the same lock withIndexLock, updateJson and the other library calls take.
+
+Exit codes:
+  0         success; status: the lock is free and nothing is wrong
+  1         an error (e.g. a missing directory), message on stderr; status: the lock is held
+  2         status: a problem (corrupt data, orphaned temp files, unsafe filesystem, an error)
+  64        usage error (unknown command or option, missing argument)
+  75        run: the lock was not free within --timeout
+  126, 127  run: the command could not be executed / was not found
+  128+n     run: the command was killed by signal n
+  run otherwise exits with the command's own status.
+`,
+
+  run: `Usage: index-lock run <path> [--shared] [--timeout <time>] -- <command> [args...]
+
+Takes the lock of the data file <path> (exclusive unless --shared), runs <command> with stdin,
+stdout and stderr inherited, and releases the lock when the command exits. The '--' is required:
+it keeps the command and its options apart from index-lock's. Works wherever the library does
+(no flock(1) needed).
+
+Options:
+  --shared          take the lock shared (for readers): other shared holders run alongside,
+                    exclusive ones wait
+  --timeout <time>  how long to wait for the lock: 500ms, 10s, 2m, 1h; a bare number is seconds
+                    (as flock -w); 0 tries once; inf waits forever. Default 30s (the library's)
+  -h, --help        show this help
+
+Exit status:
+  the command's own; 128+n if signal n killed it
+  75   the lock was not free in time (the message names the path and the pids holding it)
+  126  the command could not be executed; 127 it was not found
+  64   usage error; 1 other errors (e.g. the directory of <path> does not exist)
+
+SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command, and the lock is kept until the
+command exits. While index-lock still waits for the lock they end the wait (exit 128+n).
+
+The lock belongs to index-lock, not to the command: it is released when the command exits, even
+if the command left background processes running (unlike flock(1), whose lock the command's
+children inherit). If index-lock itself is killed with SIGKILL, the lock goes at once although
+the command may still run. The command must not take the same lock itself (directly, or through
+a tool using this library): it would wait for index-lock, which waits for it.
+
+Example:
+  index-lock run data/index.json --timeout 10s -- sh -c 'jq ".n += 1" data/index.json > t && mv t data/index.json'
+`,
+
+  status: `Usage: index-lock status <path> [--json]
+
+Shows, for the data file <path>: whether its lock is held, by which pids (with their command
+lines) and in which mode; whether the file parses as JSON (missing, empty, ok, corrupt);
+temp files beside it (orphaned ones, which 'index-lock sweep' removes, and ones live writers are
+writing now); the filesystem and whether flock is coherent there. It changes nothing and takes
+no lock. Holders are read from /proc/locks: only processes on this host are listed.
+
+Options:
+  --json      print one JSON object instead (fields below)
+  -h, --help  show this help
+
+Exit status: 0 the lock is free, 1 it is held, 2 a problem (corrupt data, orphaned temp files,
+an unsafe filesystem, or an error such as a missing directory); 2 wins over 1. 64 usage error.
+
+JSON fields (stable; sections that could not be determined are null):
+  path        the path as given
+  resolved    the canonical data file path (the lock is <resolved>.lock)
+  lock        { held: boolean, mode: "exclusive" | "shared" | null,
+                holders: [{ pid, mode, cmdline: string | null }] }
+  data        { state: "missing" | "empty" | "ok" | "corrupt" | "error", message: string | null }
+  tempFiles   { orphaned: [TempFile], live: [TempFile] }
+              TempFile = { name, pid, alive: boolean, ageMs }
+  filesystem  { fstype, mountPoint: string | null, coherence: "local" | "distributed" | "unsafe",
+                reason }
+  problems    [string]: what makes the exit status 2, in words
+  error       { code, message } when <path> could not be resolved at all, else null
+  exitCode    0 | 1 | 2, as above
+`,
+
+  sweep: `Usage: index-lock sweep <path>
+
+Removes the temp files of the data file <path> left by writers that died mid-save: those whose
+writer no longer runs on this host, or older than 15 minutes. A live writer's temp file is never
+removed, so no lock is needed. Prints each name removed, or "nothing to remove". (The library's
+next exclusive holder of the path does the same on its own.)
+
+Exit status: 0 done, 1 an error (e.g. a missing directory), 64 usage error.
+`,
+}
+
+class UsageError extends Error {
+  constructor(message, command) {
+    super(message)
+    this.command = command
+  }
+}
+
+// Loaded on first use, so --help and --version work even where the addon does not load.
+let lib
+let native
+const library = () => (lib ??= require(path.join(__dirname, '..')))
+const binding = () => (native ??= require(path.join(__dirname, '..', 'binding.js')))
+
+/** Calls the native layer directly; its errors carry their fields as JSON in the message. */
+function nativeCall(fn) {
+  try {
+    return fn(binding())
+  } catch (err) {
+    let info
+    try {
+      info = JSON.parse(err.message)
+    } catch {
+      throw err
+    }
+    throw Object.assign(new Error(info.message), info)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+const isHelp = (arg) => arg === '-h' || arg === '--help'
+
+/**
+ * Parses a command's own arguments: options as in `spec` (name -> 'flag' | 'value', also
+ * `--name=value`) anywhere, and at most `max` positionals; `tooMany` says what an extra one means.
+ */
+function parseArgs(command, args, spec, max, tooMany) {
+  const options = {}
+  const positionals = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]
+    if (!arg.startsWith('-') || arg === '-') {
+      if (positionals.length === max) throw new UsageError(tooMany(arg, positionals), command)
+      positionals.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    const name = eq === -1 ? arg : arg.slice(0, eq)
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
+    if (kind === undefined) throw new UsageError(`unknown option '${name}' for '${command}'`, command)
+    if (kind === 'flag') {
+      if (eq !== -1) throw new UsageError(`option '${name}' takes no value`, command)
+      options[name] = true
+    } else {
+      const value = eq === -1 ? args[++i] : arg.slice(eq + 1)
+      if (value === undefined) throw new UsageError(`option '${name}' needs a value`, command)
+      options[name] = value
+    }
+  }
+  return { options, positionals }
+}
+
+/** The one <path> argument of `command`. */
+function onePath(command, positionals) {
+  if (positionals.length === 0) throw new UsageError(`'${command}' needs the data file's <path>`, command)
+  return positionals[0]
+}
+
+const extraArgument = (arg) => `unexpected argument '${arg}'`
+
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `--timeout` in ms: 500ms, 10s, 2m, 1h, a bare number of seconds, 0, or inf. */
+function parseTimeout(text) {
+  if (/^inf(inity)?$/i.test(text)) return Infinity
+  const m = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)?$/.exec(text)
+  if (!m) throw new UsageError(`invalid --timeout '${text}' (use e.g. 500ms, 10s, 2m, 0 or inf)`, 'run')
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's'])
+}
+
+// ---------------------------------------------------------------------------------------------
+// run
+
+async function runCommand(args) {
+  const dashes = args.indexOf('--')
+  const own = dashes === -1 ? args : args.slice(0, dashes)
+  const command = dashes === -1 ? [] : args.slice(dashes + 1)
+  if (own.some(isHelp)) return help('run')
+  const { options, positionals } = parseArgs('run', own, { '--shared': 'flag', '--timeout': 'value' }, 1, (arg, [file]) =>
+    dashes === -1
+      ? `put '--' before the command: index-lock run ${file} [options] -- ${arg} ...`
+      : `unexpected argument '${arg}' (the command goes after '--')`,
+  )
+  const file = onePath('run', positionals)
+  if (command.length === 0) {
+    throw new UsageError(
+      dashes === -1 ? "missing '-- <command>' to run" : "missing the command after '--'",
+      'run',
+    )
+  }
+  const mode = options['--shared'] ? 'shared' : 'exclusive'
+  const timeoutMs = options['--timeout'] === undefined ? undefined : parseTimeout(options['--timeout'])
+
+  // Until the command starts, a signal ends the wait for the lock; from then on it is passed on
+  // to the command, and index-lock keeps the lock until the command exits.
+  const waiting = new AbortController()
+  let child = null
+  let caught = null
+  const onSignal = (signal) => {
+    if (child) {
+      child.kill(signal)
+    } else {
+      caught ??= signal
+      waiting.abort()
+    }
+  }
+  for (const signal of FORWARDED) process.on(signal, onSignal)
+
+  let lock
+  try {
+    lock = await library().acquire(file, { mode, timeoutMs, signal: waiting.signal })
+  } catch (err) {
+    if (caught && err.code === 'ABORT_ERR') return 128 + signals[caught]
+    throw err
+  }
+  try {
+    // A signal that came while the grant was on its way.
+    if (caught) return 128 + signals[caught]
+    return await new Promise((resolve) => {
+      child = spawn(command[0], command.slice(1), { stdio: 'inherit' })
+      child.once('error', (err) => {
+        // Nothing ran (spawn failed); the codes a shell uses.
+        const why = { ENOENT: 'command not found', EACCES: 'permission denied' }[err.code] ?? err.message
+        console.error(`index-lock: ${command[0]}: ${why}`)
+        resolve(err.code === 'ENOENT' ? EXIT.NOT_FOUND : EXIT.CANNOT_EXECUTE)
+      })
+      child.once('exit', (code, signal) => resolve(code ?? 128 + signals[signal]))
+    })
+  } finally {
+    await lock.release()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+const EMPTY = Symbol('empty')
+
+/** /proc/<pid>/cmdline with its NUL separators as spaces; null where there is none to read. */
+function commandLine(pid) {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    return raw.replace(/\0+$/, '').split('\0').join(' ') || null
+  } catch {
+    return null
+  }
+}
+
+/** Holders of the lock of `resolved`, from /proc/locks. */
+function lockState(file, resolved) {
+  let holders = nativeCall((n) => n.lockHolders(resolved)).map(({ pid, mode }) => ({
+    pid,
+    mode,
+    cmdline: commandLine(pid),
+  }))
+  // Without /proc/locks (macOS) the OS lists no holders: probe with a shared tryAcquire, which
+  // sees exclusive holders (pid unknown). Never an exclusive probe: that would sweep the temp
+  // files this command reports, and only where the sidecar exists, so status creates nothing.
+  if (holders.length === 0 && !fs.existsSync('/proc/locks') && fs.existsSync(`${resolved}.lock`)) {
+    const probe = library().tryAcquire(file, { mode: 'shared', networkFs: 'allow' })
+    if (probe) probe.release()
+    else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
+  }
+  const mode = holders.length === 0 ? null : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared'
+  return { held: holders.length > 0, mode, holders }
+}
+
+function dataState(file, resolved) {
+  try {
+    // The library's own reader, so "corrupt" means exactly what it rejects. A default that is
+    // returned as is tells missing/empty apart from a file holding JSON.
+    const value = library().readJsonSync(file, { default: EMPTY })
+    if (value !== EMPTY) return { state: 'ok', message: null }
+    return { state: fs.existsSync(resolved) ? 'empty' : 'missing', message: null }
+  } catch (err) {
+    return { state: err.code === 'ECORRUPT' ? 'corrupt' : 'error', message: err.message }
+  }
+}
+
+const tempInfo = ({ name, pid, alive, ageMs }) => ({ name, pid, alive, ageMs: Math.round(ageMs) })
+
+/** Everything `status` reports, as the JSON object documented in its help. */
+function inspect(file) {
+  const report = {
+    path: file,
+    resolved: null,
+    lock: null,
+    data: null,
+    tempFiles: null,
+    filesystem: null,
+    problems: [],
+    error: null,
+    exitCode: EXIT.OK,
+  }
+  const problem = (text) => report.problems.push(text)
+  try {
+    report.resolved = nativeCall((n) => n.resolvePath(file))
+  } catch (err) {
+    report.error = { code: err.code ?? null, message: err.message }
+    problem(err.message)
+    report.exitCode = EXIT.PROBLEM
+    return report
+  }
+  const { resolved } = report
+  report.lock = lockState(file, resolved)
+  report.data = dataState(file, resolved)
+  if (report.data.state === 'corrupt') problem('the data file does not parse as JSON')
+  if (report.data.state === 'error') problem(`the data file cannot be read: ${report.data.message}`)
+  try {
+    const temps = nativeCall((n) => n.tempFiles(resolved))
+    report.tempFiles = {
+      orphaned: temps.filter((t) => t.orphaned).map(tempInfo),
+      live: temps.filter((t) => !t.orphaned).map(tempInfo),
+    }
+    const n = report.tempFiles.orphaned.length
+    if (n > 0) problem(`${n} orphaned temp file${n === 1 ? '' : 's'}: remove with 'index-lock sweep ${file}'`)
+  } catch (err) {
+    problem(`cannot list temp files: ${err.message}`)
+  }
+  try {
+    const fsInfo = nativeCall((n) => n.filesystemInfo(path.dirname(resolved)))
+    report.filesystem = {
+      fstype: fsInfo.fstype,
+      mountPoint: fsInfo.mountPoint ?? null,
+      coherence: fsInfo.coherence,
+      reason: fsInfo.reason,
+    }
+    if (fsInfo.coherence === 'unsafe') {
+      problem(`${fsInfo.fstype} (${fsInfo.reason}): flock does not exclude writers on other hosts`)
+    }
+  } catch (err) {
+    problem(`cannot identify the filesystem: ${err.message}`)
+  }
+  report.exitCode = report.problems.length > 0 ? EXIT.PROBLEM : report.lock.held ? EXIT.HELD : EXIT.OK
+  return report
+}
+
+const seconds = (ms) => `${Math.round(ms / 1000)} s old`
+
+/** The report as a few lines, labels aligned. */
+function describe(report) {
+  const lines = []
+  const line = (label, text) => lines.push(`${label.padEnd(12)}${text}`)
+  line('file', report.resolved ?? report.path)
+  if (report.lock) {
+    const { held, mode, holders } = report.lock
+    line('lock', held ? `held (${mode})` : 'free')
+    for (const h of holders) {
+      line('holder', `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`)
+    }
+  }
+  if (report.data) line('data', report.data.message ? `${report.data.state}: ${report.data.message}` : report.data.state)
+  if (report.tempFiles) {
+    const { orphaned, live } = report.tempFiles
+    const counts = [orphaned.length && `${orphaned.length} orphaned`, live.length && `${live.length} being written`]
+    line('temp files', counts.filter(Boolean).join(', ') || 'none')
+    for (const t of orphaned) line('orphaned', `${t.name} (pid ${t.pid} ${t.alive ? 'running' : 'gone'}, ${seconds(t.ageMs)})`)
+    for (const t of live) line('writing', `${t.name} (pid ${t.pid} running, ${seconds(t.ageMs)})`)
+  }
+  if (report.filesystem) {
+    const { fstype, mountPoint, coherence, reason } = report.filesystem
+    const note = coherence === 'distributed' ? '; holders on other hosts are not listed' : ''
+    line('filesystem', `${fstype}${mountPoint ? ` at ${mountPoint}` : ''}: ${coherence} (${reason})${note}`)
+  }
+  for (const p of report.problems) if (!report.error) line('problem', p)
+  return lines.join('\n')
+}
+
+function statusCommand(args) {
+  if (args.some(isHelp)) return help('status')
+  const { options, positionals } = parseArgs('status', args, { '--json': 'flag' }, 1, extraArgument)
+  const report = inspect(onePath('status', positionals))
+  if (report.error) console.error(`index-lock: ${report.error.message}`)
+  if (options['--json']) console.log(JSON.stringify(report, null, 2))
+  else if (!report.error) console.log(describe(report))
+  return report.exitCode
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep
+
+async function sweepCommand(args) {
+  if (args.some(isHelp)) return help('sweep')
+  const { positionals } = parseArgs('sweep', args, {}, 1, extraArgument)
+  const removed = await library().sweep(onePath('sweep', positionals))
+  console.log(removed.length ? removed.map((name) => `removed ${name}`).join('\n') : 'nothing to remove')
+  return EXIT.OK
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function help(topic) {
+  process.stdout.write(HELP[topic])
+  return EXIT.OK
+}
+
+const COMMANDS = { run: runCommand, status: statusCommand, sweep: sweepCommand }
+
+async function main(argv) {
+  const [first, ...rest] = argv
+  if (first === undefined) throw new UsageError('missing command')
+  if (isHelp(first)) return help('main')
+  if (first === '--version') {
+    console.log(require(path.join(__dirname, '..', 'package.json')).version)
+    return EXIT.OK
+  }
+  if (first === 'help') {
+    if (rest.length === 0) return help('main')
+    if (!Object.hasOwn(COMMANDS, rest[0])) throw new UsageError(`unknown command '${rest[0]}'`)
+    return help(rest[0])
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'`)
+  if (!Object.hasOwn(COMMANDS, first)) throw new UsageError(`unknown command '${first}'`)
+  return COMMANDS[first](rest)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // exitCode rather than exit(): output to a pipe is written in full before the process ends.
+    process.exitCode = code
+  },
+  (err) => {
+    if (err instanceof UsageError) {
+      const more = err.command ? `index-lock ${err.command} --help` : 'index-lock --help'
+      console.error(`index-lock: ${err.message}\nTry '${more}' for more information.`)
+      process.exitCode = EXIT.USAGE
+    } else {
+      console.error(`index-lock: ${err?.message ?? err}`)
+      process.exitCode = err?.code === 'ELOCKTIMEOUT' ? EXIT.TIMEOUT : EXIT.ERROR
+    }
+  },
+)
