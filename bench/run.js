@@ -1,0 +1,760 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run bench`: index-lock side by side with the alternatives, in one invocation, as one table.
+//
+//   1. Uncontended round trip: withIndexLock(path, () => {}) vs proper-lockfile lock()+release()
+//      vs async-mutex runExclusive(() => {}).
+//   2. Read-modify-write of one shared JSON index: P processes x C async callers x U updates, each
+//      adding one entry under a unique key: naive (no lock), proper-lockfile + write-file-atomic,
+//      the same behind an in-process queue, withIndexLock + readJson/writeJson, updateJson, and a
+//      native lower bound (bench/native, Rust: flock + serde_json, no JS), with and without fsync.
+//   3. Cross-process hand-over: the holder releases, the parked waiter in another process enters.
+//
+// Options:
+//   --quick        short smoke run (~30 s; used by a test): few iterations, tiny U
+//   --json <file>  also write the results, machine-readable
+//   --only <list>  comma-separated subset of: uncontended,rmw,handover (for working on one part)
+//   --rmw <list>   RMW configurations to run instead of the standard ones, all rows each, as
+//                  PxCxU, comma-separated (e.g. 1x1x600 for the cost of an update without any
+//                  contention)
+//   --diagnose     add a diagnostic RMW row: withIndexLock with the library's *synchronous* file
+//                  calls inside (shows what its async thread-pool round trips cost)
+//
+// Everything runs in child processes (one implementation per process) under one temp dir in
+// os.tmpdir(), which is removed at the end; every child is killed if the bench stops early.
+// Progress goes to stderr; the report (and only the report) to stdout.
+
+const { spawn, fork, execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const { join } = require('node:path')
+
+const ROOT = join(__dirname, '..')
+const NATIVE_MANIFEST = join(__dirname, 'native', 'Cargo.toml')
+const NATIVE_BIN = join(__dirname, 'native', 'target', 'release', 'index-lock-bench-native')
+
+// ---------------------------------------------------------------------------------------------
+// Options and settings
+
+function parseArgs(argv) {
+  const args = { quick: false, json: null, only: null, diagnose: false, rmw: null }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--quick') args.quick = true
+    else if (a === '--diagnose') args.diagnose = true
+    else if (a === '--rmw' || a.startsWith('--rmw=')) {
+      const list = a === '--rmw' ? argv[++i] : a.slice(6)
+      args.rmw = (list ?? '').split(',').map((c) => {
+        const m = /^(\d+)x(\d+)x(\d+)$/.exec(c)
+        if (!m) throw new Error(`--rmw takes PxCxU[,PxCxU...], not ${c}`)
+        return { P: Number(m[1]), C: Number(m[2]), U: Number(m[3]), all: true }
+      })
+    }    else if (a === '--json') args.json = argv[++i]
+    else if (a.startsWith('--json=')) args.json = a.slice(7)
+    else if (a === '--only') args.only = argv[++i].split(',')
+    else if (a.startsWith('--only=')) args.only = a.slice(7).split(',')
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: node bench/run.js [--quick] [--json <file>] [--only uncontended,rmw,handover] [--rmw PxCxU,...] [--diagnose]\n',
+      )
+      process.exit(0)
+    } else throw new Error(`unknown argument ${a}`)
+  }
+  if (args.json === undefined || args.json === '') throw new Error('--json needs a file name')
+  const unknown = (args.only ?? []).filter((x) => !['uncontended', 'rmw', 'handover'].includes(x))
+  if (unknown.length) throw new Error(`--only takes uncontended, rmw, handover; not ${unknown.join(', ')}`)
+  return args
+}
+
+let args
+try {
+  args = parseArgs(process.argv.slice(2))
+} catch (err) {
+  process.stderr.write(`bench/run.js: ${err.message}\n`)
+  process.exit(2)
+}
+
+// U per configuration is the same for every row of that configuration, so each row does the
+// same work on an index that grows the same way (the file ends at P*C*U entries, ~30 bytes each).
+// Each RMW row runs `reps` times, the rows of a configuration in alternating order (forward,
+// backward, ...), so that a burst from a noisy neighbour does not land on one row only.
+const SETTINGS = args.quick
+  ? {
+      uncontended: { 'index-lock': 5000, 'async-mutex': 5000, 'proper-lockfile': 500, rounds: 1 },
+      rmw: [
+        { P: 4, C: 1, U: 30, all: true },
+        { P: 4, C: 4, U: 8, all: true },
+        { P: 4, C: 16, U: 3, all: false },
+      ],
+      reps: 1,
+      warmUpdates: 8,
+      handover: { rounds: 50, holdMs: 2 },
+      runTimeoutMs: 20_000,
+    }
+  : {
+      uncontended: { 'index-lock': 20_000, 'async-mutex': 20_000, 'proper-lockfile': 2000, rounds: 2 },
+      rmw: [
+        { P: 4, C: 1, U: 200, all: true },
+        { P: 4, C: 4, U: 50, all: true },
+        { P: 4, C: 16, U: 20, all: false },
+      ],
+      reps: 4,
+      warmUpdates: 40,
+      handover: { rounds: 200, holdMs: 2 },
+      runTimeoutMs: 90_000,
+    }
+
+if (args.rmw) SETTINGS.rmw = args.rmw
+
+const RMW_IMPLS = [
+  { key: 'naive', label: '(a) naive: readFile/writeFile tmp+rename, no lock' },
+  { key: 'proper-lockfile', label: '(b) proper-lockfile + write-file-atomic' },
+  { key: 'queue+proper-lockfile', label: '(c) in-process queue + (b)' },
+  { key: 'withIndexLock', label: '(d) index-lock withIndexLock+readJson+writeJson' },
+  { key: 'withIndexLock+sync-io', label: "(d') diagnostic: (d) with readJsonSync/writeJsonSync", diagnostic: true },
+  { key: 'updateJson', label: '(e) index-lock updateJson' },
+  { key: 'native', label: '(f) native bound (Rust: flock+serde_json)' },
+]
+// Rows run for the configurations without `all` (4x16).
+const RMW_ALWAYS = new Set(['updateJson', 'native'])
+
+const wants = (section) => !args.only || args.only.includes(section)
+
+// ---------------------------------------------------------------------------------------------
+// Children: tracked so that none outlives the bench, whatever way it ends
+
+const children = new Set()
+
+function track(child) {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
+function killChildren() {
+  for (const child of children) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+}
+
+let tmpRoot = null
+let runCounter = 0
+
+function cleanUp() {
+  killChildren()
+  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true })
+  tmpRoot = null
+}
+
+process.on('exit', cleanUp)
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanUp()
+    process.exit(130)
+  })
+}
+
+/** Resolves with `promise`, or rejects after `ms` (the caller then kills what it started). */
+function within(ms, what, promise) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Lines a child writes to stdout, as an async queue: `next()` resolves with the next line. */
+function lineReader(stream, child) {
+  const lines = []
+  const waiters = []
+  let buffered = ''
+  let ended = false
+  const flush = () => {
+    while (waiters.length && (lines.length || ended)) {
+      const w = waiters.shift()
+      if (lines.length) w.resolve(lines.shift())
+      else w.reject(new Error(`child ${child.pid} ended (exit ${child.exitCode}, signal ${child.signalCode})`))
+    }
+  }
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk) => {
+    buffered += chunk
+    let nl
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      lines.push(buffered.slice(0, nl))
+      buffered = buffered.slice(nl + 1)
+    }
+    flush()
+  })
+  child.once('exit', () => {
+    ended = true
+    flush()
+  })
+  return { next: () => new Promise((resolve, reject) => (waiters.push({ resolve, reject }), flush())) }
+}
+
+const exited = (child) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+}
+
+function summary(samples) {
+  const sorted = Float64Array.from(samples).sort()
+  return { n: sorted.length, median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+function sh(cmd, argv) {
+  try {
+    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return null
+  }
+}
+
+/** Median fsync of a rewritten 4 KiB file, in microseconds (the first 5 are not counted). */
+function fsyncProbe(dir, n) {
+  const file = join(dir, 'fsync-probe')
+  const block = Buffer.alloc(4096, 0x61)
+  const fsyncUs = []
+  const fd = fs.openSync(file, 'w')
+  for (let i = 0; i < n + 5; i++) {
+    fs.writeSync(fd, block, 0, block.length, 0)
+    const t = process.hrtime.bigint()
+    fs.fsyncSync(fd)
+    if (i >= 5) fsyncUs.push(Number(process.hrtime.bigint() - t) / 1e3)
+  }
+  fs.closeSync(fd)
+  fs.rmSync(file)
+  return summary(fsyncUs).median
+}
+
+// The disk of a shared VM is the noisiest part of the bench: its fsync cost can change tenfold
+// within a minute. It is probed before every durable group of RMW rows, and these probes are
+// printed, so a reader can tell a slow row from a slow disk.
+const diskProbes = []
+
+function probeDisk(when) {
+  const fsyncUs = fsyncProbe(tmpRoot, 20)
+  diskProbes.push({ when, fsyncUs })
+  return fsyncUs
+}
+
+/** Median cost of the two durable steps of a save, measured in the bench's own temp dir. */
+function measureDisk(dir) {
+  const file = join(dir, 'fsync-probe')
+  const block = Buffer.alloc(4096, 0x61)
+  const renameUs = []
+  const fsync4kUs = fsyncProbe(dir, 50)
+  for (let i = 0; i < 55; i++) {
+    const tmp = `${file}.tmp`
+    const tfd = fs.openSync(tmp, 'w')
+    fs.writeSync(tfd, block)
+    fs.fsyncSync(tfd) // untimed: the data is on disk, as in a real save, before the rename
+    fs.closeSync(tfd)
+    const t = process.hrtime.bigint()
+    fs.renameSync(tmp, file)
+    const dfd = fs.openSync(dir, 'r')
+    fs.fsyncSync(dfd)
+    fs.closeSync(dfd)
+    if (i >= 5) renameUs.push(Number(process.hrtime.bigint() - t) / 1e3)
+  }
+  fs.rmSync(file)
+  return { fsync4kUs, renameDirFsyncUs: summary(renameUs).median }
+}
+
+function machineInfo(dir) {
+  const model = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model
+  const commit = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'index.js', 'Cargo.toml'])
+  const addon = fs.readdirSync(ROOT).find((f) => f.endsWith('.node'))
+  return {
+    nproc: Number(sh('nproc', [])) || os.availableParallelism(),
+    model,
+    kernel: os.release(),
+    node: process.version,
+    tmpdir: os.tmpdir(),
+    tmpfs: sh('df', ['--output=fstype', dir])?.split('\n').pop() ?? 'unknown filesystem',
+    library: `${commit ?? 'unknown commit'}${dirty ? ' + uncommitted changes to src/ or index.js' : ''}`,
+    addonBuilt: addon ? fs.statSync(join(ROOT, addon)).mtime.toISOString() : null,
+    ...measureDisk(dir),
+  }
+}
+
+function buildNative() {
+  process.stderr.write('building the native bound (cargo build --release)...\n')
+  try {
+    execFileSync('cargo', ['build', '--release', '--quiet', '--manifest-path', NATIVE_MANIFEST], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+    return null
+  } catch (err) {
+    return `cargo build failed: ${err.message.split('\n')[0]}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Uncontended round trip
+
+async function uncontendedOnce(impl, iterations, dir) {
+  // A directory of its own: one library's lock files must not touch the other's directory.
+  const own = join(dir, `uncontended-${impl}-${++runCounter}`)
+  fs.mkdirSync(own)
+  const path = join(own, 'index.json')
+  fs.writeFileSync(path, '{}\n')
+  const warmUp = Math.max(50, Math.round(iterations / 10))
+  const child = track(
+    spawn(process.execPath, [join(__dirname, 'uncontended-child.js'), impl, path, String(iterations), String(warmUp)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  )
+  try {
+    const line = await within(SETTINGS.runTimeoutMs, `uncontended ${impl}`, lineReader(child.stdout, child).next())
+    await exited(child)
+    return JSON.parse(line).samplesUs
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
+async function uncontended(dir) {
+  const impls = ['index-lock', 'proper-lockfile', 'async-mutex']
+  const samples = Object.fromEntries(impls.map((i) => [i, []]))
+  // Several rounds, implementations interleaved (order reversed every other round), so that a
+  // noisy neighbour's burst spreads over all of them.
+  for (let r = 0; r < SETTINGS.uncontended.rounds; r++) {
+    for (const impl of r % 2 ? [...impls].reverse() : impls) {
+      process.stderr.write(`uncontended: ${impl} round ${r + 1}/${SETTINGS.uncontended.rounds}\n`)
+      const n = Math.round(SETTINGS.uncontended[impl] / SETTINGS.uncontended.rounds)
+      samples[impl] = samples[impl].concat(await uncontendedOnce(impl, n, dir))
+    }
+  }
+  const labels = {
+    'index-lock': 'index-lock withIndexLock(path, () => {})',
+    'proper-lockfile': 'proper-lockfile lock()+release()',
+    'async-mutex': 'async-mutex runExclusive(() => {}) (in-process only)',
+  }
+  return impls.map((impl) => ({ test: 'uncontended', impl, label: labels[impl], ...summary(samples[impl]) }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Read-modify-write of a shared JSON index
+
+function spawnRmwChild(impl, { path, warmPath, C, U, fsync, procIndex }) {
+  const stdio = ['pipe', 'pipe', 'inherit']
+  if (impl === 'native') {
+    const argv = [path, C, U, fsync ? 1 : 0, procIndex, warmPath, SETTINGS.warmUpdates].map(String)
+    return track(spawn(NATIVE_BIN, argv, { stdio }))
+  }
+  const config = { strategy: impl, path, warmPath, callers: C, updates: U, warmUpdates: SETTINGS.warmUpdates, fsync, procIndex }
+  return track(spawn(process.execPath, [join(__dirname, 'rmw-child.js'), JSON.stringify(config)], { stdio }))
+}
+
+/** One run of one row: P processes started, warmed up, released together; returns raw results. */
+async function rmwRun(impl, { P, C, U }, fsync) {
+  const id = `${++runCounter}-${impl.replace(/\W/g, '_')}-${P}x${C}-${fsync ? 'durable' : 'fast'}`
+  // A fresh directory per run: the data file's directory is what index-lock's temp sweep scans.
+  const dir = join(tmpRoot, `rmw-${id}`)
+  const warmDir = join(tmpRoot, `warm-${id}`)
+  fs.mkdirSync(dir)
+  fs.mkdirSync(warmDir)
+  const path = join(dir, 'index.json')
+  const procs = Array.from({ length: P }, (_, procIndex) => {
+    const child = spawnRmwChild(impl, { path, warmPath: join(warmDir, `warm-${procIndex}.json`), C, U, fsync, procIndex })
+    child.stdin.on('error', () => {}) // a child that died is reported below, not as EPIPE here
+    return { child, lines: lineReader(child.stdout, child) }
+  })
+  try {
+    return await within(SETTINGS.runTimeoutMs, `rmw ${id}`, (async () => {
+      for (const p of procs) {
+        const line = await p.lines.next()
+        if (line !== 'ready') throw new Error(`child said ${JSON.stringify(line)} instead of ready`)
+      }
+      // Every process has started and warmed up; the clock starts with the common signal.
+      const t0 = process.hrtime.bigint()
+      for (const p of procs) p.child.stdin.write('go\n')
+      const results = await Promise.all(procs.map(async (p) => JSON.parse(await p.lines.next())))
+      await Promise.all(procs.map((p) => exited(p.child)))
+      let present = 0
+      let corrupt = false
+      try {
+        present = Object.keys(JSON.parse(fs.readFileSync(path, 'utf8')).entries).length
+      } catch {
+        corrupt = true // a torn index (naive row): every entry is gone
+      }
+      const finishMs = results.map((r) => Number(BigInt(r.finishNs) - t0) / 1e6)
+      return {
+        expected: P * C * U,
+        present,
+        corrupt,
+        errors: results.reduce((s, r) => s + r.errors, 0),
+        latenciesUs: results.flatMap((r) => r.latenciesUs),
+        wallMs: Math.max(...finishMs),
+        fairness: Math.max(...finishMs) / Math.min(...finishMs),
+      }
+    })())
+  } finally {
+    for (const p of procs) p.child.kill('SIGKILL')
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(warmDir, { recursive: true, force: true })
+  }
+}
+
+/** One table row from the repetitions of one RMW row. */
+function rmwRow(impl, { P, C, U }, fsync, runs) {
+  const sum = (key) => runs.reduce((s, r) => s + r[key], 0)
+  const expected = sum('expected')
+  const present = sum('present')
+  const errors = sum('errors')
+  return {
+    test: 'rmw',
+    impl,
+    label: RMW_IMPLS.find((i) => i.key === impl).label,
+    P,
+    C,
+    U,
+    fsync,
+    reps: runs.length,
+    ...summary(runs.flatMap((r) => r.latenciesUs)),
+    // Updates that completed without an error, per second of wall time (start signal to the
+    // last process done), pooled over the repetitions.
+    updatesPerSec: (expected - errors) / (sum('wallMs') / 1e3),
+    expected,
+    present,
+    // Entries missing from the final index, whether their update threw or claimed success.
+    lost: expected - present,
+    errors,
+    corrupt: runs.some((r) => r.corrupt),
+    // The worst repetition: a lock that starves a process now and then should show it.
+    fairness: Math.max(...runs.map((r) => r.fairness)),
+    fairnessPerRep: runs.map((r) => r.fairness),
+    wallMsPerRep: runs.map((r) => r.wallMs),
+  }
+}
+
+async function rmw(nativeError) {
+  const rows = []
+  for (const config of SETTINGS.rmw) {
+    for (const fsync of [true, false]) {
+      const impls = RMW_IMPLS.filter(
+        ({ key, diagnostic }) => (config.all || RMW_ALWAYS.has(key)) && (!diagnostic || args.diagnose),
+      )
+      const runs = new Map(impls.map(({ key }) => [key, []]))
+      const diskFsyncUs = fsync ? probeDisk(`before ${config.P}x${config.C} durable`) : undefined
+      const failed = new Map()
+      for (let rep = 0; rep < SETTINGS.reps; rep++) {
+        for (const { key } of rep % 2 ? [...impls].reverse() : impls) {
+          if (failed.has(key)) continue
+          if (key === 'native' && nativeError) {
+            failed.set(key, nativeError)
+            continue
+          }
+          const tag = `rmw ${config.P}x${config.C}x${config.U} ${fsync ? 'durable' : 'no fsync'} ${key} (rep ${rep + 1}/${SETTINGS.reps})`
+          process.stderr.write(`${tag}\n`)
+          try {
+            runs.get(key).push(await rmwRun(key, config, fsync))
+          } catch (err) {
+            process.stderr.write(`${tag} FAILED: ${err.message}\n`)
+            failed.set(key, err.message)
+          }
+        }
+      }
+      for (const { key, label } of impls) {
+              rows.push(
+          failed.has(key)
+            ? { test: 'rmw', impl: key, label, P: config.P, C: config.C, U: config.U, fsync, failed: failed.get(key) }
+            : { ...rmwRow(key, config, fsync, runs.get(key)), diskFsyncUs },
+        )
+      }
+    }
+  }
+  return rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Cross-process hand-over
+
+async function handoverRun(impl, dir) {
+  const { rounds, holdMs } = SETTINGS.handover
+  const path = join(dir, `handover-${impl}.json`)
+  fs.writeFileSync(path, '{}\n')
+  const procs = [0, 1].map(() =>
+    track(fork(join(__dirname, 'handover-child.js'), [impl, path, String(holdMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })),
+  )
+  // Holds in order; hold k+1 always belongs to the other process (see handover-child.js).
+  const holds = []
+  const releases = []
+  try {
+    await within(SETTINGS.runTimeoutMs, `hand-over ${impl}`, new Promise((resolve, reject) => {
+      let ready = 0
+      let releasedCount = 0
+      procs.forEach((child, me) => {
+        const other = procs[1 - me]
+        child.once('exit', (code) => {
+          if (releasedCount <= rounds) reject(new Error(`hand-over child exited early (${code})`))
+        })
+        child.on('message', (m) => {
+          if (m.type === 'ready' && ++ready === 2) procs[0].send({ type: 'turn' })
+          else if (m.type === 'entered') {
+            holds.push({ proc: me, enteredNs: BigInt(m.ns) })
+            // The last hold has no one to hand over to: let it go at once.
+            if (holds.length === rounds + 1) child.send({ type: 'peerWaiting' })
+            else other.send({ type: 'turn' })
+          } else if (m.type === 'waiting') {
+            // The first request finds the lock free; later ones wait for the current holder.
+            if (holds.length > 0) other.send({ type: 'peerWaiting' })
+          } else if (m.type === 'released') {
+            releases.push(BigInt(m.ns))
+            if (++releasedCount === rounds + 1) resolve()
+          }
+        })
+      })
+    }))
+    return { holds, releases }
+  } finally {
+    for (const child of procs) {
+      if (child.connected) child.send({ type: 'done' })
+    }
+    await within(5000, 'hand-over children exit', Promise.all(procs.map(exited))).catch(() => {})
+    for (const child of procs) child.kill('SIGKILL')
+  }
+}
+
+async function handover(dir) {
+  const rows = []
+  for (const impl of ['index-lock', 'proper-lockfile']) {
+    process.stderr.write(`hand-over: ${impl}\n`)
+    try {
+      const { holds, releases } = await handoverRun(impl, dir)
+      const latencies = []
+      for (let k = 0; k + 1 < holds.length; k++) latencies.push(Number(holds[k + 1].enteredNs - releases[k]) / 1e3)
+      rows.push({ test: 'handover', impl, label: `${impl} (2 processes, ping-pong)`, ...summary(latencies) })
+    } catch (err) {
+      process.stderr.write(`hand-over ${impl} FAILED: ${err.message}\n`)
+      rows.push({ test: 'handover', impl, label: `${impl} (2 processes, ping-pong)`, failed: err.message })
+    }
+  }
+  return rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmtTime = (us) => {
+  if (!Number.isFinite(us)) return '-'
+  if (us < 1000) return `${us < 10 ? us.toFixed(2) : us < 100 ? us.toFixed(1) : us.toFixed(0)} us`
+  if (us < 1e6) return `${(us / 1e3).toFixed(us < 1e4 ? 2 : 1)} ms`
+  return `${(us / 1e6).toFixed(2)} s`
+}
+const fmtRatio = (x) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) : '-')
+
+function find(rows, test, impl, extra = {}) {
+  return rows.find(
+    (r) => r.test === test && r.impl === impl && !r.failed && Object.entries(extra).every(([k, v]) => r[k] === v),
+  )
+}
+
+/** Locked rows must keep every update: anything else is a bug, reported and failing the exit code. */
+function correctness(rows) {
+  const bad = rows.filter((r) => r.test === 'rmw' && !r.failed && r.impl !== 'naive' && (r.lost > 0 || r.errors > 0))
+  if (bad.length === 0) return 'Correctness: every locked row kept every update (lost 0, errors 0).'
+  return `CORRECTNESS FAILURE: ${bad.map((r) => `${r.impl} ${r.P}x${r.C} ${r.fsync ? 'durable' : 'no fsync'}: lost ${r.lost}, errors ${r.errors}`).join('; ')}`
+}
+
+/** The "vs" column: how this row compares with the alternatives measured in the same run. */
+function ratios(row, rows) {
+  if (row.failed) return ''
+  if (row.test === 'uncontended' || row.test === 'handover') {
+    if (row.impl !== 'index-lock') return ''
+    const others = row.test === 'uncontended' ? ['proper-lockfile', 'async-mutex'] : ['proper-lockfile']
+    return others
+      .map((o) => find(rows, row.test, o))
+      .filter(Boolean)
+      .map((o) => `x${fmtRatio(o.median / row.median)} vs ${o.impl}`)
+      .join(', ')
+  }
+  if (row.impl === 'native') return ''
+  const same = { P: row.P, C: row.C, fsync: row.fsync }
+  const parts = []
+  const native = find(rows, 'rmw', 'native', same)
+  if (native) parts.push(`x${fmtRatio(row.updatesPerSec / native.updatesPerSec)} native`)
+  const pl = find(rows, 'rmw', 'proper-lockfile', same)
+  if (pl && !['naive', 'proper-lockfile'].includes(row.impl)) {
+    parts.push(`x${fmtRatio(row.updatesPerSec / pl.updatesPerSec)} (b)`, `p99 ${fmtRatio(row.p99 / pl.p99)} of (b)`)
+  }
+  return parts.join(', ')
+}
+
+function table(rows) {
+  const header = ['test', 'implementation', 'P x C x U', 'fsync', 'median', 'p99', 'updates/s', 'lost', 'errors', 'fairness', 'vs (same run)']
+  const body = rows.map((r) => {
+    const rmwRow = r.test === 'rmw'
+    const test = { uncontended: '1 uncontended', rmw: '2 read-modify-write', handover: '3 hand-over' }[r.test]
+    const config = rmwRow ? `${r.P} x ${r.C} x ${r.U}` : r.test === 'handover' ? '2 x 1' : '1 x 1'
+    const fsync = rmwRow ? (r.fsync ? 'yes' : 'no') : '-'
+    if (r.failed) return [test, r.label, config, fsync, 'FAILED', r.failed.slice(0, 60), '', '', '', '', '']
+    return [
+      test,
+      r.label,
+      config,
+      fsync,
+      fmtTime(r.median),
+      fmtTime(r.p99),
+      rmwRow ? r.updatesPerSec.toFixed(0) : '-',
+      rmwRow ? `${r.lost}${r.corrupt ? ' (corrupt)' : ''}` : '-',
+      rmwRow ? String(r.errors) : '-',
+      rmwRow ? r.fairness.toFixed(2) : '-',
+      ratios(r, rows),
+    ]
+  })
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)))
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n')
+}
+
+/**
+ * The project's performance targets. Each is checked on every index-lock row it applies to:
+ * MET when all pass, MISS when none does, PART when some do (the detail says which).
+ */
+function targets(rows) {
+  const out = []
+  const check = (name, cases) => {
+    const measured = cases.filter((c) => Number.isFinite(c.value))
+    const passed = measured.filter((c) => c.ok).length
+    const status = measured.length === 0 ? 'n/a ' : passed === measured.length ? 'MET ' : passed === 0 ? 'MISS' : 'PART'
+    const detail = measured.length === 0 ? 'not measured' : measured.map((c) => `${c.name}${c.name ? ' ' : ''}${c.shown}${measured.length > 1 ? (c.ok ? ' ok' : ' MISS') : ''}`).join(', ')
+    out.push(`  [${status}] ${name}: ${detail}`)
+  }
+  const il = find(rows, 'uncontended', 'index-lock')
+  const pl = find(rows, 'uncontended', 'proper-lockfile')
+  check('uncontended round trip median <= 10 us', [{ name: '', value: il?.median, ok: il?.median <= 10, shown: fmtTime(il?.median) }])
+  const speedUp = pl && il ? pl.median / il.median : NaN
+  check('uncontended >= 50x faster than proper-lockfile', [{ name: '', value: speedUp, ok: speedUp >= 50, shown: `x${fmtRatio(speedUp)}` }])
+
+  const INDEX_LOCK = ['updateJson', 'withIndexLock']
+  /** One case per index-lock row of the configurations given, compared with `ref`. */
+  const cases = (configs, fsync, ref, pick, ok, shown) =>
+    configs.flatMap(({ P, C }) =>
+      INDEX_LOCK.map((impl) => {
+        const a = find(rows, 'rmw', impl, { P, C, fsync })
+        const b = find(rows, 'rmw', ref, { P, C, fsync })
+        const value = a && b ? pick(a, b) : NaN
+        return { name: `${impl}${configs.length > 1 ? ` ${P}x${C}` : ''}`, value, ok: ok(value), shown: shown(value) }
+      }),
+    )
+  const thr = (a, b) => a.updatesPerSec / b.updatesPerSec
+  const times = (x) => `x${fmtRatio(x)}`
+  check('durable RMW 4x1 >= 0.8x native bound', cases([{ P: 4, C: 1 }], true, 'native', thr, (x) => x >= 0.8, times))
+  check('durable RMW 4x4 >= 2.5x proper-lockfile+write-file-atomic', cases([{ P: 4, C: 4 }], true, 'proper-lockfile', thr, (x) => x >= 2.5, times))
+  check(
+    'durable RMW 4x4 p99 <= 1/5 of proper-lockfile+write-file-atomic',
+    cases([{ P: 4, C: 4 }], true, 'proper-lockfile', (a, b) => a.p99 / b.p99, (x) => x <= 0.2, (x) => `${fmtRatio(x)} of theirs`),
+  )
+  check('non-durable RMW >= 0.6x native bound', cases(SETTINGS.rmw, false, 'native', thr, (x) => x >= 0.6, times))
+  const ho = find(rows, 'handover', 'index-lock')
+  check('hand-over median <= 0.5 ms', [{ name: '', value: ho?.median, ok: ho?.median <= 500, shown: fmtTime(ho?.median) }])
+  const fair = rows.filter((r) => r.test === 'rmw' && !r.failed && INDEX_LOCK.includes(r.impl))
+  const unfair = fair.filter((r) => r.fairness > 2).sort((a, b) => b.fairness - a.fairness)
+  const name = (r) => `${r.impl} ${r.P}x${r.C}${r.fsync ? '' : ' no-fsync'}`
+  const worst = fair.reduce((w, r) => (!w || r.fairness > w.fairness ? r : w), null)
+  const status = fair.length === 0 ? 'n/a ' : unfair.length === 0 ? 'MET ' : unfair.length === fair.length ? 'MISS' : 'PART'
+  out.push(
+    `  [${status}] fairness within 2x: ${fair.length - unfair.length} of ${fair.length} index-lock rows` +
+      (unfair.length ? `; over 2x: ${unfair.map((r) => `${name(r)} ${r.fairness.toFixed(2)}`).join(', ')}` : worst ? `; worst ${name(worst)} ${worst.fairness.toFixed(2)}` : ''),
+  )
+  const gc = find(rows, 'rmw', 'updateJson', { P: 4, C: 16, fsync: true })
+  const nat = find(rows, 'rmw', 'native', { P: 4, C: 16, fsync: true })
+  const gcRatio = gc && nat ? gc.updatesPerSec / nat.updatesPerSec : NaN
+  check('group commit: updateJson 4x16 durable >= 3x native bound', [{ name: '', value: gcRatio, ok: gcRatio >= 3, shown: times(gcRatio) }])
+  return out.join('\n')
+}
+
+function report(machine, rows, startedAt, elapsedMs) {
+  const s = SETTINGS
+  return [
+    `index-lock benchmark — ${startedAt.toISOString()}`,
+    `command: node bench/run.js${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
+    `machine: ${machine.nproc} cores (nproc), ${machine.model}, Linux ${machine.kernel}, Node ${machine.node}`,
+    `disk: ${machine.tmpdir} (${machine.tmpfs}): fsync of a 4 KiB file ${fmtTime(machine.fsync4kUs)} median, ` +
+      `rename + directory fsync ${fmtTime(machine.renameDirFsyncUs)} median (50 each, at the start)`,
+    ...(diskProbes.length
+      ? [`disk during the run (median fsync of 20): ${diskProbes.map((p) => `${fmtTime(p.fsyncUs)} ${p.when}`).join(', ')}`]
+      : []),
+    `library: ${machine.library}; addon built ${machine.addonBuilt}`,
+    '',
+    table(rows),
+    '',
+    'How to read it:',
+    `- 1: one process takes and releases a free lock ${s.uncontended['index-lock']} times (proper-lockfile ` +
+      `${s.uncontended['proper-lockfile']}); every round trip is timed. async-mutex is in-process only (no file, ` +
+      'no other process): the floor of an await-based lock.',
+    '- 2: P processes x C async callers x U updates of one JSON index; each update reads it, adds one entry under ' +
+      `a unique key and saves it atomically. Each row is pooled over ${s.reps} run(s) (row order alternating). ` +
+      'median/p99: one update, from the call to its settling (queue and lock wait included). updates/s: updates ' +
+      'that did not throw / time from the common start signal to the last process finishing. lost: entries ' +
+      'missing from the final index (of P*C*U per run; "corrupt": it no longer parses). errors: updates that threw. ' +
+      'fsync yes: file and directory fsynced on every save (write-file-atomic skips the directory, so rows b/c ' +
+      'add it). (f) runs C threads per process, each with its own descriptor of <path>.lock, flock around ' +
+      'the same read/parse/insert/write/rename loop.',
+    '- fairness: slowest process\'s finish time / fastest\'s, both from the common start signal (1.00 = even); ' +
+      'the worst run of the row.',
+    `- 3: two processes take turns (${s.handover.rounds} hand-overs): the holder waits until the other has asked and ` +
+      `${s.handover.holdMs} ms more, then releases; hand-over = waiter enters - holder's last instruction inside the ` +
+      'lock (process.hrtime.bigint, CLOCK_MONOTONIC, comparable across processes).',
+    '- vs: xN = this row\'s speed over the named row of the same run (their median / ours for 1 and 3; our ' +
+      'updates/s / theirs for 2); "p99 R of (b)" = our p99 / the p99 of row (b) of the same configuration.',
+    '',
+    ...(rows.some((r) => r.test === 'rmw') ? [correctness(rows), ''] : []),
+    'Targets:',
+    targets(rows),
+    '',
+    `bench took ${(elapsedMs / 1e3).toFixed(1)} s${args.quick ? ' (--quick: small samples, smoke test only)' : ''}`,
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const startedAt = new Date()
+  const t0 = process.hrtime.bigint()
+  tmpRoot = fs.mkdtempSync(join(os.tmpdir(), 'index-lock-bench-'))
+  const machine = machineInfo(tmpRoot)
+  const nativeError = wants('rmw') ? buildNative() : null
+  if (nativeError) process.stderr.write(`native bound unavailable: ${nativeError}\n`)
+  const rows = []
+  if (wants('uncontended')) rows.push(...(await uncontended(tmpRoot)))
+  if (wants('rmw')) rows.push(...(await rmw(nativeError)))
+  if (wants('handover')) rows.push(...(await handover(tmpRoot)))
+  if (wants('rmw')) probeDisk('at the end')
+  const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6
+  process.stdout.write(`${report(machine, rows, startedAt, elapsedMs)}\n`)
+  if (args.json) {
+    const out = { date: startedAt.toISOString(), argv: process.argv.slice(2), quick: args.quick, settings: SETTINGS, machine, diskProbes, rows, elapsedMs }
+    fs.writeFileSync(args.json, `${JSON.stringify(out, null, 2)}\n`)
+  }
+  cleanUp()
+  // A failed row or a lost update is in the report; the exit code tells a test that it happened.
+  const broken = rows.some((r) => r.failed) || correctness(rows).startsWith('CORRECTNESS FAILURE')
+  return broken ? 1 : 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err)
+    cleanUp()
+    process.exit(1)
+  },
+)

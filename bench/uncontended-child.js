@@ -1,0 +1,53 @@
+'use strict'
+// bench/run.js's uncontended round trip, one implementation per process (so one library's
+// timers, JIT state and garbage do not tax the next): take and release a free lock, again and
+// again, timing every round trip. Prints one JSON line: { samplesUs }.
+//
+// argv: <impl> <path> <iterations> <warm-up iterations>
+
+const [impl, path, iterations, warmUp] = process.argv.slice(2)
+
+function makeRoundTrip() {
+  switch (impl) {
+    case 'index-lock': {
+      const { withIndexLock } = require('..')
+      const noop = () => {}
+      return () => withIndexLock(path, noop)
+    }
+    case 'proper-lockfile': {
+      const lockfile = require('proper-lockfile')
+      return async () => {
+        const release = await lockfile.lock(path, { realpath: false })
+        await release()
+      }
+    }
+    case 'async-mutex': {
+      const { Mutex } = require('async-mutex')
+      const mutex = new Mutex()
+      const noop = () => {}
+      return () => mutex.runExclusive(noop)
+    }
+    default:
+      throw new Error(`unknown implementation ${impl}`)
+  }
+}
+
+async function main() {
+  const roundTrip = makeRoundTrip()
+  for (let i = 0; i < Number(warmUp); i++) await roundTrip()
+  const samplesUs = new Float64Array(Number(iterations))
+  for (let i = 0; i < samplesUs.length; i++) {
+    const started = process.hrtime.bigint()
+    await roundTrip()
+    samplesUs[i] = Number(process.hrtime.bigint() - started) / 1e3
+  }
+  process.stdout.write(`${JSON.stringify({ samplesUs: Array.from(samplesUs) })}\n`)
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err)
+    process.exit(1)
+  },
+)
