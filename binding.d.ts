@@ -23,7 +23,7 @@ export declare class NativeLock {
 /** Paths with lock activity in this process. */
 export declare function activePaths(): number
 
-/** Atomically replaces the file at `path` (see `atomic::write`). Runs on tokio's blocking pool. */
+/** Atomically replaces the file at `path` (see `atomic::write`). */
 export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
 
 /** `atomicWrite` on the calling thread. */

@@ -12,7 +12,8 @@ pub mod sweep;
 
 use std::path::Path;
 
-use napi::bindgen_prelude::{Buffer, Either, Object, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Object, Uint8Array};
+use napi::Task;
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -211,28 +212,71 @@ fn bytes_of(data: &Either<String, Uint8Array>) -> &[u8] {
   }
 }
 
-/// Atomically replaces the file at `path` (see `atomic::write`). Runs on tokio's blocking pool.
-#[napi]
-pub async fn atomic_write(
+/// `atomic::write` on libuv's threadpool, like Node's own fs calls: it waits for the disk, never
+/// for a lock, and a pool hand-off costs a fraction of a tokio blocking-pool round trip.
+pub struct WriteTask {
   path: String,
   data: Either<String, Uint8Array>,
   fsync: bool,
   mode: Option<u32>,
-) -> Result<()> {
-  tokio::task::spawn_blocking(move || atomic::write(&path, bytes_of(&data), fsync, mode))
-    .await
-    .map_err(|e| napi::Error::from_reason(e.to_string()))?
-    .map_err(Into::into)
+}
+
+impl Task for WriteTask {
+  type Output = ();
+  type JsValue = ();
+
+  fn compute(&mut self) -> Result<()> {
+    Ok(atomic::write(
+      &self.path,
+      bytes_of(&self.data),
+      self.fsync,
+      self.mode,
+    )?)
+  }
+
+  fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+    Ok(())
+  }
+}
+
+/// Atomically replaces the file at `path` (see `atomic::write`).
+#[napi(ts_return_type = "Promise<void>")]
+pub fn atomic_write(
+  path: String,
+  data: Either<String, Uint8Array>,
+  fsync: bool,
+  mode: Option<u32>,
+) -> AsyncTask<WriteTask> {
+  AsyncTask::new(WriteTask {
+    path,
+    data,
+    fsync,
+    mode,
+  })
+}
+
+/// `atomic::read` on libuv's threadpool (see `WriteTask`).
+pub struct ReadTask {
+  path: String,
+}
+
+impl Task for ReadTask {
+  type Output = Option<Vec<u8>>;
+  type JsValue = Option<Buffer>;
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    Ok(atomic::read(&self.path)?)
+  }
+
+  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+    Ok(output.map(Buffer::from))
+  }
 }
 
 /// The bytes of `path`, or null when it does not exist.
-#[napi]
-pub async fn read_file(path: String) -> Result<Option<Buffer>> {
-  tokio::task::spawn_blocking(move || atomic::read(&path))
-    .await
-    .map_err(|e| napi::Error::from_reason(e.to_string()))?
-    .map(|o| o.map(Buffer::from))
-    .map_err(Into::into)
+#[napi(ts_return_type = "Promise<Buffer | null>")]
+pub fn read_file(path: String) -> AsyncTask<ReadTask> {
+  AsyncTask::new(ReadTask { path })
 }
 
 /// Where JSON text stops being valid, for error messages (V8's parser does not say).
