@@ -5,7 +5,80 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { dirname } = require('node:path')
-const native = require('./binding.js')
+const native = loadBinding()
+
+// ---------------------------------------------------------------------------------------------
+// Loading the native core
+
+/**
+ * The generated loader (binding.js) throws "Cannot find native binding" with a hint about an npm
+ * bug, naming neither the platform nor the package to install; rethrow naming both.
+ */
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    throw bindingError(err)
+  }
+}
+
+/** `platform-arch-abi` as napi-rs names packages and binaries: linux-x64-gnu, darwin-arm64, ... */
+function platformArchAbi() {
+  const { platform, arch } = process
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform !== 'linux') return `${platform}-${arch}`
+  let glibc = true
+  try {
+    glibc = Boolean(process.report.getReport().header.glibcVersionRuntime)
+  } catch {}
+  return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+}
+
+function bindingError(err) {
+  // The prebuilt binaries (package.json `napi.targets`), as `index-lock-<platform>` packages.
+  const prebuilt = [
+    'linux-x64-gnu',
+    'linux-arm64-gnu',
+    'linux-x64-musl',
+    'linux-arm64-musl',
+    'darwin-x64',
+    'darwin-arm64',
+    'win32-x64-msvc',
+  ]
+  const target = platformArchAbi()
+  let version = ''
+  try {
+    version = `@${require('./package.json').version}`
+  } catch {}
+  // Why each candidate failed, less the "not found"s: a binary that exists but does not load
+  // (too old a glibc, a version mismatch) says so here.
+  const reasons = []
+  for (let e = err; e; e = e.cause) {
+    const first = String(e && e.message).split('\n')[0]
+    if (!/^(Cannot find module|Cannot find native binding|Failed to load native binding)/.test(first)) {
+      reasons.push(first)
+    }
+  }
+  const lines = [`index-lock: no usable native binary for ${target} (Node ${process.version}).`]
+  if (reasons.length) lines.push(`Loading it failed: ${reasons.join('; ')}`)
+  if (prebuilt.includes(target)) {
+    lines.push(
+      `Install the prebuilt one: npm i index-lock-${target}${version}`,
+      '(npm installs it with index-lock as an optional dependency, unless optional dependencies ' +
+        'are omitted, e.g. --omit=optional, or a lock file made on another platform leaves it out).',
+    )
+  } else {
+    lines.push(`There is no prebuilt binary for ${target}; prebuilt: ${prebuilt.join(', ')}.`)
+  }
+  lines.push(
+    'Or build it from source with a Rust toolchain (cargo): in a clone of the index-lock ' +
+      `repository run \`npm install\`, then point NAPI_RS_NATIVE_LIBRARY_PATH at the built ` +
+      `index-lock.${target}.node.`,
+  )
+  const out = new Error(lines.join('\n'), { cause: err })
+  out.code = 'INDEX_LOCK_NO_BINARY'
+  return out
+}
 
 const DEFAULT_TIMEOUT_MS = 30_000
 // setTimeout fires at once for delays above this; longer timeouts are as good as forever.
