@@ -866,8 +866,12 @@ function joinBatch(path, plan, mutator) {
   }
   const opened = batch
   return new Promise((resolve, reject) => {
-    const call = { mutator, read: plan.read, resolve, reject, settled: false, context: AsyncLocalStorage.snapshot() }
-    call.outer = holds.getStore()
+    const call = { mutator, read: plan.read, resolve, reject, settled: false, outer: holds.getStore() }
+    // The mutator runs in its caller's async context (all AsyncLocalStorage stores, as if it had
+    // run alone): the reaction is registered here, in that context, and the batch fires it.
+    // (AsyncLocalStorage.snapshot() does the same at ~10 us a call on Node 20.)
+    const turn = new Promise((go) => (call.go = go))
+    call.ran = turn.then(({ input, store }) => holds.run(store, () => mutator(input)))
     opened.calls.push(call)
     // A call's own timeout and signal apply while its batch waits for the lock.
     const leave = (makeError) => {
@@ -970,7 +974,8 @@ async function runBatch(id, batch, lock, key, path, plan) {
       try {
         const store = new Map(call.outer)
         store.set(key, hold)
-        const returned = await call.context(() => holds.run(store, () => call.mutator(input)))
+        call.go({ input, store })
+        const returned = await call.ran
         const next = returned === undefined ? input : returned
         text = serialize(next, plan.space)
         value = next

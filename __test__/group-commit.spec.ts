@@ -1,5 +1,6 @@
 // Group commit: concurrent updateJson calls on one path coalesce into one read and one write,
 // keep call order, give each caller the state after its own mutator, and isolate failures.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { watch, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -126,6 +127,22 @@ describe('group commit', () => {
     })
     expect(writes).toBe(2)
     expect((await readJson<Log>(p)).seq).toHaveLength(100)
+  })
+
+  it("each batched mutator runs in its own caller's async context", async () => {
+    const p = join(tempDir(), 'index.json')
+    const request = new AsyncLocalStorage<string>()
+    const held = await acquire(p)
+    const seen = ['a', 'b', 'c'].map((id) =>
+      request.run(id, () =>
+        updateJson<{ by: string[] }>(p, async (c) => {
+          await Promise.resolve()
+          c.by.push(request.getStore()!)
+        }, { default: { by: [] } }),
+      ),
+    )
+    await held.release()
+    expect((await Promise.all(seen)).map((s) => s.by)).toEqual([['a'], ['a', 'b'], ['a', 'b', 'c']])
   })
 
   it('mutators run inside the lock: a nested withIndexLock on the path is reentrant', async () => {
