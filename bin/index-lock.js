@@ -295,10 +295,12 @@ function lockState(file, resolved) {
     mode,
     cmdline: commandLine(pid),
   }))
-  // Without /proc/locks (macOS) the OS lists no holders: probe with a shared tryAcquire, which
-  // sees exclusive holders (pid unknown). Never an exclusive probe: that would sweep the temp
-  // files this command reports, and only where the sidecar exists, so status creates nothing.
-  if (holders.length === 0 && !fs.existsSync('/proc/locks') && fs.existsSync(`${resolved}.lock`)) {
+  // Where /proc/locks lists nobody, the OS may simply not show the lock: macOS has no /proc/locks,
+  // and distributed filesystems (GlusterFS) hand flocks to their server. Probe with a shared
+  // tryAcquire, which sees exclusive holders (pid unknown). Never an exclusive probe: that would
+  // sweep the temp files this command reports, and only where the sidecar exists, so status
+  // creates nothing.
+  if (holders.length === 0 && fs.existsSync(`${resolved}.lock`)) {
     const probe = library().tryAcquire(file, { mode: 'shared', networkFs: 'allow' })
     if (probe) probe.release()
     else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
