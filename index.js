@@ -714,12 +714,16 @@ function decode(bytes) {
 }
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
-function parseJson(path, bytes, { hasDefault, fallback }) {
+function parseJson(path, bytes, plan) {
+  return parseText(path, bytes, bytes === null ? null : decode(bytes), plan)
+}
+
+/** `parseJson` for bytes already decoded to `text`. */
+function parseText(path, bytes, text, { hasDefault, fallback }) {
   if (bytes === null) {
     if (hasDefault) return fallback()
     throw notFound(path)
   }
-  const text = decode(bytes)
   if (text.trim() === '') {
     if (hasDefault) return fallback()
     throw new CorruptFileError(path, 'the file is empty')
@@ -946,16 +950,17 @@ async function runBatch(id, batch, lock, key, path, plan) {
       for (const call of calls) settleCall(call, err)
       return
     }
+    const fileText = bytes === null ? null : decode(bytes)
     let base
     try {
-      base = parseJson(path, bytes, { hasDefault: true, fallback: () => MISSING })
+      base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
     } catch (err) {
       for (const call of calls) settleCall(call, err)
       return
     }
     // The last good state as text (null: no file yet), and whether `value` is still unshared
     // (the first mutator may have the parsed file itself; later ones get their own copy).
-    let text = base === MISSING ? null : decode(bytes)
+    let text = base === MISSING ? null : fileText
     let value = base
     let fresh = true
     const done = []
