@@ -32,6 +32,15 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
+/** Resolves once `cond()` is true, checking every few ms; fails after `ms`. */
+export async function until(cond: () => boolean, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not reached within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
 /** A fresh directory (symlinks resolved), removed after the test. */
 export function tempDir(tag = 't'): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), `index-lock-${tag}-`)))

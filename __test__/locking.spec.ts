@@ -15,21 +15,12 @@ import {
   withIndexLock,
   type LockHandle,
 } from '../index.js'
-import { tempDir } from './helpers'
+import { tempDir, until } from './helpers'
 
 const native = createRequire(import.meta.url)('../binding.js') as typeof import('../binding.js')
 
 function indexIn(dir: string) {
   return join(dir, 'index.json')
-}
-
-/** Resolves once `cond()` is true, checking every few ms; fails after `ms`. */
-async function until(cond: () => boolean, ms = 5000) {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached')
-    await sleep(2)
-  }
 }
 
 describe('withIndexLock', () => {

@@ -27,21 +27,12 @@ import {
   withIndexLock,
   type LockHandle,
 } from '../index.js'
-import { FIXTURES, node, run, tempDir, type Run } from './helpers'
+import { FIXTURES, node, run, tempDir, until, type Run } from './helpers'
 
 const req = createRequire(import.meta.url)
 const native = req('../binding.js') as typeof import('../binding.js')
 const { expectedWrite } = req(join(FIXTURES, 'proc-write-race.cjs')) as {
   expectedWrite: (tag: string, i: number, pad: number) => { writer: string; i: number; pad: string }
-}
-
-/** Resolves once `cond()` is true, checking every few ms; fails after `ms`. */
-async function until(cond: () => boolean, ms = 5000, what = 'condition') {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not reached within ${ms} ms`)
-    await sleep(5)
-  }
 }
 
 /** The rejection of `promise` (fails the test if it resolves). */

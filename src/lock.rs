@@ -201,9 +201,9 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   let Ok(meta) = fs::metadata(sidecar) else {
     return Vec::new();
   };
-  // A lock released elsewhere on the host between two reads can still hide a line from one
-  // pass; a second pass costs little next to the timeout that led here.
-  for _ in 0..2 {
+  // A lock released elsewhere on the host while the table is read can hide a line from one
+  // pass; a few more passes cost little next to the timeout that led here.
+  for _ in 0..5 {
     let Some(table) = read_proc_locks() else {
       return Vec::new();
     };
@@ -215,22 +215,23 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
-/// /proc/locks in one read(2). The kernel renders it by position on every read call, so reading
-/// it in small chunks (as `read_to_string` does for a file that reports size 0) skips a line
-/// whenever a lock anywhere on the host goes away between two chunks.
+/// /proc/locks, read to the end in large reads. The kernel renders it by position on every
+/// read call and returns at most a buffer page's worth per call, so a lock released anywhere on
+/// the host between two calls can shift a line out of view: callers that find nothing read again.
 fn read_proc_locks() -> Option<String> {
   use std::io::Read;
-  let mut capacity = 256 * 1024;
-  while capacity <= 64 * 1024 * 1024 {
-    let mut buf = vec![0u8; capacity];
-    let n = File::open("/proc/locks").ok()?.read(&mut buf).ok()?;
-    if n < capacity {
-      buf.truncate(n);
-      return String::from_utf8(buf).ok();
+  let mut file = File::open("/proc/locks").ok()?;
+  let mut table = Vec::with_capacity(64 * 1024);
+  let mut chunk = vec![0u8; 64 * 1024];
+  loop {
+    match file.read(&mut chunk) {
+      Ok(0) => break,
+      Ok(n) => table.extend_from_slice(&chunk[..n]),
+      Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+      Err(_) => return None,
     }
-    capacity *= 4;
   }
-  None
+  String::from_utf8(table).ok()
 }
 
 fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<Holder> {
