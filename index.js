@@ -200,6 +200,15 @@ function callNative(fn) {
   }
 }
 
+/** `callNative` for the native core's promises. */
+async function awaitNative(promise) {
+  try {
+    return await promise
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Argument checks
 
@@ -491,16 +500,18 @@ function lockKeySync(key, path, { mode, timeoutMs }) {
   return lock
 }
 
+/** The options for the next lock of a set whose whole wait ends at `deadline`. */
+function leftOf(opts, deadline) {
+  return { ...opts, timeoutMs: Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now())) }
+}
+
 /** Takes every lock of `targets` in order within one overall timeout; on failure none is kept. */
 async function lockSet(targets, opts) {
   if (targets.length === 1) return [await lockKey(targets[0].key, targets[0].path, opts)]
   const deadline = Date.now() + opts.timeoutMs
   const taken = []
   try {
-    for (const { key, path } of targets) {
-      const timeoutMs = Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now()))
-      taken.push(await lockKey(key, path, { ...opts, timeoutMs }))
-    }
+    for (const { key, path } of targets) taken.push(await lockKey(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
     throw err
@@ -512,10 +523,7 @@ function lockSetSync(targets, opts) {
   const deadline = Date.now() + opts.timeoutMs
   const taken = []
   try {
-    for (const { key, path } of targets) {
-      const timeoutMs = Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now()))
-      taken.push(lockKeySync(key, path, { ...opts, timeoutMs }))
-    }
+    for (const { key, path } of targets) taken.push(lockKeySync(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
     throw err
@@ -672,11 +680,7 @@ async function atomicWrite(path, data, options) {
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
   checkWriteFilesystem(path, networkFs)
-  try {
-    await native.atomicWrite(path, bytes, fsync, mode)
-  } catch (err) {
-    throw fromNative(err)
-  }
+  await awaitNative(native.atomicWrite(path, bytes, fsync, mode))
 }
 
 function atomicWriteSync(path, data, options) {
@@ -737,12 +741,8 @@ function parseText(path, bytes, text, { hasDefault, fallback }) {
   }
 }
 
-async function readBytes(path) {
-  try {
-    return await native.readFile(path)
-  } catch (err) {
-    throw fromNative(err)
-  }
+function readBytes(path) {
+  return awaitNative(native.readFile(path))
 }
 
 async function readJson(path, options) {
@@ -775,12 +775,7 @@ async function writeJson(path, value, options) {
   checkPath(path)
   const { fsync, space, networkFs } = jsonWriteOptions(checkOptions(options))
   checkWriteFilesystem(path, networkFs)
-  const text = serialize(value, space)
-  try {
-    await native.atomicWrite(path, text, fsync, undefined)
-  } catch (err) {
-    throw fromNative(err)
-  }
+  await awaitNative(native.atomicWrite(path, serialize(value, space), fsync, undefined))
 }
 
 function writeJsonSync(path, value, options) {
@@ -836,16 +831,8 @@ async function updateOnce(path, plan, mutator) {
   const current = parseJson(path, await readBytes(path), plan.read)
   const returned = await mutator(current)
   const next = returned === undefined ? current : returned
-  await writeText(path, serialize(next, plan.space), plan.fsync)
+  await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
   return next
-}
-
-async function writeText(path, text, fsync) {
-  try {
-    await native.atomicWrite(path, text, fsync, undefined)
-  } catch (err) {
-    throw fromNative(err)
-  }
 }
 
 function joinBatch(path, plan, mutator) {
@@ -992,7 +979,7 @@ async function runBatch(id, batch, lock, key, path, plan) {
     }
     if (done.length === 0) return
     try {
-      await writeText(path, text, plan.fsync)
+      await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
     } catch (err) {
       for (const d of done) settleCall(d.call, err)
       return
@@ -1027,12 +1014,7 @@ function updateJsonSync(path, mutator, options) {
  */
 async function sweep(path) {
   checkPath(path)
-  const key = resolveKey(path)
-  try {
-    return await native.sweepTemps(key)
-  } catch (err) {
-    throw fromNative(err)
-  }
+  return awaitNative(native.sweepTemps(resolveKey(path)))
 }
 
 module.exports = {
