@@ -88,10 +88,17 @@ impl Entry {
     }
   }
 
-  fn admit(&mut self, thread: ThreadId, mode: Mode) {
+  /// Counts a new holder of `key` and hands out its grant.
+  fn admit(&mut self, key: &Arc<Path>, thread: ThreadId, mode: Mode) -> Grant {
     self.holders += 1;
     self.hold_mode = mode;
     self.holder_threads.push(thread);
+    Grant {
+      key: key.clone(),
+      mode,
+      thread,
+      released: AtomicBool::new(false),
+    }
   }
 
   /// True when this process has had the OS lock for a full slice and another process is waiting
@@ -208,13 +215,7 @@ impl Drop for Grant {
 
 fn grant_head(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   let w = e.queue.pop_front().expect("grant_head needs a head");
-  e.admit(w.thread, w.mode);
-  let grant = Grant {
-    key: key.clone(),
-    mode: w.mode,
-    thread: w.thread,
-    released: AtomicBool::new(false),
-  };
+  let grant = e.admit(key, w.thread, w.mode);
   out.push(w.notify, Ok(grant));
 }
 
@@ -382,16 +383,7 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
     }
   };
   let fresh_exclusive = granted.is_some() && e.holders == 0 && mode == Mode::Exclusive;
-  let grant = granted.map(|()| {
-    let thread = std::thread::current().id();
-    e.admit(thread, mode);
-    Grant {
-      key: k.clone(),
-      mode,
-      thread,
-      released: AtomicBool::new(false),
-    }
-  });
+  let grant = granted.map(|()| e.admit(&k, std::thread::current().id(), mode));
   remove_if_idle(&mut t, &k);
   drop(t);
   if fresh_exclusive {
