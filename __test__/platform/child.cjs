@@ -1,0 +1,52 @@
+'use strict'
+// One child process of the platform suite (suite.cjs). Talks only through files, because under
+// wine a Node child's stdout/stderr pipes fail (EBADF). argv: role, then the role's arguments.
+const fs = require('node:fs')
+const il = require('../../index.js')
+
+const [role, ...args] = process.argv.slice(2)
+
+async function main() {
+  if (role === 'update') {
+    // update <index> <n> <doneFile>: n increments of one counter, each its own read-modify-write.
+    const [file, n, done] = args
+    let failures = 0
+    for (let i = 0; i < Number(n); i++) {
+      try {
+        await il.updateJson(file, (s) => { s.count += 1 }, { default: { count: 0 }, timeoutMs: 120_000 })
+      } catch (err) {
+        failures++
+        fs.appendFileSync(`${done}.errors`, `${err.code} ${err.message}\n`)
+      }
+    }
+    fs.writeFileSync(done, JSON.stringify({ failures }))
+  } else if (role === 'hold') {
+    // hold <index> <mode> <readyFile>: holds the lock until killed.
+    const [file, mode, ready] = args
+    const handle = await il.acquire(file, { mode, timeoutMs: 60_000 })
+    fs.writeFileSync(ready, String(process.pid))
+    setInterval(() => {}, 1 << 30)
+    globalThis.keep = handle
+  } else if (role === 'read') {
+    // read <index> <stopFile> <countFile>: keeps reading the index with Node's own fs until told
+    // to stop, as an editor, a backup tool or a second program would.
+    const [file, stop, count] = args
+    let reads = 0
+    while (!fs.existsSync(stop)) {
+      try {
+        JSON.parse(await fs.promises.readFile(file, 'utf8'))
+        if (reads++ === 0) fs.writeFileSync(`${count}.started`, '')
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err
+      }
+    }
+    fs.writeFileSync(count, String(reads))
+  } else {
+    throw new Error(`unknown role ${role}`)
+  }
+}
+
+main().catch((err) => {
+  fs.writeFileSync(`${process.argv[process.argv.length - 1]}.crash`, String(err && err.stack))
+  process.exit(1)
+})

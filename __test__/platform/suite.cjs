@@ -1,0 +1,177 @@
+'use strict'
+// The platform suite: the cross-process and worker guarantees, run by a target platform's own
+// Node on that platform's own binary (linux-arm64 under qemu-user, win32-x64 under wine; see
+// __test__/platforms.spec.ts). Plain Node, no test runner, since the runner itself would have to
+// run emulated. Results go to a JSON file (argv[2]) because wine breaks a Node child's stdout
+// pipe. argv[3]: a scratch directory the caller made and removes.
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { Worker } = require('node:worker_threads')
+const il = require('../../index.js')
+
+const [resultFile, scratch] = process.argv.slice(2)
+const CHILD = path.join(__dirname, 'child.cjs')
+const checks = []
+const children = new Set()
+
+// Under qemu-user, process.execPath is the emulated binary, which the host kernel cannot start
+// on its own: PLATFORM_NODE (a JSON array) names the command that runs this platform's Node.
+const NODE = process.env.PLATFORM_NODE ? JSON.parse(process.env.PLATFORM_NODE) : [process.execPath]
+
+function child(...args) {
+  const c = spawn(NODE[0], [...NODE.slice(1), CHILD, ...args], { stdio: 'ignore' })
+  children.add(c)
+  c.exited = new Promise((resolve) => c.on('exit', (code, signal) => resolve({ code, signal })))
+  return c
+}
+
+async function until(cond, ms, what) {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not within ${ms} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+let n = 0
+function dir() {
+  const d = path.join(scratch, `c${n++}`)
+  fs.mkdirSync(d)
+  return d
+}
+
+async function check(name, fn) {
+  const started = Date.now()
+  try {
+    const detail = await fn()
+    checks.push({ name, ok: true, detail, ms: Date.now() - started })
+  } catch (err) {
+    checks.push({ name, ok: false, detail: String(err && err.stack), ms: Date.now() - started })
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill()
+    await Promise.all([...children].map((c) => c.exited))
+    children.clear()
+  }
+}
+
+async function holder(file, mode) {
+  const ready = `${file}.ready.${n++}`
+  const c = child('hold', file, mode, ready)
+  await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, `${mode} holder ready`)
+  if (!fs.existsSync(ready)) throw new Error(`holder exited ${c.exitCode}`)
+  return c
+}
+
+async function main() {
+  await check('4 processes x 25 updateJson: none lost', async () => {
+    const file = path.join(dir(), 'index.json')
+    const done = [0, 1, 2, 3].map((i) => `${file}.done${i}`)
+    const kids = done.map((d) => child('update', file, '25', d))
+    await Promise.all(kids.map((k) => k.exited))
+    const failures = done.map((d) => JSON.parse(fs.readFileSync(d, 'utf8')).failures)
+    const count = JSON.parse(fs.readFileSync(file, 'utf8')).count
+    if (count !== 100 || failures.some(Boolean)) throw new Error(`count ${count}, failures ${failures}`)
+    return { count }
+  })
+
+  for (const [held, asked, excludes] of [
+    ['exclusive', 'exclusive', true],
+    ['shared', 'exclusive', true],
+    ['exclusive', 'shared', true],
+    ['shared', 'shared', false],
+  ]) {
+    await check(`lock matrix across processes: ${held} held, ${asked} ${excludes ? 'excluded' : 'shared'}`, async () => {
+      const file = path.join(dir(), 'index.json')
+      await holder(file, held)
+      const got = il.tryAcquire(file, { mode: asked })
+      if (got) await got.release()
+      if (Boolean(got) === excludes) throw new Error(`tryAcquire(${asked}) ${got ? 'succeeded' : 'failed'}`)
+      return { excluded: !got }
+    })
+  }
+
+  await check('a killed holder frees the lock; its waiter enters', async () => {
+    const file = path.join(dir(), 'index.json')
+    const c = await holder(file, 'exclusive')
+    const waiting = il.acquire(file, { timeoutMs: 60_000 })
+    await new Promise((r) => setTimeout(r, 200))
+    const killedAt = Date.now()
+    c.kill('SIGKILL')
+    const handle = await waiting
+    const afterKill = Date.now() - killedAt
+    await handle.release()
+    return { enteredAfterKillMs: afterKill }
+  })
+
+  await check('a timed-out and an aborted wait end, and never take the lock for nobody', async () => {
+    const file = path.join(dir(), 'index.json')
+    const c = await holder(file, 'exclusive')
+    const t0 = Date.now()
+    const timedOut = await il.acquire(file, { timeoutMs: 300 }).then(() => null, (e) => e)
+    const waited = Date.now() - t0
+    if (timedOut?.code !== 'ELOCKTIMEOUT') throw new Error(`expected ELOCKTIMEOUT, got ${timedOut}`)
+    const ac = new AbortController()
+    const aborted = il.acquire(file, { signal: ac.signal }).then(() => null, (e) => e)
+    setTimeout(() => ac.abort(), 100)
+    if ((await aborted)?.code !== 'ABORT_ERR') throw new Error('abort did not end the wait')
+    c.kill('SIGKILL')
+    await c.exited
+    // The abandoned waits must not hold the lock now that it is free: another process gets it.
+    const ready = `${file}.second`
+    const second = child('hold', file, 'exclusive', ready)
+    await until(() => fs.existsSync(ready) || second.exitCode !== null, 30_000, 'second holder')
+    if (!fs.existsSync(ready)) throw new Error('another process could not take the freed lock')
+    return { timeoutAfterMs: waited }
+  })
+
+  await check('writes land while another process keeps reading the file', async () => {
+    const file = path.join(dir(), 'index.json')
+    await il.writeJson(file, { count: 0 })
+    const stop = `${file}.stop`
+    const count = `${file}.reads`
+    const reader = child('read', file, stop, count)
+    await until(() => fs.existsSync(`${count}.started`) || reader.exitCode !== null, 60_000, 'reader started')
+    const errors = []
+    for (let i = 0; i < 60; i++) {
+      try {
+        await il.updateJson(file, (s) => { s.count += 1 })
+      } catch (err) {
+        errors.push(err.code)
+      }
+    }
+    fs.writeFileSync(stop, '')
+    await reader.exited
+    const final = JSON.parse(fs.readFileSync(file, 'utf8')).count
+    const reads = Number(fs.readFileSync(count, 'utf8'))
+    if (errors.length || final !== 60) throw new Error(`final ${final}, errors ${errors.join(',')}`)
+    if (reads === 0) throw new Error('the reader never read')
+    const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
+    if (temps.length) throw new Error(`temp files left: ${temps}`)
+    return { final, reads }
+  })
+
+  await check('2 worker threads + the main thread x 25 updates: none lost', async () => {
+    const file = path.join(dir(), 'index.json')
+    const body = `const { workerData, parentPort } = require('node:worker_threads')
+      const il = require(workerData.lib)
+      ;(async () => { for (let i = 0; i < 25; i++) await il.updateJson(workerData.file, (s) => { s.count += 1 }, { default: { count: 0 } }); parentPort.postMessage('done') })()`
+    const lib = path.join(__dirname, '..', '..', 'index.js')
+    const workers = [0, 1].map(() => new Worker(body, { eval: true, workerData: { file, lib } }))
+    const mine = (async () => {
+      for (let i = 0; i < 25; i++) await il.updateJson(file, (s) => { s.count += 1 }, { default: { count: 0 } })
+    })()
+    await Promise.all([mine, ...workers.map((w) => new Promise((res, rej) => { w.on('message', res); w.on('error', rej) }))])
+    await Promise.all(workers.map((w) => w.terminate()))
+    const count = JSON.parse(fs.readFileSync(file, 'utf8')).count
+    if (count !== 75) throw new Error(`count ${count}`)
+    return { count }
+  })
+
+  fs.writeFileSync(resultFile, JSON.stringify({ platform: process.platform, arch: process.arch, checks }, null, 2))
+}
+
+main().catch((err) => {
+  fs.writeFileSync(resultFile, JSON.stringify({ fatal: String(err && err.stack), checks }))
+  process.exit(1)
+})
