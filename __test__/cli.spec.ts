@@ -2,7 +2,7 @@
 // library's lock while a command runs and passes its status and signals through, `status`
 // reports holders, data, temp files and filesystem with distinct exit codes, `sweep` removes
 // only orphaned temp files, and usage errors exit 64.
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -268,6 +268,42 @@ describe('index-lock status', () => {
     expect(r.stderr).toMatch(/^index-lock: ENOENT: no such file or directory, realpath '.*nope\/index.json'\n$/)
     const json = JSON.parse((await done(['status', file, '--json'])).stdout)
     expect(json).toMatchObject({ resolved: null, lock: null, error: { code: 'ENOENT' }, exitCode: 2 })
+  })
+
+  it('a directory or symlink at <path>.lock (a leftover proper-lockfile lock): exit 2 naming it, not held', async () => {
+    // Nobody can take the lock while it is there: the library refuses it (EISDIR, ELOOP).
+    const plants = {
+      directory: (sidecar: string) => mkdirSync(sidecar),
+      symlink: (sidecar: string) => {
+        writeFileSync(`${sidecar}.target`, '')
+        symlinkSync(`${sidecar}.target`, sidecar)
+      },
+      'dangling symlink': (sidecar: string) => symlinkSync(`${sidecar}.nowhere`, sidecar),
+    }
+    for (const [kind, plant] of Object.entries(plants)) {
+      const file = dataFile('{}')
+      const sidecar = `${file}.lock`
+      plant(sidecar)
+      const named = `the lock file ${sidecar} is a ${kind === 'directory' ? 'directory' : 'symlink'}`
+      const r = await done(['status', file])
+      expect(r.code, `${kind}: ${r.stderr}`).toBe(2)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(/^lock {8}unusable: the lock file is a (directory|symlink)$/m)
+      expect(r.stdout).not.toMatch(/held/)
+      expect(r.stdout).toContain(`problem     ${named}`)
+      const json = await done(['status', file, '--json'])
+      expect(json.code).toBe(2)
+      const report = JSON.parse(json.stdout)
+      expect(report).toMatchObject({
+        lock: { held: false, mode: null, holders: [] },
+        data: { state: 'ok' },
+        error: null,
+        exitCode: 2,
+      })
+      expect(report.problems).toEqual([expect.stringContaining(named)])
+      // status changes nothing.
+      expect(lstatSync(sidecar).isDirectory()).toBe(kind === 'directory')
+    }
   })
 })
 

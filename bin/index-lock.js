@@ -47,7 +47,8 @@ the same lock withIndexLock, updateJson and the other library calls take.
 Exit codes:
   0         success; status: the lock is free and nothing is wrong
   1         an error (e.g. a missing directory), message on stderr; status: the lock is held
-  2         status: a problem (corrupt data, orphaned temp files, unsafe filesystem, an error)
+  2         status: a problem (corrupt data, orphaned temp files, unsafe filesystem, a directory
+            or symlink at <path>.lock, an error); the JSON report names it
   64        usage error (unknown command or option, missing argument)
   75        run: the lock was not free within --timeout
   126, 127  run: the command could not be executed / was not found
@@ -101,7 +102,10 @@ Options:
   -h, --help  show this help
 
 Exit status: 0 the lock is free, 1 it is held, 2 a problem (corrupt data, orphaned temp files,
-an unsafe filesystem, or an error such as a missing directory); 2 wins over 1. 64 usage error.
+an unsafe filesystem, a directory or symlink at <path>.lock, or an error such as a missing
+directory); 2 wins over 1. 64 usage error. A directory or symlink at <path>.lock (e.g. a
+leftover proper-lockfile lock) shows as lock "unusable", not held: the library refuses it
+(EISDIR, ELOOP), so nobody can take the lock until it is removed.
 
 JSON fields (stable; sections that could not be determined are null):
   path        the path as given
@@ -321,6 +325,43 @@ function dataState(file, resolved) {
   }
 }
 
+// On a report's `lock`, what makes the sidecar unusable ('directory' | 'symlink'); a symbol, so
+// the JSON keeps its documented fields.
+const UNUSABLE = Symbol('unusable')
+
+/**
+ * Why the sidecar cannot be a lock file, or null. The library refuses a directory (EISDIR; a
+ * proper-lockfile lock is a `<path>.lock` directory) and never follows a symlink there (ELOOP,
+ * O_NOFOLLOW), so nobody can take the lock while either is in the way: that is a problem, not a
+ * holder.
+ */
+function unusableSidecar(sidecar) {
+  let stats
+  try {
+    stats = fs.lstatSync(sidecar)
+  } catch (err) {
+    if (err.code === 'ENOENT') return null
+    throw err
+  }
+  if (stats.isDirectory()) {
+    return {
+      kind: 'directory',
+      problem:
+        `the lock file ${sidecar} is a directory (a proper-lockfile lock, perhaps left over): ` +
+        'index-lock cannot take this lock (EISDIR) until it is removed',
+    }
+  }
+  if (stats.isSymbolicLink()) {
+    return {
+      kind: 'symlink',
+      problem:
+        `the lock file ${sidecar} is a symlink: index-lock does not follow it and cannot take ` +
+        'this lock (ELOOP) until it is removed',
+    }
+  }
+  return null
+}
+
 const tempInfo = ({ name, pid, alive, ageMs }) => ({ name, pid, alive, ageMs: Math.round(ageMs) })
 
 /** Everything `status` reports, as the JSON object documented in its help. */
@@ -346,7 +387,17 @@ function inspect(file) {
     return report
   }
   const { resolved } = report
-  report.lock = lockState(file, resolved)
+  try {
+    const unusable = unusableSidecar(`${resolved}.lock`)
+    if (unusable) {
+      report.lock = { held: false, mode: null, holders: [], [UNUSABLE]: unusable.kind }
+      problem(unusable.problem)
+    } else {
+      report.lock = lockState(file, resolved)
+    }
+  } catch (err) {
+    problem(`cannot tell whether the lock is held: ${err.message}`)
+  }
   report.data = dataState(file, resolved)
   if (report.data.state === 'corrupt') problem('the data file does not parse as JSON')
   if (report.data.state === 'error') problem(`the data file cannot be read: ${report.data.message}`)
@@ -387,8 +438,8 @@ function describe(report) {
   const line = (label, text) => lines.push(`${label.padEnd(12)}${text}`)
   line('file', report.resolved ?? report.path)
   if (report.lock) {
-    const { held, mode, holders } = report.lock
-    line('lock', held ? `held (${mode})` : 'free')
+    const { held, mode, holders, [UNUSABLE]: unusable } = report.lock
+    line('lock', unusable ? `unusable: the lock file is a ${unusable}` : held ? `held (${mode})` : 'free')
     for (const h of holders) {
       line('holder', `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`)
     }
