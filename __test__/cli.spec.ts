@@ -128,6 +128,67 @@ describe('index-lock run', () => {
     expect(free(file)).toBe(true)
   })
 
+  // A command that counts the signals it receives. SIGTERM ends it: it reports the counts and
+  // whether the lock of its data file is still held (checked from inside, with the library).
+  const counter = (file: string) => [
+    'node',
+    '-e',
+    `const { tryAcquire } = require(${JSON.stringify(ROOT)})
+    const n = { SIGINT: 0, SIGQUIT: 0, SIGHUP: 0, SIGTERM: 0 }
+    const stay = setInterval(() => {}, 1000)
+    for (const s of Object.keys(n)) process.on(s, () => {
+      n[s]++
+      console.log(s + ' ' + n[s])
+      if (s !== 'SIGTERM') return
+      const lock = tryAcquire(${JSON.stringify(file)})
+      lock?.release()
+      console.log('DONE ' + JSON.stringify({ ...n, locked: lock === null }))
+      clearInterval(stay)
+      process.exitCode = 3
+    })
+    console.log('READY')`,
+  ]
+  const report = (line: string) => JSON.parse(line.slice('DONE '.length))
+
+  it('one Ctrl-C or Ctrl-\\ (SIGINT, SIGQUIT to the process group) reaches the command once; index-lock survives it with the lock', async () => {
+    const file = dataFile()
+    // index-lock leads its own process group, as in a terminal's foreground job.
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // Stopped, index-lock can pass a signal on only after the command has counted the group's
+    // delivery: two SIGINTs pending in the command at once would merge into one.
+    process.kill(pid, 'SIGSTOP')
+    process.kill(-pid, 'SIGINT')
+    await r.line('SIGINT 1')
+    process.kill(-pid, 'SIGQUIT')
+    await r.line('SIGQUIT 1')
+    process.kill(pid, 'SIGCONT')
+    // index-lock handles what is pending (SIGINT, SIGQUIT) before this SIGTERM, which it passes
+    // on: anything it forwarded reaches the command first.
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 1, SIGQUIT: 1, SIGHUP: 0, SIGTERM: 1, locked: true })
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
+  it('SIGTERM and SIGHUP sent to index-lock alone reach the command once; SIGINT and SIGQUIT sent to it alone do not', async () => {
+    const file = dataFile()
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // A process cannot tell a kill(1) of its pid from the terminal's delivery to its group,
+    // which has already reached the command: index-lock never passes SIGINT or SIGQUIT on.
+    process.kill(pid, 'SIGINT')
+    process.kill(pid, 'SIGQUIT')
+    process.kill(pid, 'SIGHUP')
+    await r.line('SIGHUP 1')
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 0, SIGQUIT: 0, SIGHUP: 1, SIGTERM: 1, locked: true })
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
   it('a signal while waiting for the lock ends the wait with 128+n; the command never runs', async () => {
     const file = dataFile()
     const lock = await acquire(file)

@@ -21,10 +21,21 @@ const EXIT = {
   NOT_FOUND: 127,
 }
 
-// Forwarded to the command. SIGHUP and SIGQUIT too: a terminal sends them to the whole
-// foreground group, and if index-lock died of them the lock would be gone while the command
-// (which may survive them, like a JVM printing a thread dump on SIGQUIT) still runs.
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
+// The command runs in index-lock's process group, so what a terminal sends to its foreground
+// group (Ctrl-C, Ctrl-\) reaches the command directly. Passing SIGINT on as well would be a
+// second Ctrl-C, which many tools take as "force quit, skip the clean shutdown". Neither these
+// nor SIGHUP may kill index-lock while the command runs: the lock would be gone while the
+// command (which may survive them, like a JVM printing a thread dump on SIGQUIT) still works.
+//
+// Passed on: what is typically sent to index-lock alone (kill <pid>, a supervisor), which the
+// command would otherwise never see. SIGHUP from a terminal hangup also reaches the group, so the
+// command may get it twice; programs do not count hangups the way they count Ctrl-C.
+const FORWARDED = ['SIGTERM', 'SIGHUP']
+// Not passed on, even when sent to index-lock's pid alone: a process cannot tell that apart from
+// the terminal's delivery to the group (Node exposes no siginfo, and a kill(2) of the group looks
+// the same as one of the pid anyway), and a doubled Ctrl-C is the worse mistake. To interrupt
+// the command through index-lock, send SIGTERM; or signal the command or the group directly.
+const TERMINAL = ['SIGINT', 'SIGQUIT']
 
 const HELP = {
   main: `Usage: index-lock <command> [options]
@@ -76,8 +87,13 @@ Exit status:
   126  the command could not be executed; 127 it was not found
   64   usage error; 1 other errors (e.g. the directory of <path> does not exist)
 
-SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command, and the lock is kept until the
-command exits. While index-lock still waits for the lock they end the wait (exit 128+n).
+Signals: the command runs in index-lock's process group, so a terminal's Ctrl-C (SIGINT) and
+Ctrl-\\ (SIGQUIT) reach it directly, once; index-lock does not pass them on again (many tools
+take a second Ctrl-C as "force quit"). SIGTERM and SIGHUP sent to index-lock (kill <pid>) are
+passed on to the command. SIGINT and SIGQUIT sent to index-lock's pid alone are not: a process
+cannot tell them from the terminal's; send SIGTERM instead, or signal the command directly.
+index-lock survives all four and keeps the lock until the command exits. While it still waits
+for the lock, any of them ends the wait (exit 128+n) and the command never runs.
 
 The lock belongs to index-lock, not to the command: it is released when the command exits, even
 if the command left background processes running (unlike flock(1), whose lock the command's
@@ -237,20 +253,21 @@ async function runCommand(args) {
   const mode = options['--shared'] ? 'shared' : 'exclusive'
   const timeoutMs = options['--timeout'] === undefined ? undefined : parseTimeout(options['--timeout'])
 
-  // Until the command starts, a signal ends the wait for the lock; from then on it is passed on
-  // to the command, and index-lock keeps the lock until the command exits.
+  // Until the command starts, a signal ends the wait for the lock. From then on index-lock
+  // survives all four and keeps the lock until the command exits; SIGTERM and SIGHUP are passed
+  // on, SIGINT and SIGQUIT already reached the command (see TERMINAL).
   const waiting = new AbortController()
   let child = null
   let caught = null
   const onSignal = (signal) => {
-    if (child) {
-      child.kill(signal)
-    } else {
+    if (!child) {
       caught ??= signal
       waiting.abort()
+    } else if (FORWARDED.includes(signal)) {
+      child.kill(signal)
     }
   }
-  for (const signal of FORWARDED) process.on(signal, onSignal)
+  for (const signal of [...FORWARDED, ...TERMINAL]) process.on(signal, onSignal)
 
   let lock
   try {
