@@ -2,7 +2,7 @@
 // library's lock while a command runs and passes its status and signals through, `status`
 // reports holders, data, temp files and filesystem with distinct exit codes, `sweep` removes
 // only orphaned temp files, and usage errors exit 64.
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -124,6 +124,67 @@ describe('index-lock run', () => {
     r.child.kill('SIGTERM')
     await r.line('GOT')
     expect(free(file)).toBe(false)
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
+  // A command that counts the signals it receives. SIGTERM ends it: it reports the counts and
+  // whether the lock of its data file is still held (checked from inside, with the library).
+  const counter = (file: string) => [
+    'node',
+    '-e',
+    `const { tryAcquire } = require(${JSON.stringify(ROOT)})
+    const n = { SIGINT: 0, SIGQUIT: 0, SIGHUP: 0, SIGTERM: 0 }
+    const stay = setInterval(() => {}, 1000)
+    for (const s of Object.keys(n)) process.on(s, () => {
+      n[s]++
+      console.log(s + ' ' + n[s])
+      if (s !== 'SIGTERM') return
+      const lock = tryAcquire(${JSON.stringify(file)})
+      lock?.release()
+      console.log('DONE ' + JSON.stringify({ ...n, locked: lock === null }))
+      clearInterval(stay)
+      process.exitCode = 3
+    })
+    console.log('READY')`,
+  ]
+  const report = (line: string) => JSON.parse(line.slice('DONE '.length))
+
+  it('one Ctrl-C or Ctrl-\\ (SIGINT, SIGQUIT to the process group) reaches the command once; index-lock survives it with the lock', async () => {
+    const file = dataFile()
+    // index-lock leads its own process group, as in a terminal's foreground job.
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // Stopped, index-lock can pass a signal on only after the command has counted the group's
+    // delivery: two SIGINTs pending in the command at once would merge into one.
+    process.kill(pid, 'SIGSTOP')
+    process.kill(-pid, 'SIGINT')
+    await r.line('SIGINT 1')
+    process.kill(-pid, 'SIGQUIT')
+    await r.line('SIGQUIT 1')
+    process.kill(pid, 'SIGCONT')
+    // index-lock handles what is pending (SIGINT, SIGQUIT) before this SIGTERM, which it passes
+    // on: anything it forwarded reaches the command first.
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 1, SIGQUIT: 1, SIGHUP: 0, SIGTERM: 1, locked: true })
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
+  it('SIGTERM and SIGHUP sent to index-lock alone reach the command once; SIGINT and SIGQUIT sent to it alone do not', async () => {
+    const file = dataFile()
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // A process cannot tell a kill(1) of its pid from the terminal's delivery to its group,
+    // which has already reached the command: index-lock never passes SIGINT or SIGQUIT on.
+    process.kill(pid, 'SIGINT')
+    process.kill(pid, 'SIGQUIT')
+    process.kill(pid, 'SIGHUP')
+    await r.line('SIGHUP 1')
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 0, SIGQUIT: 0, SIGHUP: 1, SIGTERM: 1, locked: true })
     expect((await r.exited).code).toBe(3)
     expect(free(file)).toBe(true)
   })
@@ -268,6 +329,42 @@ describe('index-lock status', () => {
     expect(r.stderr).toMatch(/^index-lock: ENOENT: no such file or directory, realpath '.*nope\/index.json'\n$/)
     const json = JSON.parse((await done(['status', file, '--json'])).stdout)
     expect(json).toMatchObject({ resolved: null, lock: null, error: { code: 'ENOENT' }, exitCode: 2 })
+  })
+
+  it('a directory or symlink at <path>.lock (a leftover proper-lockfile lock): exit 2 naming it, not held', async () => {
+    // Nobody can take the lock while it is there: the library refuses it (EISDIR, ELOOP).
+    const plants = {
+      directory: (sidecar: string) => mkdirSync(sidecar),
+      symlink: (sidecar: string) => {
+        writeFileSync(`${sidecar}.target`, '')
+        symlinkSync(`${sidecar}.target`, sidecar)
+      },
+      'dangling symlink': (sidecar: string) => symlinkSync(`${sidecar}.nowhere`, sidecar),
+    }
+    for (const [kind, plant] of Object.entries(plants)) {
+      const file = dataFile('{}')
+      const sidecar = `${file}.lock`
+      plant(sidecar)
+      const named = `the lock file ${sidecar} is a ${kind === 'directory' ? 'directory' : 'symlink'}`
+      const r = await done(['status', file])
+      expect(r.code, `${kind}: ${r.stderr}`).toBe(2)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(/^lock {8}unusable: the lock file is a (directory|symlink)$/m)
+      expect(r.stdout).not.toMatch(/held/)
+      expect(r.stdout).toContain(`problem     ${named}`)
+      const json = await done(['status', file, '--json'])
+      expect(json.code).toBe(2)
+      const report = JSON.parse(json.stdout)
+      expect(report).toMatchObject({
+        lock: { held: false, mode: null, holders: [] },
+        data: { state: 'ok' },
+        error: null,
+        exitCode: 2,
+      })
+      expect(report.problems).toEqual([expect.stringContaining(named)])
+      // status changes nothing.
+      expect(lstatSync(sidecar).isDirectory()).toBe(kind === 'directory')
+    }
   })
 })
 
