@@ -362,7 +362,15 @@ function lockOptions(options) {
 }
 
 function checkSpace(space) {
-  if (space === undefined || typeof space === 'string') return space
+  if (space === undefined) return space
+  if (typeof space === 'string') {
+    // JSON.stringify inserts the string as it is (cut to 10 characters): anything but JSON's own
+    // whitespace would be written as invalid JSON.
+    if (space.length > 10 || !/^[ \t\n\r]*$/.test(space)) {
+      throw invalidArgValue('options.space', space, 'must be at most 10 JSON whitespace characters (space, tab, CR, LF)')
+    }
+    return space
+  }
   if (typeof space !== 'number') throw invalidArgType('options.space', 'of type number or string', space)
   if (!Number.isInteger(space) || space < 0 || space > 10) {
     throw outOfRange('options.space', 'an integer from 0 to 10', space)
@@ -699,27 +707,51 @@ function notFound(path) {
   return err
 }
 
+/** A copy of a default, so that no caller can change what a later one gets. */
 function copyOf(value) {
+  if (value === null || typeof value !== 'object') return value
   try {
     return structuredClone(value)
-  } catch {
-    return value
+  } catch {}
+  // Not cloneable (a function or class instance inside): as JSON would store it.
+  try {
+    const text = JSON.stringify(value)
+    if (text !== undefined) return JSON.parse(text)
+  } catch {}
+  return value
+}
+
+/** How to read a JSON file: its `default`, if any, as a fresh copy per call. */
+function readPlan(o) {
+  // Read once: a getter on the options is not asked again while a batch runs.
+  const value = o.default
+  return { hasDefault: value !== undefined, fallback: () => copyOf(value) }
+}
+
+// Invalid UTF-8 is corrupt JSON: decoding it lossily would write U+FFFD back. Strips a BOM.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+// JSON's whitespace; a file of nothing else is empty (other Unicode spaces are corrupt JSON).
+const BLANK = /^[ \t\n\r]*$/
+
+function decode(path, bytes) {
+  try {
+    return utf8.decode(bytes)
+  } catch (err) {
+    if (err?.code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') throw err
+    throw corruptError(path, bytes, 'invalid UTF-8')
   }
 }
 
-/** How to read a JSON file: its `default`, if any, as a fresh copy per call when asked. */
-function readPlan(o, fresh) {
-  return { hasDefault: o.default !== undefined, fallback: fresh ? () => copyOf(o.default) : () => o.default }
-}
-
-function decode(bytes) {
-  const text = bytes.toString('utf8')
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+/** A CorruptFileError naming where `bytes` stop being valid (V8's messages do not always say). */
+function corruptError(path, bytes, detail) {
+  const at = native.jsonErrorPosition(bytes)
+  if (!at) return new CorruptFileError(path, detail)
+  return new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
 }
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
 function parseJson(path, bytes, plan) {
-  return parseText(path, bytes, bytes === null ? null : decode(bytes), plan)
+  return parseText(path, bytes, bytes === null ? null : decode(path, bytes), plan)
 }
 
 /** `parseJson` for bytes already decoded to `text`. */
@@ -728,16 +760,16 @@ function parseText(path, bytes, text, { hasDefault, fallback }) {
     if (hasDefault) return fallback()
     throw notFound(path)
   }
-  if (text.trim() === '') {
+  if (BLANK.test(text)) {
     if (hasDefault) return fallback()
     throw new CorruptFileError(path, 'the file is empty')
   }
   try {
     return JSON.parse(text)
   } catch (err) {
-    const at = native.jsonErrorPosition(bytes)
-    if (!at) throw new CorruptFileError(path, err.message)
-    throw new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
+    // Anything but a SyntaxError (out of memory, say) says nothing about the file.
+    if (!(err instanceof SyntaxError)) throw err
+    throw corruptError(path, bytes, err.message)
   }
 }
 
@@ -747,18 +779,27 @@ function readBytes(path) {
 
 async function readJson(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, await readBytes(path), plan)
 }
 
 function readJsonSync(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
 function serialize(value, space) {
-  const text = JSON.stringify(value, null, space)
+  let text
+  try {
+    text = JSON.stringify(value, null, space)
+  } catch (err) {
+    // BigInt and cycles: V8 throws a TypeError with no code. (A toJSON's own errors pass as they are.)
+    if (!(err instanceof TypeError) || err.code !== undefined) throw err
+    const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
+    out.cause = err
+    throw out
+  }
   if (text === undefined) throw invalidArgValue('value', value, 'must be serializable as JSON')
   return `${text}\n`
 }
