@@ -52,9 +52,16 @@ export interface FilesystemInfo {
   reason: string
 }
 
+/**
+ * The first error in a JSON file's bytes (invalid UTF-8 first, then the grammar, as `JSON.parse`
+ * decides it); null when it is valid.
+ */
 export declare function jsonErrorPosition(data: Uint8Array): JsonErrorPosition | null
 
-/** Where JSON text stops being valid, for error messages (V8's parser does not say). */
+/**
+ * Where a JSON file stops being valid, for error messages (V8's parser does not always say).
+ * Offsets and columns count bytes of the file, a BOM included; lines and columns are 1-based.
+ */
 export interface JsonErrorPosition {
   line: number
   column: number

@@ -121,14 +121,18 @@ export declare function atomicWrite(
 ): Promise<void>
 
 export interface ReadJsonOptions<T> {
-  /** Returned when the file is missing, empty or only whitespace. Without it those reject. */
+  /**
+   * Returned (a fresh copy each call, so callers never share it) when the file is missing,
+   * empty or only JSON whitespace (space, tab, CR, LF). Without it those reject.
+   */
   default?: T
 }
 
 /**
- * Reads and parses a JSON file. Takes no lock (an atomic rename never shows a torn file).
- * Missing (`ENOENT`) or empty files resolve with `options.default` when given; malformed JSON
- * rejects with {@link CorruptFileError} and the file is left as it is.
+ * Reads and parses a JSON file (UTF-8, an optional BOM). Takes no lock (an atomic rename never
+ * shows a torn file). Missing (`ENOENT`) or empty files resolve with `options.default` when
+ * given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
+ * left as it is.
  */
 export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
 
@@ -137,11 +141,19 @@ export interface WriteJsonOptions {
   networkFs?: NetworkFsPolicy
   /** As in {@link atomicWrite}. Default `true`. */
   fsync?: boolean
-  /** Indentation passed to `JSON.stringify` (number 0-10 or string). Default: none. */
+  /**
+   * Indentation passed to `JSON.stringify`: an integer 0-10, or a string of at most 10 JSON
+   * whitespace characters (space, tab, CR, LF). Default: none. Anything else would write invalid
+   * JSON and throws (`ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`).
+   */
   space?: number | string
 }
 
-/** `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. */
+/**
+ * `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. A value JSON
+ * cannot represent (`undefined`, a function, a BigInt, a cycle) rejects with a `TypeError` of
+ * code `ERR_INVALID_ARG_VALUE` and nothing is written.
+ */
 export declare function writeJson(path: string, value: unknown, options?: WriteJsonOptions): Promise<void>
 
 export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
@@ -152,15 +164,27 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
 /**
  * Read-modify-write under the exclusive lock: reads `path` (or `options.default`), runs
  * `mutator`, writes the result atomically and resolves with it. The mutator may change the value
- * in place and return nothing, or return a new value. If it throws, nothing is written.
- * `options.mode` may only be `'exclusive'`.
+ * in place and return nothing, or return a new value. If it throws, or leaves a value JSON
+ * cannot represent (`ERR_INVALID_ARG_VALUE`), nothing is written. `options.mode` may only be
+ * `'exclusive'`.
  *
  * Group commit: calls on one path (with the same `fsync` and `space`) that wait for the lock
  * together in this thread share one acquisition, one read and one write; their mutators run in
  * call order, each on the state the previous one left, and each call resolves with the state
- * after its own mutator. A mutator that throws (or returns something JSON cannot represent)
- * rejects only its own call, and its change is not written. A call's `timeoutMs` and `signal`
- * apply while its batch waits. Batches are bounded (64 calls, 64 MiB of state copies).
+ * after its own mutator. Every call ends as it would have if the calls had run one after
+ * another, and no later:
+ * - a mutator that throws (or leaves something JSON cannot represent) rejects only its own
+ *   call, and its change is not written;
+ * - a mutator whose promise is still pending once the microtask queue drains (it waits for IO
+ *   or a timer) first has the calls before it written and settled;
+ * - a call's `timeoutMs` and `signal` apply until its own mutator starts: while its batch waits
+ *   for the lock and while earlier mutators run;
+ * - if a batched write fails (`ENOSPC`, `EFBIG`, ...), the calls are written one at a time in
+ *   call order, so each fails or succeeds as alone. A call whose state was computed on top of a
+ *   call whose write failed runs its mutator again on the state actually on disk: the only case
+ *   in which a mutator runs twice.
+ *
+ * Batches are bounded (64 calls, 64 MiB of state copies).
  */
 export declare function updateJson<T>(
   path: string,
@@ -188,16 +212,20 @@ export declare class LockTimeoutError extends Error {
   readonly holders: { pid: number }[]
 }
 
-/** A JSON file that does not parse. The message names the path and the position. */
+/**
+ * A JSON file that does not parse, or is not valid UTF-8. The message names the path and the
+ * position of the first error: the one `JSON.parse` rejects (after the UTF-8 check), at any
+ * nesting depth. Positions count bytes of the file as stored, a BOM included.
+ */
 export declare class CorruptFileError extends Error {
   readonly name: 'CorruptFileError'
   readonly code: 'ECORRUPT'
   readonly path: string
   /** 1-based line of the first error, when known. */
   readonly line?: number
-  /** 1-based column of the first error, when known. */
+  /** 1-based column of the first error in bytes from the start of its line, when known. */
   readonly column?: number
-  /** 0-based byte offset of the first error, when known. */
+  /** 0-based byte offset of the first error from the start of the file, when known. */
   readonly position?: number
 }
 

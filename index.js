@@ -362,7 +362,15 @@ function lockOptions(options) {
 }
 
 function checkSpace(space) {
-  if (space === undefined || typeof space === 'string') return space
+  if (space === undefined) return space
+  if (typeof space === 'string') {
+    // JSON.stringify inserts the string as it is (cut to 10 characters): anything but JSON's own
+    // whitespace would be written as invalid JSON.
+    if (space.length > 10 || !/^[ \t\n\r]*$/.test(space)) {
+      throw invalidArgValue('options.space', space, 'must be at most 10 JSON whitespace characters (space, tab, CR, LF)')
+    }
+    return space
+  }
   if (typeof space !== 'number') throw invalidArgType('options.space', 'of type number or string', space)
   if (!Number.isInteger(space) || space < 0 || space > 10) {
     throw outOfRange('options.space', 'an integer from 0 to 10', space)
@@ -699,27 +707,51 @@ function notFound(path) {
   return err
 }
 
+/** A copy of a default, so that no caller can change what a later one gets. */
 function copyOf(value) {
+  if (value === null || typeof value !== 'object') return value
   try {
     return structuredClone(value)
-  } catch {
-    return value
+  } catch {}
+  // Not cloneable (a function or class instance inside): as JSON would store it.
+  try {
+    const text = JSON.stringify(value)
+    if (text !== undefined) return JSON.parse(text)
+  } catch {}
+  return value
+}
+
+/** How to read a JSON file: its `default`, if any, as a fresh copy per call. */
+function readPlan(o) {
+  // Read once: a getter on the options is not asked again while a batch runs.
+  const value = o.default
+  return { hasDefault: value !== undefined, fallback: () => copyOf(value) }
+}
+
+// Invalid UTF-8 is corrupt JSON: decoding it lossily would write U+FFFD back. Strips a BOM.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+// JSON's whitespace; a file of nothing else is empty (other Unicode spaces are corrupt JSON).
+const BLANK = /^[ \t\n\r]*$/
+
+function decode(path, bytes) {
+  try {
+    return utf8.decode(bytes)
+  } catch (err) {
+    if (err?.code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') throw err
+    throw corruptError(path, bytes, 'invalid UTF-8')
   }
 }
 
-/** How to read a JSON file: its `default`, if any, as a fresh copy per call when asked. */
-function readPlan(o, fresh) {
-  return { hasDefault: o.default !== undefined, fallback: fresh ? () => copyOf(o.default) : () => o.default }
-}
-
-function decode(bytes) {
-  const text = bytes.toString('utf8')
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+/** A CorruptFileError naming where `bytes` stop being valid (V8's messages do not always say). */
+function corruptError(path, bytes, detail) {
+  const at = native.jsonErrorPosition(bytes)
+  if (!at) return new CorruptFileError(path, detail)
+  return new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
 }
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
 function parseJson(path, bytes, plan) {
-  return parseText(path, bytes, bytes === null ? null : decode(bytes), plan)
+  return parseText(path, bytes, bytes === null ? null : decode(path, bytes), plan)
 }
 
 /** `parseJson` for bytes already decoded to `text`. */
@@ -728,16 +760,16 @@ function parseText(path, bytes, text, { hasDefault, fallback }) {
     if (hasDefault) return fallback()
     throw notFound(path)
   }
-  if (text.trim() === '') {
+  if (BLANK.test(text)) {
     if (hasDefault) return fallback()
     throw new CorruptFileError(path, 'the file is empty')
   }
   try {
     return JSON.parse(text)
   } catch (err) {
-    const at = native.jsonErrorPosition(bytes)
-    if (!at) throw new CorruptFileError(path, err.message)
-    throw new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
+    // Anything but a SyntaxError (out of memory, say) says nothing about the file.
+    if (!(err instanceof SyntaxError)) throw err
+    throw corruptError(path, bytes, err.message)
   }
 }
 
@@ -747,18 +779,27 @@ function readBytes(path) {
 
 async function readJson(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, await readBytes(path), plan)
 }
 
 function readJsonSync(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
 function serialize(value, space) {
-  const text = JSON.stringify(value, null, space)
+  let text
+  try {
+    text = JSON.stringify(value, null, space)
+  } catch (err) {
+    // BigInt and cycles: V8 throws a TypeError with no code. (A toJSON's own errors pass as they are.)
+    if (!(err instanceof TypeError) || err.code !== undefined) throw err
+    const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
+    out.cause = err
+    throw out
+  }
   if (text === undefined) throw invalidArgValue('value', value, 'must be serializable as JSON')
   return `${text}\n`
 }
@@ -801,14 +842,21 @@ function updatePlan(path, mutator, options, lockOpts) {
 
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
 // for the lock: one acquisition, one read, the mutators in call order, one atomic write (one
-// fsync pair), then each caller gets the state after its own mutator. A mutator that throws (or
-// returns something JSON cannot hold) fails only its own call; the next one starts from the last
-// good state, exactly as if the calls had run one after another.
+// fsync pair), then each caller gets the state after its own mutator. Every caller ends as if the
+// calls had run one after another, and no later:
+// - a mutator that throws (or returns something JSON cannot hold) fails only its own call; the
+//   next one starts from the last good state;
+// - a mutator still pending once the microtask queue drains (it waits for IO or a timer) first
+//   has the calls before it written and settled; calls after it keep their own timeoutMs and
+//   signal until their mutator starts;
+// - a failed write is retried one call at a time, in call order; a call computed on top of one
+//   whose write failed runs its mutator again on the state actually on disk (the only re-run).
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
 const MAX_BATCH_CALLS = 64
 const MAX_BATCH_BYTES = 64 * 2 ** 20
 const MISSING = Symbol('missing')
+const SLOW = Symbol('slow')
 /** Open batches (waiting for their lock) by path and write options. */
 const batches = new Map()
 /** Size of the last write per path, to bound a batch's memory. */
@@ -857,18 +905,16 @@ function joinBatch(path, plan, mutator) {
   }
   const opened = batch
   return new Promise((resolve, reject) => {
-    const call = { mutator, read: plan.read, resolve, reject, settled: false, outer: holds.getStore() }
-    // The mutator runs in its caller's async context (all AsyncLocalStorage stores, as if it had
-    // run alone): the reaction is registered here, in that context, and the batch fires it.
-    // (AsyncLocalStorage.snapshot() does the same at ~10 us a call on Node 20.)
-    const turn = new Promise((go) => (call.go = go))
-    call.ran = turn.then(({ input, store }) => holds.run(store, () => mutator(input)))
+    const call = { mutator, read: plan.read, resolve, reject, settled: false, started: false, outer: holds.getStore() }
+    armTurn(call)
     opened.calls.push(call)
-    // A call's own timeout and signal apply while its batch waits for the lock.
+    // A call's own timeout and signal apply until its mutator starts: while its batch waits for
+    // the lock, and while the mutators before it run.
     const leave = (makeError) => {
-      if (opened.started || call.settled) return
-      opened.calls.splice(opened.calls.indexOf(call), 1)
+      if (call.started || call.settled) return
       settleCall(call, makeError())
+      if (opened.started) return
+      opened.calls.splice(opened.calls.indexOf(call), 1)
       if (opened.calls.length === 0) opened.abandon()
     }
     const ms = finiteTimeout(timeoutMs)
@@ -885,12 +931,46 @@ function joinBatch(path, plan, mutator) {
   })
 }
 
+/**
+ * Arms the next run of a call's mutator: `call.go({ input, store })` starts it, `call.ran` (take
+ * it before `go`) resolves with `{ returned }`. The mutator runs in its caller's async context
+ * (all AsyncLocalStorage stores, as if it had run alone): the reaction is registered in that
+ * context, here from joinBatch and again from inside each run, so a re-run keeps it too.
+ * (AsyncLocalStorage.snapshot() does the same at ~10 us a call on Node 20.)
+ */
+function armTurn(call) {
+  const turn = new Promise((go) => (call.go = go))
+  call.ran = turn.then(({ input, store }) => {
+    armTurn(call)
+    return { returned: holds.run(store, () => call.mutator(input)) }
+  })
+}
+
 function settleCall(call, error, value) {
   if (call.settled) return
   call.settled = true
-  call.cleanup?.()
   if (error) call.reject(error)
   else call.resolve(value)
+  stopWaiting(call)
+}
+
+/** Drops a call's timer and abort listener (a signal-like object that fails to remove a
+ * listener must not keep other callers from settling). */
+function stopWaiting(call) {
+  const cleanup = call.cleanup
+  call.cleanup = null
+  try {
+    cleanup?.()
+  } catch {}
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+/** Resolves with SLOW after the microtask queue has drained (and pending IO callbacks ran). */
+function afterMicrotasks() {
+  return new Promise((resolve) => setImmediate(resolve, SLOW))
 }
 
 /** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
@@ -928,69 +1008,163 @@ async function runBatch(id, batch, lock, key, path, plan) {
   if (batches.get(id) === batch) batches.delete(id)
   const calls = batch.calls.filter((c) => !c.settled)
   const hold = { mode: 'exclusive', active: true }
+  const after = []
   try {
-    if (calls.length === 0) return
-    let bytes
-    try {
-      bytes = await readBytes(path)
-    } catch (err) {
-      for (const call of calls) settleCall(call, err)
-      return
-    }
-    const fileText = bytes === null ? null : decode(bytes)
-    let base
-    try {
-      base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
-    } catch (err) {
-      for (const call of calls) settleCall(call, err)
-      return
-    }
-    // The last good state as text (null: no file yet), and whether `value` is still unshared
-    // (the first mutator may have the parsed file itself; later ones get their own copy).
-    let text = base === MISSING ? null : fileText
-    let value = base
-    let fresh = true
-    const done = []
-    for (const call of calls) {
-      let input
-      if (value === MISSING) {
-        if (!call.read.hasDefault) {
-          settleCall(call, bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
-          continue
-        }
-        input = call.read.fallback()
-      } else {
-        input = fresh ? value : JSON.parse(text)
-      }
-      fresh = false
-      try {
-        const store = new Map(call.outer)
-        store.set(key, hold)
-        call.go({ input, store })
-        const returned = await call.ran
-        const next = returned === undefined ? input : returned
-        text = serialize(next, plan.space)
-        value = next
-        done.push({ call, value: next })
-      } catch (err) {
-        // Only this call fails; the next starts from the last good state (`text`).
-        settleCall(call, err)
-      }
-    }
-    if (done.length === 0) return
-    try {
-      await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
-    } catch (err) {
-      for (const d of done) settleCall(d.call, err)
-      return
-    }
-    if (writtenBytes.size > 10_000) writtenBytes.clear()
-    writtenBytes.set(key, text.length)
-    for (const d of done) settleCall(d.call, null, d.value)
+    if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
+  } catch (err) {
+    // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
+    for (const call of calls) after.push([call, err])
   } finally {
     hold.active = false
     lock.release()
   }
+  // The last outcomes are settled after the release, as a lone call's are: its caller may take
+  // the lock again at once (a sync call would otherwise find this thread still holding it).
+  for (const [call, error, value] of after) settleCall(call, error, value)
+}
+
+/**
+ * Runs a batch's mutators and writes their states, under the lock. A state is
+ * `{ text, value, fresh }`: `text` as written (null: no file yet), `value` MISSING or parsed,
+ * `fresh` while nobody has `value` itself.
+ */
+async function commit(calls, hold, key, path, plan, after) {
+  /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
+  let draining = false
+  const settle = (call, error, value) => (draining ? after.push([call, error, value]) : settleCall(call, error, value))
+  let bytes
+  try {
+    bytes = await readBytes(path)
+  } catch (err) {
+    for (const call of calls) after.push([call, err])
+    return
+  }
+  /** The state on disk. */
+  let saved
+  try {
+    const fileText = bytes === null ? null : decode(path, bytes)
+    const base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
+    saved = base === MISSING ? { text: null, value: MISSING, fresh: false } : { text: fileText, value: base, fresh: true }
+  } catch (err) {
+    for (const call of calls) after.push([call, err])
+    return
+  }
+  const missing = () => (bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
+  /** The state after the last good mutator; `pending`: the calls done but not yet written. */
+  let last = saved
+  let pending = []
+  /** Bumped when a write fails and `last` falls back to the state on disk. */
+  let epoch = 0
+
+  const write = async (text) => {
+    await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
+    if (writtenBytes.size > 10_000) writtenBytes.clear()
+    writtenBytes.set(key, text.length)
+  }
+
+  /** Runs a call's mutator on `state`: `{ state }` after it, or `{ error }`. */
+  const apply = async (call, state, flushIfSlow) => {
+    try {
+      let input
+      if (state.value === MISSING) {
+        if (!call.read.hasDefault) return { error: missing() }
+        input = call.read.fallback()
+      } else if (state.fresh) {
+        state.fresh = false
+        input = state.value
+      } else {
+        input = JSON.parse(state.text)
+      }
+      const ran = call.ran
+      const store = new Map(call.outer)
+      store.set(key, hold)
+      call.go({ input, store })
+      let { returned } = await ran
+      if (isThenable(returned)) {
+        const result = Promise.resolve(returned)
+        // Run alone, the calls before this one would be written by now.
+        if (flushIfSlow && pending.length > 0 && (await Promise.race([result, afterMicrotasks()])) === SLOW) {
+          await flush()
+        }
+        returned = await result
+      }
+      const value = returned === undefined ? input : returned
+      return { state: { text: serialize(value, plan.space), value, fresh: false } }
+    } catch (error) {
+      return { error }
+    }
+  }
+
+  /** Writes the pending calls' last state and settles them; if that fails, each call alone. */
+  const flush = async () => {
+    if (pending.length === 0) return
+    const group = pending
+    pending = []
+    const top = group[group.length - 1].state
+    let failure
+    try {
+      await write(top.text)
+      saved = top
+      for (const d of group) settle(d.call, null, d.state.value)
+      return
+    } catch (err) {
+      failure = err
+    }
+    if (group.length === 1) {
+      settle(group[0].call, failure)
+    } else {
+      // In call order. A call's state is exact while every call before it was written; after a
+      // failed one, the later mutators run again on the state actually on disk.
+      let exact = true
+      for (const d of group) {
+        let state = d.state
+        if (!exact) {
+          const again = await apply(d.call, saved, false)
+          if (again.error) {
+            settle(d.call, again.error)
+            continue
+          }
+          state = again.state
+        }
+        try {
+          await write(state.text)
+          saved = state
+          settle(d.call, null, state.value)
+        } catch (err) {
+          settle(d.call, err)
+          exact = false
+        }
+      }
+      if (exact) return
+    }
+    last = saved
+    epoch++
+  }
+
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]
+    // Left before its turn (its timeout or signal).
+    if (call.settled) continue
+    call.started = true
+    stopWaiting(call)
+    let outcome
+    for (;;) {
+      const seen = epoch
+      outcome = await apply(call, last, true)
+      // A write failed while this mutator ran, on a state that is not on disk: run it again.
+      if (seen === epoch) break
+    }
+    if (!calls.some((c, k) => k > i && !c.settled)) draining = true
+    if (outcome.error) {
+      // Only this call fails; the next starts from the last good state.
+      settle(call, outcome.error)
+    } else {
+      pending.push({ call, state: outcome.state })
+      last = outcome.state
+    }
+  }
+  draining = true
+  await flush()
 }
 
 function updateJsonSync(path, mutator, options) {

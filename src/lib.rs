@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod error;
 pub mod fstype;
+pub mod json;
 pub mod lock;
 pub mod path;
 pub mod registry;
@@ -279,7 +280,8 @@ pub fn read_file(path: String) -> AsyncTask<ReadTask> {
   AsyncTask::new(ReadTask { path })
 }
 
-/// Where JSON text stops being valid, for error messages (V8's parser does not say).
+/// Where a JSON file stops being valid, for error messages (V8's parser does not always say).
+/// Offsets and columns count bytes of the file, a BOM included; lines and columns are 1-based.
 #[napi(object)]
 pub struct JsonErrorPosition {
   pub line: u32,
@@ -288,28 +290,17 @@ pub struct JsonErrorPosition {
   pub reason: String,
 }
 
+/// The first error in a JSON file's bytes (invalid UTF-8 first, then the grammar, as `JSON.parse`
+/// decides it); null when it is valid.
 #[napi]
 pub fn json_error_position(data: Uint8Array) -> Option<JsonErrorPosition> {
-  let err = serde_json::from_slice::<serde_json::Value>(&data).err()?;
-  // serde_json says column 0 for an error before a line's first character; columns here are
-  // 1-based like every editor's.
-  let (line, column) = (err.line(), err.column().max(1));
-  let offset: usize = data
-    .split_inclusive(|b| *b == b'\n')
-    .take(line.saturating_sub(1))
-    .map(<[u8]>::len)
-    .sum::<usize>()
-    + column.saturating_sub(1);
-  let reason = err.to_string();
-  let reason = reason
-    .rsplit_once(" at line ")
-    .map_or(reason.as_str(), |(r, _)| r)
-    .to_string();
+  let at = json::error_position(&data)?;
+  let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
   Some(JsonErrorPosition {
-    line: line as u32,
-    column: column as u32,
-    offset: offset as u32,
-    reason,
+    line: clamp(at.line),
+    column: clamp(at.column),
+    offset: clamp(at.offset),
+    reason: at.reason,
   })
 }
 
