@@ -722,10 +722,9 @@ function endTurn(hold) {
   for (const done of hold.idle.splice(0)) done()
 }
 
-/** Ends `hold` once no nested call runs or waits on it; later calls find it ended. */
-async function endHold(hold) {
-  while (hold.busy) await new Promise((resolve) => hold.idle.push(resolve))
-  hold.active = false
+/** Resolves once no nested call runs or waits on `hold`. */
+function idle(hold) {
+  return new Promise((resolve) => hold.idle.push(resolve))
 }
 
 function childStore(store, targets, hold) {
@@ -765,7 +764,9 @@ async function runLocked(targets, opts, fn) {
   try {
     return await holds.run(childStore(store, targets, mine), fn)
   } finally {
-    await endHold(mine)
+    // Nested calls made during the section finish under the lock; later ones find it ended.
+    while (mine.busy) await idle(mine)
+    mine.active = false
     releaseAll(locks)
     for (const hold of taken) endTurn(hold)
   }

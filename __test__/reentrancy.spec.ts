@@ -117,6 +117,39 @@ describe('nested calls in a held section are serialized', () => {
       expect(await after).toBe('after')
     })
   })
+
+  it('a nested set takes its turn on the held path and locks the other one', async () => {
+    const dir = tempDir('nest')
+    const [p, q] = [join(dir, 'a.json'), join(dir, 'b.json')]
+    const log: string[] = []
+    await withIndexLock(p, () =>
+      Promise.all([
+        withIndexLock(p, async () => {
+          await sleep(20)
+          log.push('p')
+        }),
+        withIndexLock([q, p], () => {
+          log.push('q+p')
+          expect(tryAcquire(q)).toBeNull()
+        }),
+      ]),
+    )
+    expect(log).toEqual(['p', 'q+p'])
+    const h = tryAcquire([p, q])
+    expect(h).not.toBeNull()
+    await h!.release()
+  })
+
+  it('a synchronous nested call while a sibling runs on the path throws ELOCKDEADLOCK instead of overlapping it', async () => {
+    const p = join(tempDir('nest'), 'index.json')
+    await withIndexLock(p, async () => {
+      const sibling = withIndexLock(p, () => sleep(20))
+      expect(thrownSync(() => withIndexLockSync(p, () => 'overlap')).code).toBe('ELOCKDEADLOCK')
+      await sibling
+      // Once nothing else runs on the path, it is reentrant as before.
+      expect(withIndexLockSync(p, () => 'after')).toBe('after')
+    })
+  })
 })
 
 describe('nested work that outlives its section', () => {
@@ -151,6 +184,27 @@ describe('nested work that outlives its section', () => {
     })
     expect((await child!.exited).code, child!.stderr()).toBe(0)
     expect(Object.keys((JSON.parse(readFileSync(p, 'utf8')) as Entries).entries).sort()).toEqual(['child-0-0', 'nested'])
+  })
+
+  it('a call made after a nested section ended still runs under the lock of its enclosing section', async () => {
+    const p = join(tempDir('outlive'), 'index.json')
+    let late: Promise<string> | undefined
+    let lateRan = false
+    const outer = withIndexLock(p, async () => {
+      await withIndexLock(p, () => {
+        late = sleep(30).then(() =>
+          withIndexLock(p, () => {
+            lateRan = true
+            return 'late'
+          }),
+        )
+      })
+      // The enclosing section is still running: the late call joins it instead of deadlocking
+      // behind it.
+      expect(await late).toBe('late')
+    }, { timeoutMs: 2000 })
+    await outer
+    expect(lateRan).toBe(true)
   })
 
   it('an async call started inside a synchronous section runs after it, as an ordinary caller', async () => {
