@@ -51,11 +51,19 @@ export interface SyncLockOptions {
  */
 export type LockTarget = string | readonly string[]
 
-/** A held lock (or set of locks), from {@link acquire}, {@link acquireSync} or {@link tryAcquire}. */
+/**
+ * A held lock (or set of locks), from {@link acquire}, {@link acquireSync} or {@link tryAcquire}.
+ * It stays held until `release()` (or `await using` disposal), or until its process or worker
+ * thread ends, whether or not the program keeps a reference to the handle: a dropped handle is
+ * never released by the garbage collector.
+ */
 export interface LockHandle {
   /** The path the lock was requested for, as given (for a set: the first path given). */
   readonly path: string
-  /** Every path this handle holds, as given. */
+  /**
+   * Every path this handle holds, as given and in the order given (one spelling per file; the
+   * locks themselves are taken in the canonical order).
+   */
   readonly paths: readonly string[]
   readonly mode: LockMode
   /** True once released. */
@@ -68,11 +76,29 @@ export interface LockHandle {
 
 /**
  * Runs `fn` while holding the lock of `path` and resolves with its result. The lock is released
- * when `fn` returns, throws or its promise settles; a rejection from `fn` propagates.
+ * when `fn` has returned, thrown or settled its promise and the nested calls below are done; a
+ * rejection from `fn` propagates.
  *
- * Reentrant within one async call chain: a nested call for the same path (any spelling) runs
- * `fn` directly when the held lock covers it (exclusive covers both modes; shared covers shared).
- * Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ * Reentrant within one async call chain: a nested call ({@link withIndexLock},
+ * {@link updateJson}, {@link withIndexLockSync}, {@link updateJsonSync}) for a path the chain holds
+ * (any spelling) needs no second lock when the held one covers it (exclusive covers both modes;
+ * shared covers shared), but nested calls on a held path are serialized among themselves, in call
+ * order: each waits for its turn (its `timeoutMs` and `signal` apply to that wait), then runs with
+ * a hold of its own, so its own nested calls queue inside it. The section's own `fn` is the holder
+ * and is not serialized against them. A nested `updateJson` reads, mutates and writes on its turn
+ * (no group commit inside a held section).
+ * - The section releases the lock only once every nested call made during it (running or
+ *   queued) has finished. A call made after the section ended is an ordinary caller and waits
+ *   for the lock (or, if the section was itself nested, queues in the section it was nested in).
+ *   No nested call ever writes after the lock is gone.
+ * - An async call made inside a synchronous section starts after that section has returned.
+ * - A synchronous nested call while another nested call of the chain runs or waits on the path
+ *   throws `code: 'ELOCKDEADLOCK'` (a blocked thread could never let it finish).
+ * - Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ * - Inside an {@link updateJson}/{@link updateJsonSync} mutator, any lock request for the
+ *   mutator's own path (this function, `updateJson`, `acquire`, `tryAcquire` and the sync twins)
+ *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
+ *   the mutator should change the object it was given.
  */
 export declare function withIndexLock<T>(
   path: LockTarget,
@@ -83,12 +109,16 @@ export declare function withIndexLock<T>(
 /**
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
  * `await using`). Handles are not reentrant: use {@link withIndexLock} for nested sections.
+ * Inside an {@link updateJson} mutator of the same path it rejects at once (`ELOCKNESTED`).
  */
 export declare function acquire(path: LockTarget, options?: LockOptions): Promise<LockHandle>
 
 /**
  * Takes the lock of `path` only if that needs no waiting and jumps no queue: returns `null`
- * when another holder (in this process or another) or an earlier waiter is in the way.
+ * when another holder (in this process or another) or an earlier waiter is in the way. The lock
+ * stays held until released even if the handle is dropped (`if (!tryAcquire(p)) process.exit(1)`
+ * holds it for the process's life). Throws `ELOCKNESTED` inside an {@link updateJson} mutator of
+ * the same path.
  */
 export declare function tryAcquire(
   path: LockTarget,
@@ -185,6 +215,11 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  *   in which a mutator runs twice.
  *
  * Batches are bounded (64 calls, 64 MiB of state copies).
+ *
+ * Inside a section that holds `path` (see {@link withIndexLock}) it takes its turn among the
+ * section's nested calls instead. Called from inside a mutator of the same path (directly or in
+ * a nested call) it rejects at once with `code: 'ELOCKNESTED'`, as does any other lock request for
+ * that path from there: the mutator should change the object it was given.
  */
 export declare function updateJson<T>(
   path: string,
@@ -200,13 +235,17 @@ export declare function updateJson<T>(
  */
 export declare function sweep(path: string): Promise<string[]>
 
-/** A wait for a lock outlasted `timeoutMs`. */
+/**
+ * A wait for a lock outlasted `timeoutMs`. The message names how long the caller waited in all
+ * (for a lock set: across all its paths).
+ */
 export declare class LockTimeoutError extends Error {
   readonly name: 'LockTimeoutError'
   readonly code: 'ELOCKTIMEOUT'
-  /** The path as given. */
+  /** The path as given (for a set: the one whose wait ran out). */
   readonly path: string
   readonly mode: LockMode
+  /** The caller's `timeoutMs` (for a set too, not the time that was left for its last path). */
   readonly timeoutMs: number
   /** Processes holding the lock when the wait gave up (Linux: from /proc/locks); may be empty. */
   readonly holders: { pid: number }[]
@@ -240,12 +279,22 @@ export declare class AbortError extends Error {
 // server's event loop), follow the same protocol, and so exclude async callers and other
 // processes alike. A wait that could only deadlock throws at once instead of hanging:
 // `ELOCKDEADLOCK` when this thread already holds (or awaits) the path outside the current call
-// chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive.
+// chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive. A sync call that would
+// have to wait (the lock is not free at once) while this thread holds or awaits any lock
+// asynchronously (an async section, a handle from acquire/acquireSync/tryAcquire, a pending
+// async call) also throws `ELOCKDEADLOCK` at once, whatever its `timeoutMs`: blocking the thread
+// would keep those locks from ever being released, so another process holding the wanted lock
+// and waiting for one of them would deadlock with it. Enclosing synchronous sections on the
+// current stack do not count, and `timeoutMs: 0` (no wait) is always allowed. In a worker thread,
+// a blocking wait delays `worker.terminate()` and `process.exit()` until it ends (forever with
+// `timeoutMs: Infinity`).
 
 /**
  * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
- * the async version (also inside an async `withIndexLock` on the same path). If `fn` returns a
- * promise, throws `ERR_INVALID_RETURN_VALUE` (the lock cannot cover async work).
+ * the async version (also inside an async `withIndexLock` on the same path, when no other nested
+ * call of that chain runs or waits on the path; else `ELOCKDEADLOCK`). Async calls made inside
+ * `fn` start after it returns. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
+ * lock cannot cover async work).
  */
 export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
 
@@ -268,7 +317,8 @@ export interface UpdateJsonSyncOptions<T> extends SyncLockOptions, WriteJsonOpti
 
 /**
  * {@link updateJson} for a synchronous mutator. A mutator that returns a promise throws
- * `ERR_INVALID_RETURN_VALUE` and nothing is written.
+ * `ERR_INVALID_RETURN_VALUE` and nothing is written. A lock request for `path` from inside the
+ * mutator throws `ELOCKNESTED`.
  */
 export declare function updateJsonSync<T>(
   path: string,

@@ -89,10 +89,12 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // Errors
 
 class LockTimeoutError extends Error {
-  constructor(path, mode, timeoutMs, holders) {
+  /** `waitedMs`: how long the caller waited in all, when that is not `timeoutMs` (a lock set). */
+  constructor(path, mode, timeoutMs, holders, waitedMs = timeoutMs) {
     const pids = [...new Set(holders.map((h) => h.pid))]
     const held = pids.length ? `held by pid ${pids.join(', ')}` : 'holder unknown'
-    super(`Timed out after ${timeoutMs} ms waiting for the ${mode} lock on '${path}' (${held})`)
+    const limit = waitedMs === timeoutMs ? '' : ` (timeoutMs: ${timeoutMs})`
+    super(`Timed out after ${Math.round(waitedMs)} ms${limit} waiting for the ${mode} lock on '${path}' (${held})`)
     this.name = 'LockTimeoutError'
     this.code = 'ELOCKTIMEOUT'
     this.path = path
@@ -416,7 +418,7 @@ class LockHandle {
     return this.#paths[0]
   }
 
-  /** Every path this handle holds, as given. */
+  /** Every path this handle holds, as given, in the order given. */
   get paths() {
     return [...this.#paths]
   }
@@ -439,8 +441,32 @@ class LockHandle {
   }
 }
 
+// Every native lock this thread holds beyond the synchronous section running now. A collected
+// native lock releases, so a handle the program drops (`if (!tryAcquire(p)) process.exit(1)`, a
+// CLI holding a lock for its whole run) would let another process in at the next GC: the set
+// keeps them until release(). A terminated worker still frees them, since its teardown runs the
+// native finalizers of everything it still references.
+const retained = new Set()
+/** Requests of this thread queued in the registry: a grant may reach one at any moment. */
+let queuedWaits = 0
+
+function retain(lock) {
+  retained.add(lock)
+  return lock
+}
+
+function releaseLock(lock) {
+  retained.delete(lock)
+  lock.release()
+}
+
 function releaseAll(locks) {
-  for (let i = locks.length - 1; i >= 0; i--) locks[i].release()
+  for (let i = locks.length - 1; i >= 0; i--) releaseLock(locks[i])
+}
+
+/** Locks this thread holds or awaits across event-loop turns (sections, handles, batches). */
+function asyncHeld() {
+  return retained.size + queuedWaits + batches.size
 }
 
 function resolveKey(path) {
@@ -450,6 +476,34 @@ function resolveKey(path) {
 /** `timeoutMs` for a native call: `null` (forever) where a JS timer could not express it. */
 function finiteTimeout(timeoutMs) {
   return timeoutMs <= TIMER_MAX_MS ? timeoutMs : null
+}
+
+// Node warns about a possible leak once an AbortSignal has more than 10 listeners, which 11 waits
+// sharing one signal reach: each signal gets one listener, which calls every wait's callback.
+const abortWatches = new WeakMap()
+
+/** Calls `onAbort` once when `signal` aborts; returns the function that stops watching. */
+function watchAbort(signal, onAbort) {
+  if (!signal) return () => {}
+  let watch = abortWatches.get(signal)
+  if (!watch) {
+    const callbacks = new Set()
+    const listener = () => {
+      abortWatches.delete(signal)
+      for (const callback of [...callbacks]) callback()
+    }
+    watch = { callbacks, listener }
+    abortWatches.set(signal, watch)
+    signal.addEventListener('abort', listener, { once: true })
+  }
+  const mine = watch
+  const callback = () => onAbort()
+  mine.callbacks.add(callback)
+  return () => {
+    if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return
+    if (abortWatches.get(signal) === mine) abortWatches.delete(signal)
+    signal.removeEventListener?.('abort', mine.listener)
+  }
 }
 
 /**
@@ -465,12 +519,13 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
   } catch (err) {
     return Promise.reject(err)
   }
-  if (now) return Promise.resolve(now)
+  if (now) return Promise.resolve(retain(now))
   if (timeoutMs === 0) {
     return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
   }
   const id = native.nextWaitId()
   const pending = native.lock(key, exclusive, id)
+  queuedWaits++
   return new Promise((resolve, reject) => {
     let failure = null
     const cancel = (makeError) => {
@@ -482,16 +537,16 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const onAbort = () => cancel(() => new AbortError(signal))
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const unwatch = watchAbort(signal, () => cancel(() => new AbortError(signal)))
     const settle = () => {
+      queuedWaits--
       if (timer) clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      unwatch()
     }
     pending.then(
       (lock) => {
         settle()
-        resolve(lock)
+        resolve(retain(lock))
       },
       (err) => {
         settle()
@@ -501,9 +556,29 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
   })
 }
 
+function syncDeadlockError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot wait synchronously for the lock on '${path}' while this thread holds or awaits other locks ` +
+      'asynchronously (an async section, a handle, a queued call): blocking the thread keeps them from ' +
+      'being released, so a process waiting for one of them would never let this one in. Use the async ' +
+      'function, release them first, or pass timeoutMs: 0',
+  )
+  err.path = path
+  return err
+}
+
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
-  const lock = callNative(() => native.lockSync(key, mode === 'exclusive', finiteTimeout(timeoutMs)))
+  const exclusive = mode === 'exclusive'
+  // First without waiting: the registry refuses a path this thread holds or awaits, and a free
+  // lock needs no wait at all.
+  let lock = callNative(() => native.lockSync(key, exclusive, 0))
+  if (!lock && timeoutMs !== 0) {
+    if (asyncHeld() > 0) throw syncDeadlockError(path)
+    lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
+  }
   if (!lock) throw new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))
   return lock
 }
@@ -513,72 +588,218 @@ function leftOf(opts, deadline) {
   return { ...opts, timeoutMs: Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now())) }
 }
 
+/** A timeout of one step of a longer wait, reported with the caller's `timeoutMs` and real wait. */
+function asCallersTimeout(err, timeoutMs, started) {
+  if (!(err instanceof LockTimeoutError) || err.timeoutMs === timeoutMs) return err
+  return new LockTimeoutError(err.path, err.mode, timeoutMs, err.holders, Date.now() - started)
+}
+
 /** Takes every lock of `targets` in order within one overall timeout; on failure none is kept. */
 async function lockSet(targets, opts) {
   if (targets.length === 1) return [await lockKey(targets[0].key, targets[0].path, opts)]
-  const deadline = Date.now() + opts.timeoutMs
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
   const taken = []
   try {
     for (const { key, path } of targets) taken.push(await lockKey(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
-    throw err
+    throw asCallersTimeout(err, opts.timeoutMs, started)
   }
   return taken
 }
 
 function lockSetSync(targets, opts) {
-  const deadline = Date.now() + opts.timeoutMs
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
   const taken = []
   try {
     for (const { key, path } of targets) taken.push(lockKeySync(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
-    throw err
+    throw asCallersTimeout(err, opts.timeoutMs, started)
   }
   return taken
 }
 
-// What the current call chain holds: canonical path -> { mode, active }. A hold is shared by
-// reference with nested chains, so work that outlives the lock sees it go inactive. Sync calls
-// see the same store, so sync and async sections nest in each other.
+// What the current call chain holds: canonical path -> its hold. A hold is one section:
+//   { active, sync, mutator, busy, queue, idle, of: Map<key, { mode, parent }> }
+// Nested calls on a held path take turns on the hold (`busy`, FIFO `queue`) and run with a child
+// hold of their own, so their own nested calls queue on the child. A section ends only once its
+// nested calls are done (`idle`); a call that finds its hold ended looks up the hold it was
+// nested in (`parent`), and with none it is an ordinary caller. Sync calls see the same store, so
+// sync and async sections nest in each other.
 const holds = new AsyncLocalStorage()
 
+function newHold(of, { sync = false, mutator = false } = {}) {
+  return { active: true, sync, mutator, busy: false, queue: [], idle: [], of: new Map(of) }
+}
+
+/** The active hold of `key` in `store`, if any. */
+function holdOf(store, key) {
+  let hold = store?.get(key)
+  while (hold && !hold.active) hold = hold.of?.get(key)?.parent
+  return hold
+}
+
+function nestedError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKNESTED',
+    `Cannot lock '${path}' inside an updateJson mutator of the same file: the update's write would ` +
+      'replace whatever this call did. The mutator should change the object it was given (or return a new one)',
+  )
+  err.path = path
+  return err
+}
+
 /**
- * The targets the current chain does not hold yet; throws ELOCKUPGRADE for an exclusive request
- * on a path the chain holds shared.
+ * How to run a request of this chain for `targets`: the holds it must take a turn on (with one of
+ * their targets each) and the targets it must lock, plus the child hold's `of`. Refuses at once a
+ * request inside a mutator of one of the paths (ELOCKNESTED) or an exclusive one inside a shared
+ * hold (ELOCKUPGRADE).
  */
-function notHeld(targets, mode) {
-  const store = holds.getStore()
-  return targets.filter(({ key, path }) => {
-    const hold = store?.get(key)
-    if (!hold?.active) return true
-    if (hold.mode === 'shared' && mode === 'exclusive') throw upgradeError(path)
-    return false
-  })
-}
-
-/** Runs `fn` in a chain that holds `targets` in `mode`; `done` is called when it no longer does. */
-function runHolding(targets, mode, fn) {
-  const mine = { mode, active: true }
-  const store = new Map(holds.getStore())
-  for (const { key } of targets) store.set(key, mine)
-  return { result: () => holds.run(store, fn), end: () => (mine.active = false) }
-}
-
-/** Runs `fn` under the locks of `targets`; reentrant for the same async chain. */
-function runLocked(targets, opts, fn) {
-  const need = notHeld(targets, opts.mode)
-  if (need.length === 0) return (async () => fn())()
-  return lockSet(need, opts).then(async (locks) => {
-    const run = runHolding(need, opts.mode, fn)
-    try {
-      return await run.result()
-    } finally {
-      run.end()
-      releaseAll(locks)
+function planFor(store, targets, mode) {
+  const turns = []
+  const need = []
+  const of = []
+  for (const target of targets) {
+    const hold = holdOf(store, target.key)
+    if (!hold) {
+      need.push(target)
+      of.push([target.key, { mode, parent: undefined }])
+      continue
     }
+    if (hold.mutator) throw nestedError(target.path)
+    const held = hold.of.get(target.key).mode
+    if (held === 'shared' && mode === 'exclusive') throw upgradeError(target.path)
+    if (!turns.some((t) => t.hold === hold)) turns.push({ hold, target })
+    // The child covers what the chain already holds (exclusive covers shared).
+    of.push([target.key, { mode: held, parent: hold }])
+  }
+  return { turns, need, of }
+}
+
+/** Throws ELOCKNESTED for a handle requested inside a mutator of one of its paths. */
+function refuseInMutator(targets) {
+  const store = holds.getStore()
+  for (const target of targets) {
+    if (holdOf(store, target.key)?.mutator) throw nestedError(target.path)
+  }
+}
+
+/** Resolves when it is this call's turn among the nested calls of `hold` (call order). */
+function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
+  if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  if (!hold.busy) {
+    hold.busy = true
+    return Promise.resolve()
+  }
+  if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  return new Promise((resolve, reject) => {
+    const turn = {}
+    const leave = (makeError) => {
+      const i = hold.queue.indexOf(turn)
+      if (i < 0) return
+      hold.queue.splice(i, 1)
+      stop()
+      reject(makeError())
+    }
+    const ms = finiteTimeout(timeoutMs)
+    const timer =
+      ms === null
+        ? null
+        : setTimeout(() => leave(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
+    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    const stop = () => {
+      if (timer) clearTimeout(timer)
+      unwatch()
+    }
+    turn.go = () => {
+      stop()
+      resolve()
+    }
+    hold.queue.push(turn)
   })
+}
+
+function endTurn(hold) {
+  const next = hold.queue.shift()
+  if (next) return next.go()
+  hold.busy = false
+  for (const done of hold.idle.splice(0)) done()
+}
+
+/** Resolves once no nested call runs or waits on `hold`. */
+function idle(hold) {
+  return new Promise((resolve) => hold.idle.push(resolve))
+}
+
+function childStore(store, targets, hold) {
+  const inner = new Map(store)
+  for (const { key } of targets) inner.set(key, hold)
+  return inner
+}
+
+/**
+ * Runs `fn` under the locks of `targets`. Reentrant for the same async chain: nested calls on a
+ * held path run one at a time, in call order, and the section releases once they are done.
+ */
+async function runLocked(targets, opts, fn) {
+  const store = holds.getStore()
+  let plan = planFor(store, targets, opts.mode)
+  if (plan.turns.some((t) => t.hold.sync)) {
+    // A synchronous section cannot wait for async work: a call made inside one starts once it
+    // has ended (by the next microtask), under whatever then holds the path.
+    await null
+    plan = planFor(store, targets, opts.mode)
+  }
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
+  const taken = []
+  let locks = []
+  try {
+    for (const { hold, target } of plan.turns) {
+      await takeTurn(hold, target, opts.mode, leftOf(opts, deadline))
+      taken.push(hold)
+    }
+    if (plan.need.length > 0) locks = await lockSet(plan.need, leftOf(opts, deadline))
+  } catch (err) {
+    for (const hold of taken) endTurn(hold)
+    throw asCallersTimeout(err, opts.timeoutMs, started)
+  }
+  const mine = newHold(plan.of)
+  try {
+    return await holds.run(childStore(store, targets, mine), fn)
+  } finally {
+    // Nested calls made during the section finish under the lock; later ones find it ended.
+    while (mine.busy) await idle(mine)
+    mine.active = false
+    releaseAll(locks)
+    for (const hold of taken) endTurn(hold)
+  }
+}
+
+/**
+ * Runs an updateJson mutator of `key`: a lock request for `key` from inside it is refused
+ * (ELOCKNESTED), since the update's write would replace what it did.
+ */
+function asMutator(key, fn) {
+  const store = holds.getStore()
+  const hold = newHold([[key, { mode: 'exclusive', parent: holdOf(store, key) }]], { mutator: true })
+  const end = () => (hold.active = false)
+  let result
+  try {
+    result = holds.run(childStore(store, [{ key }], hold), fn)
+  } catch (err) {
+    end()
+    throw err
+  }
+  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    return Promise.resolve(result).finally(end)
+  }
+  end()
+  return result
 }
 
 function checkSyncResult(value, name) {
@@ -593,16 +814,36 @@ function checkSyncResult(value, name) {
   return value
 }
 
+function busyTurnError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot lock '${path}' synchronously: another nested call of this async call chain runs or waits ` +
+      'for it, and a blocked thread would never let it finish. Await it first, or use the async function',
+  )
+  err.path = path
+  return err
+}
+
 function runLockedSync(targets, opts, fn) {
-  const need = notHeld(targets, opts.mode)
-  if (need.length === 0) return checkSyncResult(fn(), 'fn')
-  const locks = lockSetSync(need, opts)
-  const run = runHolding(need, opts.mode, fn)
+  const store = holds.getStore()
+  const plan = planFor(store, targets, opts.mode)
+  for (const { hold, target } of plan.turns) if (hold.busy) throw busyTurnError(target.path)
+  for (const { hold } of plan.turns) hold.busy = true
+  let locks = []
   try {
-    return checkSyncResult(run.result(), 'fn')
+    if (plan.need.length > 0) locks = lockSetSync(plan.need, opts)
+  } catch (err) {
+    for (const { hold } of plan.turns) endTurn(hold)
+    throw err
+  }
+  const mine = newHold(plan.of, { sync: true })
+  try {
+    return checkSyncResult(holds.run(childStore(store, targets, mine), fn), 'fn')
   } finally {
-    run.end()
+    mine.active = false
     releaseAll(locks)
+    for (const { hold } of plan.turns) endTurn(hold)
   }
 }
 
@@ -628,14 +869,18 @@ function withIndexLockSync(pathOrPaths, fn, options) {
   return runLockedSync(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
 }
 
+/** The paths a handle reports: as given, in the caller's order, one spelling per file. */
 function pathsOf(pathOrPaths, targets) {
-  return Array.isArray(pathOrPaths) ? targets.map((t) => t.path) : [pathOrPaths]
+  if (!Array.isArray(pathOrPaths)) return [pathOrPaths]
+  const spellings = new Set(targets.map((t) => t.path))
+  return pathOrPaths.filter((p) => spellings.delete(p))
 }
 
 async function acquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = lockOptions(options)
   const targets = targetsOf(pathOrPaths, opts.networkFs)
+  refuseInMutator(targets)
   const locks = await lockSet(targets, opts)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
@@ -644,7 +889,8 @@ function acquireSync(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = syncLockOptions(options)
   const targets = targetsOf(pathOrPaths, opts.networkFs)
-  const locks = lockSetSync(targets, opts)
+  refuseInMutator(targets)
+  const locks = lockSetSync(targets, opts).map(retain)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
 
@@ -653,6 +899,7 @@ function tryAcquire(pathOrPaths, options) {
   const o = checkOptions(options)
   const mode = checkMode(o.mode)
   const targets = targetsOf(pathOrPaths, checkNetworkFs(o.networkFs))
+  refuseInMutator(targets)
   const locks = []
   for (const { key } of targets) {
     let lock
@@ -666,7 +913,7 @@ function tryAcquire(pathOrPaths, options) {
       releaseAll(locks)
       return null
     }
-    locks.push(lock)
+    locks.push(retain(lock))
   }
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), mode)
 }
@@ -869,15 +1116,18 @@ function batchLimit(key) {
 
 async function updateJson(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, lockOptions)
-  // Inside a section that already holds the path (or holds it shared): run directly, or refuse.
-  if (notHeld(plan.targets, 'exclusive').length === 0) return runLocked(plan.targets, plan.opts, () => updateOnce(path, plan, mutator))
+  // Inside a section that holds the path: take a turn among its nested calls (no group commit),
+  // or be refused (inside a mutator of the path, or in a shared hold).
+  if (holdOf(holds.getStore(), plan.targets[0].key)) {
+    return runLocked(plan.targets, plan.opts, () => updateOnce(path, plan, mutator))
+  }
   return joinBatch(path, plan, mutator)
 }
 
 /** One read-mutate-write, for a caller that already holds the lock. */
 async function updateOnce(path, plan, mutator) {
   const current = parseJson(path, await readBytes(path), plan.read)
-  const returned = await mutator(current)
+  const returned = await asMutator(plan.targets[0].key, () => mutator(current))
   const next = returned === undefined ? current : returned
   await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
   return next
@@ -922,11 +1172,10 @@ function joinBatch(path, plan, mutator) {
       ms === null || timeoutMs === 0
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, 'exclusive', timeoutMs, native.lockHolders(key))), ms)
-    const onAbort = () => leave(() => new AbortError(signal))
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
     call.cleanup = () => {
       if (timer) clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      unwatch()
     }
   })
 }
@@ -993,7 +1242,7 @@ function openBatch(id, key, path, plan, mustBeFree) {
     }
   }
   granted.then(
-    (lock) => runBatch(id, batch, lock, key, path, plan),
+    (lock) => runBatch(id, batch, retain(lock), key, path, plan),
     (err) => {
       if (batches.get(id) === batch) batches.delete(id)
       const error = fromNative(err)
@@ -1007,7 +1256,7 @@ async function runBatch(id, batch, lock, key, path, plan) {
   batch.started = true
   if (batches.get(id) === batch) batches.delete(id)
   const calls = batch.calls.filter((c) => !c.settled)
-  const hold = { mode: 'exclusive', active: true }
+  const hold = { mode: 'exclusive', active: true, mutator: true }
   const after = []
   try {
     if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
@@ -1016,7 +1265,7 @@ async function runBatch(id, batch, lock, key, path, plan) {
     for (const call of calls) after.push([call, err])
   } finally {
     hold.active = false
-    lock.release()
+    releaseLock(lock)
   }
   // The last outcomes are settled after the release, as a lone call's are: its caller may take
   // the lock again at once (a sync call would otherwise find this thread still holding it).
@@ -1171,7 +1420,7 @@ function updateJsonSync(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, syncLockOptions)
   return runLockedSync(plan.targets, plan.opts, () => {
     const current = parseJson(path, callNative(() => native.readFileSync(path)), plan.read)
-    const returned = checkSyncResult(mutator(current), 'mutator')
+    const returned = checkSyncResult(asMutator(plan.targets[0].key, () => mutator(current)), 'mutator')
     const next = returned === undefined ? current : returned
     callNative(() => native.atomicWriteSync(path, serialize(next, plan.space), plan.fsync, undefined))
     return next

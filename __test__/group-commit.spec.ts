@@ -174,16 +174,18 @@ describe('group commit', () => {
     expect((await Promise.all(seen)).map((s) => s.by)).toEqual([['a'], ['a', 'b'], ['a', 'b', 'c']])
   })
 
-  it('mutators run inside the lock: a nested withIndexLock on the path is reentrant', async () => {
+  it('mutators run inside the lock: a lock request for the path from a mutator is refused at once', async () => {
     const p = join(tempDir(), 'index.json')
     const held = await acquire(p)
     const nested = [1, 2].map((n) =>
       updateJson<Log>(p, async (c) => {
-        await withIndexLock(p, () => c.seq.push(n), { timeoutMs: 100 })
+        c.seq.push(n)
+        const code = await withIndexLock(p, () => 'ran', { timeoutMs: 100 }).catch((e: { code: string }) => e.code)
+        c.seq.push(code as never)
       }, { default: { seq: [] } }),
     )
     await held.release()
-    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([[1], [1, 2]])
+    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([[1, 'ELOCKNESTED'], [1, 'ELOCKNESTED', 2, 'ELOCKNESTED']])
   })
 
   it('quick async mutators still share one write', async () => {
