@@ -4,7 +4,7 @@ import { getEventListeners } from 'node:events'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-import { acquire, acquireSync, LockTimeoutError, tryAcquire, withIndexLock } from '../index.js'
+import { acquire, acquireSync, LockTimeoutError, tryAcquire, updateJson, withIndexLock } from '../index.js'
 import { tempDir } from './helpers'
 
 describe('lock requests', () => {
@@ -83,6 +83,33 @@ describe('lock requests', () => {
       await h.release()
       for (const m of more) await (await m).release()
       expect(getEventListeners(other.signal, 'abort')).toHaveLength(0)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('20 updateJson calls batched behind a held lock share one listener on their AbortSignal', async () => {
+    const dir = tempDir('req')
+    const p = join(dir, 'index.json')
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      const ac = new AbortController()
+      const held = await acquire(p)
+      const calls = Array.from({ length: 20 }, (_, i) =>
+        updateJson(p, (s: Record<string, number>) => void (s[i] = i), { default: {}, signal: ac.signal }).then(
+          () => 'written',
+          (e: { code: string }) => e.code,
+        ),
+      )
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1)
+      ac.abort()
+      expect(await Promise.all(calls)).toEqual(Array(20).fill('ABORT_ERR'))
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+      await held.release()
       await new Promise((r) => setImmediate(r))
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
     } finally {
