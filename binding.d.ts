@@ -23,7 +23,10 @@ export declare class NativeLock {
 /** Paths with lock activity in this process. */
 export declare function activePaths(): number
 
-/** Atomically replaces the file at `path` (see `atomic::write`). */
+/**
+ * Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
+ * the JS thread, before the write starts.
+ */
 export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
 
 /** `atomicWrite` on the calling thread. */
@@ -105,18 +108,20 @@ export declare function resolvePath(path: string): string
 
 /**
  * Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
- * names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
+ * names. Needs no lock: a file is only removed when no writer holds its lock. Rejects with an
+ * aggregate (`Error::Sweep`) when any removal failed.
  */
 export declare function sweepTemps(key: string): Promise<Array<string>>
 
 /** A temp file beside a data file. */
 export interface TempFileInfo {
   name: string
+  /** The pid its name carries, in its writer's pid namespace (informative only). */
   pid: number
-  /** Its writer still runs on this host. */
+  /** Its writer holds its lock (or that cannot be told): a save is under way, `sweep` keeps it. */
   alive: boolean
   ageMs: number
-  /** Left behind (writer gone, or older than any save takes): `sweep` removes it. */
+  /** No writer holds its lock: left behind by a writer that died mid-save; `sweep` removes it. */
   orphaned: boolean
 }
 

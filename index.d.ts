@@ -132,7 +132,9 @@ export interface AtomicWriteOptions {
   fsync?: boolean
   /**
    * Permission bits of the written file. Default: those of the file being replaced, or
-   * `0o666 & ~umask` for a new file.
+   * `0o666 & ~umask` for a new file. The temp file is never more open than these at any moment
+   * (created owner-only, loosened once its owner is set), so a private file's new content is
+   * never readable by others.
    */
   mode?: number
 }
@@ -140,9 +142,14 @@ export interface AtomicWriteOptions {
 /**
  * Replaces the content of `path` atomically: readers see the old or the new content, never a
  * mix. Writes a hidden temp file beside it (`.<name>.<pid>.<tid>.<n>.<random>.tmp`, created
- * exclusively), fsyncs it, renames it over `path` and fsyncs the directory. A symlink at `path`
- * stays a symlink and its target is replaced. On failure the old content stays and the temp file
- * is removed. Takes no lock: combine with {@link withIndexLock} for read-modify-write.
+ * exclusively and flocked while it is written), fsyncs it, renames it over `path` and fsyncs the
+ * directory. A symlink at `path` stays a symlink and its target is replaced. A FIFO, socket or
+ * device at `path` (or behind a symlink there) is refused with `EFTYPE` and left as it is.
+ * `data` is copied when the call is made: changing or transferring its buffer afterwards does
+ * not affect the write. On failure the old content stays and the temp file is removed. If only
+ * the final directory fsync fails (`syscall: 'fsync'`, `path`: the directory), the new content
+ * is already in place but may not survive a power cut; writing again is safe. Takes no lock:
+ * combine with {@link withIndexLock} for read-modify-write.
  */
 export declare function atomicWrite(
   path: string,
@@ -228,12 +235,39 @@ export declare function updateJson<T>(
 ): Promise<T>
 
 /**
- * Removes the temp files of `path` left by writers that died mid-save: those whose owner pid no
- * longer runs on this host, or older than 15 minutes. A live writer's temp file is never removed,
- * so it needs no lock. (The next exclusive holder of a path does the same on its own.) Resolves
- * with the names of the files removed.
+ * Removes the temp files of `path` left by writers that died mid-save: those whose flock no
+ * writer holds (every writer locks its temp file from creation to rename, and the kernel frees
+ * the lock when it dies). A live writer's temp file is never removed, whatever pid namespace or
+ * (on a filesystem with coherent flock) host it runs on, so it needs no lock. A temp file whose
+ * lock cannot be tested (not readable by this user) is kept. (The next exclusive holder of a
+ * path does the same on its own.) Resolves with the names of the files removed; if any removal
+ * fails, rejects with a {@link SweepError} naming each file and why.
  */
 export declare function sweep(path: string): Promise<string[]>
+
+/** An error of one file operation, as Node's fs functions report it. */
+export interface FileSystemError extends Error {
+  code: string
+  errno: number
+  syscall: string
+  path: string
+}
+
+/**
+ * {@link sweep} could not remove some orphaned temp files (e.g. `EPERM` in an immutable
+ * directory, `EACCES` without write permission on it). `errors` has one error per file
+ * (`syscall: 'unlink'`, `path`: the temp file); `code`, `errno`, `syscall` and `path` repeat
+ * the first of them; `removed` lists the files that were removed.
+ */
+export declare class SweepError extends AggregateError {
+  readonly name: 'SweepError'
+  readonly code: string
+  readonly errno: number
+  readonly syscall: 'unlink'
+  readonly path: string
+  readonly errors: FileSystemError[]
+  readonly removed: string[]
+}
 
 /**
  * A wait for a lock outlasted `timeoutMs`. The message names how long the caller waited in all

@@ -1430,14 +1430,40 @@ function updateJsonSync(path, mutator, options) {
 // ---------------------------------------------------------------------------------------------
 // Maintenance
 
+/** Some orphaned temp files could not be removed: `errors` has one fs error per file. */
+class SweepError extends AggregateError {
+  constructor(errors, message, removed) {
+    super(errors, message)
+    this.name = 'SweepError'
+    // The first failure's fields, so that code/syscall/path read as a single failure's would.
+    const [first] = errors
+    this.code = first.code
+    this.errno = first.errno
+    this.syscall = first.syscall
+    this.path = first.path
+    this.removed = removed
+  }
+}
+
 /**
- * Removes temp files of `path` left by writers that died mid-save (owner pid gone from this
- * host, or older than 15 minutes). Resolves with the names removed. Needs no lock: a live
- * writer's temp file is never removed.
+ * Removes temp files of `path` left by writers that died mid-save (no writer holds their lock).
+ * Resolves with the names removed; rejects with a `SweepError` naming each file it could not
+ * remove. Needs no lock: a live writer's temp file is never removed.
  */
 async function sweep(path) {
   checkPath(path)
-  return awaitNative(native.sweepTemps(resolveKey(path)))
+  const key = resolveKey(path)
+  try {
+    return await native.sweepTemps(key)
+  } catch (err) {
+    let info
+    try {
+      info = JSON.parse(err.message)
+    } catch {}
+    if (!Array.isArray(info?.errors)) throw fromNative(err)
+    const errors = info.errors.map((e) => fromNative(new Error(JSON.stringify(e))))
+    throw new SweepError(errors, info.message, info.removed)
+  }
 }
 
 module.exports = {
@@ -1455,6 +1481,7 @@ module.exports = {
   updateJson,
   updateJsonSync,
   sweep,
+  SweepError,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

@@ -12,7 +12,8 @@ import { ROOT, node, run, tempDir, type RunOptions } from './helpers'
 
 const BIN = join(ROOT, 'bin', 'index-lock.js')
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version
-// Planted temp files: a pid above any pid_max (never alive), and this test process (alive).
+// Planted temp files: one nobody holds (an orphan), and one a "writer" holds locked (see
+// `writing`), as a live writer holds its temp file until the rename.
 const ORPHAN = '.index.json.4194305.1.1.0badcafe.tmp'
 const LIVE = `.index.json.${process.pid}.1.1.0badcafe.tmp`
 // A command that says it started, then waits to be killed (its process group is killed after
@@ -31,6 +32,12 @@ function dataFile(content?: string): string {
   const file = join(tempDir('cli'), 'index.json')
   if (content !== undefined) writeFileSync(file, content)
   return file
+}
+
+/** Plants the temp file `name` beside `file`, flocked by a child process like a writer's. */
+async function writing(file: string, name: string) {
+  writeFileSync(join(dirname(file), name), '{')
+  await run('flock', [join(dirname(file), name), '-c', 'echo LOCKED; sleep 60'], {}, { group: true }).line('LOCKED')
 }
 
 /** Whether the lock of `file` is free for an exclusive taker in this process (released at once). */
@@ -282,7 +289,7 @@ describe('index-lock status', () => {
 
   it("orphaned temp files are a problem (exit 2); a live writer's are listed apart and are not", async () => {
     const file = dataFile('{}')
-    writeFileSync(join(dirname(file), LIVE), '{')
+    await writing(file, LIVE)
     let r = await done(['status', file])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^temp files {2}1 being written$/m)
@@ -298,7 +305,7 @@ describe('index-lock status', () => {
   it('--json: one object with stable fields; exitCode matches the exit status', async () => {
     const file = dataFile('[1]')
     writeFileSync(join(dirname(file), ORPHAN), '')
-    writeFileSync(join(dirname(file), LIVE), '')
+    await writing(file, LIVE)
     const r = await done(['status', file, '--json'])
     expect(r.code).toBe(2)
     const json = JSON.parse(r.stdout)
@@ -373,7 +380,7 @@ describe('index-lock sweep', () => {
     const file = dataFile('{}')
     const dir = dirname(file)
     writeFileSync(join(dir, ORPHAN), '{')
-    writeFileSync(join(dir, LIVE), '{')
+    await writing(file, LIVE)
     let r = await done(['sweep', file])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe(`removed ${ORPHAN}\n`)

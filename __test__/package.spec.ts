@@ -21,6 +21,7 @@ const VALUE_EXPORTS = [
   'AbortError',
   'CorruptFileError',
   'LockTimeoutError',
+  'SweepError',
   'acquire',
   'acquireSync',
   'atomicWrite',

@@ -141,11 +141,14 @@ JSON fields (stable; sections that could not be determined are null):
   sweep: `Usage: index-lock sweep <path>
 
 Removes the temp files of the data file <path> left by writers that died mid-save: those whose
-writer no longer runs on this host, or older than 15 minutes. A live writer's temp file is never
-removed, so no lock is needed. Prints each name removed, or "nothing to remove". (The library's
-next exclusive holder of the path does the same on its own.)
+flock no writer holds (writers lock their temp file until the rename; the kernel frees the lock
+when a writer dies, in any container or pid namespace). A live writer's temp file is never
+removed, so no lock is needed. Prints each name removed, or "nothing to remove", and on stderr
+each file that could not be removed and why. (The library's next exclusive holder of the path
+does the same on its own.)
 
-Exit status: 0 done, 1 an error (e.g. a missing directory), 64 usage error.
+Exit status: 0 done, 1 an error (a file that could not be removed, a missing directory), 64 usage
+error.
 `,
 }
 
@@ -494,9 +497,21 @@ function statusCommand(args) {
 async function sweepCommand(args) {
   if (args.some(isHelp)) return help('sweep')
   const { positionals } = parseArgs('sweep', args, {}, 1, extraArgument)
-  const removed = await library().sweep(onePath('sweep', positionals))
-  console.log(removed.length ? removed.map((name) => `removed ${name}`).join('\n') : 'nothing to remove')
-  return EXIT.OK
+  const lib = library()
+  let removed
+  let failed = []
+  try {
+    removed = await lib.sweep(onePath('sweep', positionals))
+  } catch (err) {
+    if (!(err instanceof lib.SweepError)) throw err
+    ;({ removed } = err)
+    failed = err.errors
+  }
+  for (const name of removed) console.log(`removed ${name}`)
+  if (removed.length === 0 && failed.length === 0) console.log('nothing to remove')
+  // Each file left behind, with the reason: a sweep that removed nothing must not look clean.
+  for (const e of failed) console.error(`index-lock: cannot remove ${path.basename(e.path)}: ${e.message}`)
+  return failed.length ? EXIT.ERROR : EXIT.OK
 }
 
 // ---------------------------------------------------------------------------------------------

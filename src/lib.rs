@@ -129,24 +129,39 @@ pub fn lock_holders(key: String) -> Vec<LockHolder> {
 }
 
 /// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
-/// names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
+/// names. Needs no lock: a file is only removed when no writer holds its lock. Rejects with an
+/// aggregate (`Error::Sweep`) when any removal failed.
 #[napi]
 pub async fn sweep_temps(key: String) -> Result<Vec<String>> {
-  tokio::task::spawn_blocking(move || sweep::sweep(Path::new(&key)))
-    .await
-    .map_err(|e| napi::Error::from_reason(e.to_string()))?
-    .map_err(Into::into)
+  let swept = tokio::task::spawn_blocking({
+    let key = key.clone();
+    move || sweep::sweep(Path::new(&key))
+  })
+  .await
+  .map_err(|e| napi::Error::from_reason(e.to_string()))??;
+  if swept.errors.is_empty() {
+    return Ok(swept.removed);
+  }
+  Err(
+    error::Error::Sweep {
+      path: key.into(),
+      removed: swept.removed,
+      errors: swept.errors,
+    }
+    .into(),
+  )
 }
 
 /// A temp file beside a data file.
 #[napi(object)]
 pub struct TempFileInfo {
   pub name: String,
+  /// The pid its name carries, in its writer's pid namespace (informative only).
   pub pid: u32,
-  /// Its writer still runs on this host.
+  /// Its writer holds its lock (or that cannot be told): a save is under way, `sweep` keeps it.
   pub alive: bool,
   pub age_ms: f64,
-  /// Left behind (writer gone, or older than any save takes): `sweep` removes it.
+  /// No writer holds its lock: left behind by a writer that died mid-save; `sweep` removes it.
   pub orphaned: bool,
 }
 
@@ -217,7 +232,9 @@ fn bytes_of(data: &Either<String, Uint8Array>) -> &[u8] {
 /// for a lock, and a pool hand-off costs a fraction of a tokio blocking-pool round trip.
 pub struct WriteTask {
   path: String,
-  data: Either<String, Uint8Array>,
+  /// Owned: JS memory may not be read off the JS thread. A typed array's buffer can be
+  /// transferred to a worker (detached here) and freed while the write runs.
+  data: Vec<u8>,
   fsync: bool,
   mode: Option<u32>,
 }
@@ -228,10 +245,7 @@ impl Task for WriteTask {
 
   fn compute(&mut self) -> Result<()> {
     Ok(atomic::write(
-      &self.path,
-      bytes_of(&self.data),
-      self.fsync,
-      self.mode,
+      &self.path, &self.data, self.fsync, self.mode,
     )?)
   }
 
@@ -240,7 +254,8 @@ impl Task for WriteTask {
   }
 }
 
-/// Atomically replaces the file at `path` (see `atomic::write`).
+/// Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
+/// the JS thread, before the write starts.
 #[napi(ts_return_type = "Promise<void>")]
 pub fn atomic_write(
   path: String,
@@ -248,6 +263,10 @@ pub fn atomic_write(
   fsync: bool,
   mode: Option<u32>,
 ) -> AsyncTask<WriteTask> {
+  let data = match data {
+    Either::A(s) => s.into_bytes(),
+    Either::B(b) => b.to_vec(),
+  };
   AsyncTask::new(WriteTask {
     path,
     data,
