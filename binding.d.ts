@@ -107,6 +107,12 @@ export declare function readFileSync(path: string): Buffer | null
 export declare function resolvePath(path: string): string
 
 /**
+ * The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
+ * long file name; see `path::sidecar`).
+ */
+export declare function sidecarPath(key: string): string
+
+/**
  * Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
  * names. Needs no lock: a file is only removed when no writer holds its lock. Rejects with an
  * aggregate (`Error::Sweep`) when any removal failed.

@@ -2,6 +2,7 @@
 // library's lock while a command runs and passes its status and signals through, `status`
 // reports holders, data, temp files and filesystem with distinct exit codes, `sweep` removes
 // only orphaned temp files, and usage errors exit 64.
+import { createHash } from 'node:crypto'
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -372,6 +373,20 @@ describe('index-lock status', () => {
       // status changes nothing.
       expect(lstatSync(sidecar).isDirectory()).toBe(kind === 'directory')
     }
+  })
+
+  it("a long name's hashed sidecar is the one status inspects (directory there: exit 2 naming it)", async () => {
+    // README's protocol: names over 250 bytes lock on <first 200 bytes>.<16 hex of SHA-256>.lock.
+    const file = dataFile('{}')
+    const name = 'n'.repeat(252)
+    const long = join(dirname(file), name)
+    writeFileSync(long, '{}')
+    const hash = createHash('sha256').update(name).digest('hex').slice(0, 16)
+    const sidecar = join(dirname(file), `${name.slice(0, 200)}.${hash}.lock`)
+    mkdirSync(sidecar)
+    const r = await done(['status', long])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stdout).toContain(`problem     the lock file ${sidecar} is a directory`)
   })
 })
 

@@ -324,7 +324,7 @@ function lockState(file, resolved) {
   // tryAcquire, which sees exclusive holders (pid unknown). Never an exclusive probe: that would
   // sweep the temp files this command reports, and only where the sidecar exists, so status
   // creates nothing.
-  if (holders.length === 0 && fs.existsSync(`${resolved}.lock`)) {
+  if (holders.length === 0 && fs.existsSync(binding().sidecarPath(resolved))) {
     const probe = library().tryAcquire(file, { mode: 'shared', networkFs: 'allow' })
     if (probe) probe.release()
     else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
@@ -408,7 +408,7 @@ function inspect(file) {
   }
   const { resolved } = report
   try {
-    const unusable = unusableSidecar(`${resolved}.lock`)
+    const unusable = unusableSidecar(binding().sidecarPath(resolved))
     if (unusable) {
       report.lock = { held: false, mode: null, holders: [], [UNUSABLE]: unusable.kind }
       problem(unusable.problem)

@@ -65,6 +65,15 @@ pub fn resolve_path(path: String) -> Result<String> {
   Ok(path::resolve(&path)?.to_string_lossy().into_owned())
 }
 
+/// The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
+/// long file name; see `path::sidecar`).
+#[napi]
+pub fn sidecar_path(key: String) -> String {
+  path::sidecar(Path::new(&key))
+    .to_string_lossy()
+    .into_owned()
+}
+
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
 pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
