@@ -130,7 +130,8 @@ JSON fields (stable; sections that could not be determined are null):
                 holders: [{ pid, mode, cmdline: string | null }] }
   data        { state: "missing" | "empty" | "ok" | "corrupt" | "error", message: string | null }
   tempFiles   { orphaned: [TempFile], live: [TempFile] }
-              TempFile = { name, pid, alive: boolean, ageMs }
+              TempFile = { name, pid, alive: boolean, ageMs }: alive = its writer holds its
+              flock (a save is under way); pid = the one in its name, in the writer's namespace
   filesystem  { fstype, mountPoint: string | null, coherence: "local" | "distributed" | "unsafe",
                 reason }
   problems    [string]: what makes the exit status 2, in words
@@ -469,8 +470,10 @@ function describe(report) {
     const { orphaned, live } = report.tempFiles
     const counts = [orphaned.length && `${orphaned.length} orphaned`, live.length && `${live.length} being written`]
     line('temp files', counts.filter(Boolean).join(', ') || 'none')
-    for (const t of orphaned) line('orphaned', `${t.name} (pid ${t.pid} ${t.alive ? 'running' : 'gone'}, ${seconds(t.ageMs)})`)
-    for (const t of live) line('writing', `${t.name} (pid ${t.pid} running, ${seconds(t.ageMs)})`)
+    // Liveness is the writer's flock on its temp file, exact across pid namespaces and hosts; the
+    // pid in the name is its writer's in its own namespace, shown only as a hint.
+    for (const t of orphaned) line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
+    for (const t of live) line('writing', `${t.name} (locked by its writer, pid ${t.pid}, ${seconds(t.ageMs)})`)
   }
   if (report.filesystem) {
     const { fstype, mountPoint, coherence, reason } = report.filesystem
