@@ -161,6 +161,10 @@ describe('npm pack', () => {
     expect(pkg.main).toBe('index.js')
     expect(pkg.types).toBe('index.d.ts')
     expect(pkg.bin).toEqual({ 'index-lock': 'bin/index-lock.js' })
+    // It ships prebuilt binaries and runs nothing at install: no script npm would run (or ask
+    // about, as npm 11's allowScripts does) in a user's project.
+    const installTime = ['preinstall', 'install', 'postinstall', 'prepare']
+    expect(Object.keys(pkg.scripts ?? {}).filter((s) => installTime.includes(s))).toEqual([])
     // "types" first: TypeScript takes the first condition that matches.
     expect(Object.keys(pkg.exports['.'])).toEqual(['types', 'import', 'require', 'default'])
     expect(pkg.exports['.']).toEqual({
