@@ -207,20 +207,101 @@ describe('nested work that outlives its section', () => {
     expect(lateRan).toBe(true)
   })
 
-  it('an async call started inside a synchronous section runs after it, as an ordinary caller', async () => {
+  it('an async call started inside a synchronous section starts after it, ahead of calls made after it', async () => {
     const p = join(tempDir('outlive'), 'index.json')
-    writeFileSync(p, '{"entries":{}}')
-    let nested: Promise<Entries> | undefined
+    writeFileSync(p, '{"log":[]}')
+    const log = (tag: string) => (s: { log: string[] }) => void s.log.push(tag)
+    let nested: Promise<unknown> | undefined
+    let ranInside = false
     withIndexLockSync(p, () => {
-      nested = updateJson<Entries>(p, (index) => void (index.entries.nested = 1))
+      nested = updateJson(p, (s: { log: string[] }) => {
+        ranInside = true
+        log('nested')(s)
+      })
     })
-    // Taken right after the synchronous section: the nested call must wait for it.
+    expect(ranInside).toBe(false)
+    // Called after the section returned, so it queues behind the call made inside it.
+    const later = updateJson(p, log('later'))
+    expect(tryAcquire(p)).toBeNull()
+    await Promise.all([nested, later])
+    expect(((await readJson(p)) as { log: string[] }).log).toEqual(['nested', 'later'])
+  })
+
+  it('async calls made inside a synchronous nested section keep call order with the calls after it', async () => {
+    const p = join(tempDir('outlive'), 'index.json')
+    const d = { default: { log: [] as string[] } }
+    const push = (tag: string) => (s: { log: string[] }) => void s.log.push(tag)
+    const calls: Promise<unknown>[] = []
+    await withIndexLock(p, async () => {
+      withIndexLockSync(p, () => {
+        calls.push(updateJson(p, push('A'), d))
+        withIndexLockSync(p, () => void calls.push(withIndexLock(p, () => updateJson(p, push('B'), d))))
+        calls.push(updateJson(p, push('C'), d))
+      })
+      calls.push(updateJson(p, push('D'), d))
+      // A synchronous call now would overlap the calls queued by the section: refused.
+      expect(thrownSync(() => withIndexLockSync(p, () => 1)).code).toBe('ELOCKDEADLOCK')
+    })
+    await Promise.all(calls)
+    expect(((await readJson(p)) as { log: string[] }).log).toEqual(['A', 'B', 'C', 'D'])
+  })
+
+  for (const [how, schedule] of [
+    ['a microtask', (f: () => void) => queueMicrotask(f)],
+    ['setImmediate', (f: () => void) => void setImmediate(f)],
+    ['setTimeout', (f: () => void) => void setTimeout(f, 0)],
+  ] as const) {
+    it(`a call scheduled (${how}) by a nested update's mutator runs after that update is written`, async () => {
+      const p = join(tempDir('outlive'), 'index.json')
+      type Counted = { n: number; by: string[] }
+      const d = { default: { n: 0, by: [] } as Counted }
+      let inner: Promise<Counted> | undefined
+      let outer: Counted | undefined
+      await withIndexLock(p, async () => {
+        outer = await updateJson<Counted>(p, (s) => {
+          schedule(() => {
+            inner = updateJson<Counted>(p, (t) => {
+              t.n++
+              t.by.push('inner')
+            }, d)
+          })
+          s.n++
+          s.by.push('outer')
+        }, d)
+        await sleep(20)
+      })
+      expect(inner).toBeDefined()
+      expect(outer).toEqual({ n: 1, by: ['outer'] })
+      expect(await inner).toEqual({ n: 2, by: ['outer', 'inner'] })
+      expect(await readJson(p)).toEqual({ n: 2, by: ['outer', 'inner'] })
+    })
+  }
+})
+
+describe('a handle requested inside a section of the same path', () => {
+  it('is refused at once when only this chain releasing could grant it', async () => {
+    const p = join(tempDir('handle'), 'index.json')
+    const code = (f: () => Promise<unknown>) =>
+      f().then(
+        () => 'ok',
+        (e: { code: string }) => e.code,
+      )
+    const shared = { mode: 'shared' } as const
+    expect(await withIndexLock(p, () => code(() => acquire(p, { timeoutMs: 5000 })), shared)).toBe('ELOCKUPGRADE')
+    expect(await withIndexLock(p, () => code(() => acquire(p, { timeoutMs: 5000 })))).toBe('ELOCKDEADLOCK')
+    expect(await withIndexLock(p, () => code(() => acquire(p, { mode: 'shared', timeoutMs: 5000 })))).toBe('ELOCKDEADLOCK')
+    // Also from a nested section, and for a set including the path.
+    const q = join(tempDir('handle'), 'q.json')
+    expect(await withIndexLock(p, () => withIndexLock(p, () => code(() => acquire([q, p], { timeoutMs: 5000 }))))).toBe('ELOCKDEADLOCK')
+    // Shared joins shared.
+    expect(await withIndexLock(p, () => code(async () => (await acquire(p, { mode: 'shared', timeoutMs: 1000 })).release()), shared)).toBe('ok')
+    // A synchronous section ends by itself: a handle asked for inside one is granted after it.
+    let handle: Promise<{ release(): Promise<void> }> | undefined
+    withIndexLockSync(p, () => void (handle = acquire(p, { timeoutMs: 1000 })))
+    await (await handle!).release()
     const h = tryAcquire(p)
     expect(h).not.toBeNull()
-    await sleep(50)
-    expect(readFileSync(p, 'utf8')).toBe('{"entries":{}}')
     await h!.release()
-    expect((await nested!).entries).toEqual({ nested: 1 })
   })
 })
 

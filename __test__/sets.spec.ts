@@ -84,6 +84,43 @@ describe('lock sets', () => {
     await free!.release()
   })
 
+  it('a nested set that would take a path ordered before one its chain holds is refused at once, so it cannot deadlock', async () => {
+    const [a, b] = files(tempDir(), 'a.json', 'b.json')
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    // Chain X holds b, then asks for [a, b]; chain Y asks for [a, b] meanwhile (before the rule, X
+    // got the set and Y timed out; with timeoutMs: Infinity both hung).
+    const x = withIndexLock(b!, async () => {
+      await gate
+      return withIndexLock([a!, b!], () => 'x', { timeoutMs: 5000 }).catch((e: Error & { code?: string }) => e)
+    })
+    const y = withIndexLock([a!, b!], () => 'y', { timeoutMs: 5000 })
+    await sleep(20)
+    release()
+    const err = (await x) as Error & { code?: string; path?: string }
+    expect(err).toBeInstanceOf(Error)
+    expect(err.code).toBe('ELOCKDEADLOCK')
+    expect(err.path).toBe(a)
+    expect(err.message).toContain(a)
+    expect(err.message).toContain(b)
+    expect(err.message).toMatch(/whole set/)
+    expect(await y).toBe('y')
+    // The sync twin refuses it too; a set whose held path comes first is allowed.
+    const sync = withIndexLockSync(b!, () => {
+      try {
+        withIndexLockSync([b!, a!], () => 'never')
+      } catch (e) {
+        return (e as { code?: string }).code
+      }
+    })
+    expect(sync).toBe('ELOCKDEADLOCK')
+    expect(await withIndexLock(a!, () => withIndexLock([b!, a!], () => 'in order'))).toBe('in order')
+    expect(withIndexLockSync(a!, () => withIndexLockSync([b!, a!], () => 'in order'))).toBe('in order')
+    const h = tryAcquire([a!, b!])
+    expect(h).not.toBeNull()
+    await h!.release()
+  })
+
   it('rejects an empty set and non-string members', async () => {
     const p = join(tempDir(), 'a.json')
     await expect(withIndexLock([], () => 1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' })

@@ -66,6 +66,29 @@ describe('synchronous waits while this thread holds locks asynchronously', () =>
     }
   })
 
+  it('a sync shared request is granted at once while this thread holds the path shared', async () => {
+    const dir = tempDir('dl')
+    const p = join(dir, 'p.json')
+    const h = tryAcquire(p, { mode: 'shared' })!
+    for (const timeoutMs of [0, 5000]) {
+      const again = acquireSync(p, { mode: 'shared', timeoutMs })
+      expect(again.mode).toBe('shared')
+      await again.release()
+      expect(withIndexLockSync(p, () => 'ran', { mode: 'shared', timeoutMs })).toBe('ran')
+    }
+    // What only this thread's release could grant is still refused at once.
+    expect(thrownSync(() => acquireSync(p, { timeoutMs: 5000 })).code).toBe('ELOCKUPGRADE')
+    expect(thrownSync(() => acquireSync(p, { timeoutMs: 0 })).code).toBe('ELOCKUPGRADE')
+    // A shared request behind an exclusive one queued for the path waits for this thread: refused.
+    const queued = acquire(p, { timeoutMs: 10_000 })
+    expect(thrownSync(() => acquireSync(p, { mode: 'shared', timeoutMs: 5000 })).code).toBe('ELOCKDEADLOCK')
+    await h.release()
+    await (await queued).release()
+    const free = tryAcquire(p)
+    expect(free).not.toBeNull()
+    await free!.release()
+  })
+
   it('a sync call that needs no wait is allowed, and so is any wait once nothing is held', async () => {
     const dir = tempDir('dl')
     const [b, c] = [join(dir, 'b.json'), join(dir, 'c.json')]
