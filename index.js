@@ -572,9 +572,10 @@ function syncDeadlockError(path) {
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
   const exclusive = mode === 'exclusive'
-  // First without waiting: the registry refuses a path this thread holds or awaits, and a free
-  // lock needs no wait at all.
-  let lock = callNative(() => native.lockSync(key, exclusive, 0))
+  // A lock that needs no wait is granted as tryAcquire grants it (shared joins shared, this
+  // thread's own shared hold included). Else, still without waiting, the registry refuses a
+  // path this thread holds or awaits: only this thread could let that wait end.
+  let lock = callNative(() => native.tryLock(key, exclusive)) ?? callNative(() => native.lockSync(key, exclusive, 0))
   if (!lock && timeoutMs !== 0) {
     if (asyncHeld() > 0) throw syncDeadlockError(path)
     lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
@@ -623,16 +624,17 @@ function lockSetSync(targets, opts) {
 }
 
 // What the current call chain holds: canonical path -> its hold. A hold is one section:
-//   { active, sync, mutator, busy, queue, idle, of: Map<key, { mode, parent }> }
+//   { active, sync, mutator, busy, queue, idle, deferred, of: Map<key, { mode, parent }> }
 // Nested calls on a held path take turns on the hold (`busy`, FIFO `queue`) and run with a child
 // hold of their own, so their own nested calls queue on the child. A section ends only once its
 // nested calls are done (`idle`); a call that finds its hold ended looks up the hold it was
 // nested in (`parent`), and with none it is an ordinary caller. Sync calls see the same store, so
-// sync and async sections nest in each other.
+// sync and async sections nest in each other; an async call made in a sync section waits in its
+// `deferred` list until it ends.
 const holds = new AsyncLocalStorage()
 
 function newHold(of, { sync = false, mutator = false } = {}) {
-  return { active: true, sync, mutator, busy: false, queue: [], idle: [], of: new Map(of) }
+  return { active: true, sync, mutator, busy: false, queue: [], idle: [], deferred: [], of: new Map(of) }
 }
 
 /** The active hold of `key` in `store`, if any. */
@@ -653,11 +655,24 @@ function nestedError(path) {
   return err
 }
 
+function setOrderError(path, held) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot lock a set including '${path}' while this async call chain holds '${held}': '${path}' comes ` +
+      'first in the lock order, so taking it now could deadlock with a caller taking the same set. Take ' +
+      'the whole set from the start (one withIndexLock of every path around the work)',
+  )
+  err.path = path
+  return err
+}
+
 /**
  * How to run a request of this chain for `targets`: the holds it must take a turn on (with one of
  * their targets each) and the targets it must lock, plus the child hold's `of`. Refuses at once a
- * request inside a mutator of one of the paths (ELOCKNESTED) or an exclusive one inside a shared
- * hold (ELOCKUPGRADE).
+ * request inside a mutator of one of the paths (ELOCKNESTED), an exclusive one inside a shared
+ * hold (ELOCKUPGRADE), and a set that would lock a path ordered before one the chain holds
+ * (ELOCKDEADLOCK).
  */
 function planFor(store, targets, mode) {
   const turns = []
@@ -677,6 +692,12 @@ function planFor(store, targets, mode) {
     // The child covers what the chain already holds (exclusive covers shared).
     of.push([target.key, { mode: held, parent: hold }])
   }
+  // Every set is taken in one global order (targets are sorted): locking a path after holding
+  // one ordered later reverses it, and a caller taking the same set from the start could hold
+  // the first path and wait for ours while we wait for it.
+  const first = need[0]
+  const later = first && turns.length > 0 && targets.find((t) => t.key > first.key && !need.includes(t))
+  if (later) throw setOrderError(first.path, later.path)
   return { turns, need, of }
 }
 
@@ -685,6 +706,39 @@ function refuseInMutator(targets) {
   const store = holds.getStore()
   for (const target of targets) {
     if (holdOf(store, target.key)?.mutator) throw nestedError(target.path)
+  }
+}
+
+function heldByChainError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot wait for a lock handle on '${path}': this async call chain holds the path in a section, ` +
+      'which would have to end first. Nest a withIndexLock/updateJson instead (they are reentrant), ' +
+      'or use tryAcquire',
+  )
+  err.path = path
+  return err
+}
+
+/**
+ * Refuses at once a handle that only this chain's own release could grant: the path is held by
+ * a section of the chain that lasts across event-loop turns (a synchronous section ends by
+ * itself, so a handle asked for inside one is granted after it), and the request is exclusive,
+ * or shared while the chain holds it exclusive.
+ */
+function refuseHeldByChain(targets, mode) {
+  const store = holds.getStore()
+  for (const { key, path } of targets) {
+    let hold = holdOf(store, key)
+    while (hold?.sync) {
+      hold = hold.of.get(key)?.parent
+      while (hold && !hold.active) hold = hold.of?.get(key)?.parent
+    }
+    if (!hold) continue
+    const held = hold.of?.get(key)?.mode ?? 'exclusive'
+    if (held === 'shared' && mode === 'shared') continue
+    throw held === 'shared' ? upgradeError(path) : heldByChainError(path)
   }
 }
 
@@ -747,14 +801,41 @@ function childStore(store, targets, hold) {
  */
 async function runLocked(targets, opts, fn) {
   const store = holds.getStore()
-  let plan = planFor(store, targets, opts.mode)
-  if (plan.turns.some((t) => t.hold.sync)) {
-    // A synchronous section cannot wait for async work: a call made inside one starts once it
-    // has ended (by the next microtask), under whatever then holds the path.
-    await null
-    plan = planFor(store, targets, opts.mode)
+  const { plan, taken, locks } = await enterSection(store, targets, opts, Date.now())
+  const mine = newHold(plan.of)
+  try {
+    return await holds.run(childStore(store, targets, mine), fn)
+  } finally {
+    // Nested calls made during the section finish under the lock; later ones find it ended.
+    while (mine.busy) await idle(mine)
+    mine.active = false
+    releaseAll(locks)
+    for (const hold of taken) endTurn(hold)
   }
-  const started = Date.now()
+}
+
+/**
+ * Takes a section's turns and locks, joining each queue synchronously so that call order is
+ * queue order. A synchronous section cannot wait for async work: a call made inside one that
+ * holds the path joins its queues the moment that section ends (under whatever then holds the
+ * path), in call order with the other calls made inside it and ahead of any call made after it.
+ */
+function enterSection(store, targets, opts, started) {
+  const plan = planFor(store, targets, opts.mode)
+  const sync = plan.turns.find((t) => t.hold.sync)
+  if (!sync) return takeSection(plan, opts, started)
+  return new Promise((resolve, reject) => {
+    sync.hold.deferred.push(() => {
+      try {
+        resolve(enterSection(store, targets, opts, started))
+      } catch (err) {
+        reject(err)
+      }
+    })
+  })
+}
+
+async function takeSection(plan, opts, started) {
   const deadline = started + opts.timeoutMs
   const taken = []
   let locks = []
@@ -768,16 +849,7 @@ async function runLocked(targets, opts, fn) {
     for (const hold of taken) endTurn(hold)
     throw asCallersTimeout(err, opts.timeoutMs, started)
   }
-  const mine = newHold(plan.of)
-  try {
-    return await holds.run(childStore(store, targets, mine), fn)
-  } finally {
-    // Nested calls made during the section finish under the lock; later ones find it ended.
-    while (mine.busy) await idle(mine)
-    mine.active = false
-    releaseAll(locks)
-    for (const hold of taken) endTurn(hold)
-  }
+  return { plan, taken, locks }
 }
 
 /**
@@ -844,6 +916,9 @@ function runLockedSync(targets, opts, fn) {
     mine.active = false
     releaseAll(locks)
     for (const { hold } of plan.turns) endTurn(hold)
+    // Async calls made inside queue now, before this section returns: behind whatever already
+    // waited on the path, ahead of anything called after it.
+    for (const start of mine.deferred.splice(0)) start()
   }
 }
 
@@ -881,6 +956,7 @@ async function acquire(pathOrPaths, options) {
   const opts = lockOptions(options)
   const targets = targetsOf(pathOrPaths, opts.networkFs)
   refuseInMutator(targets)
+  refuseHeldByChain(targets, opts.mode)
   const locks = await lockSet(targets, opts)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
@@ -1124,13 +1200,25 @@ async function updateJson(path, mutator, options) {
   return joinBatch(path, plan, mutator)
 }
 
-/** One read-mutate-write, for a caller that already holds the lock. */
+/**
+ * One read-mutate-write, for a caller that already holds the lock (run as a nested section).
+ * The update occupies its own hold until it is written: a call made from the mutator's context
+ * after the mutator returned (a microtask, a timer) finds that hold and takes its turn after
+ * the write, never alongside it.
+ */
 async function updateOnce(path, plan, mutator) {
-  const current = parseJson(path, await readBytes(path), plan.read)
-  const returned = await asMutator(plan.targets[0].key, () => mutator(current))
-  const next = returned === undefined ? current : returned
-  await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
-  return next
+  const key = plan.targets[0].key
+  const own = holds.getStore().get(key)
+  own.busy = true
+  try {
+    const current = parseJson(path, await readBytes(path), plan.read)
+    const returned = await asMutator(key, () => mutator(current))
+    const next = returned === undefined ? current : returned
+    await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
+    return next
+  } finally {
+    endTurn(own)
+  }
 }
 
 function joinBatch(path, plan, mutator) {
