@@ -48,6 +48,9 @@ export interface SyncLockOptions {
  * A path, or several paths taken as one set: all locks are taken in one global order (by
  * canonical path) so overlapping sets cannot deadlock, within one overall `timeoutMs`, and
  * released in reverse order. A timeout or abort while taking the set releases what was taken.
+ * A set requested inside a section that holds some of its paths, which would have to lock a path
+ * ordered before one already held, is refused at once with `code: 'ELOCKDEADLOCK'` (naming both
+ * paths): take the whole set from the start.
  */
 export type LockTarget = string | readonly string[]
 
@@ -90,8 +93,11 @@ export interface LockHandle {
  * - The section releases the lock only once every nested call made during it (running or
  *   queued) has finished. A call made after the section ended is an ordinary caller and waits
  *   for the lock (or, if the section was itself nested, queues in the section it was nested in).
- *   No nested call ever writes after the lock is gone.
- * - An async call made inside a synchronous section starts after that section has returned.
+ *   No nested call ever writes after the lock is gone. A call made from an `updateJson`
+ *   mutator's context after the mutator returned (a microtask, a timer) queues behind that
+ *   update's write.
+ * - An async call made inside a synchronous section starts after that section has returned,
+ *   queued in call order ahead of anything called after it.
  * - A synchronous nested call while another nested call of the chain runs or waits on the path
  *   throws `code: 'ELOCKDEADLOCK'` (a blocked thread could never let it finish).
  * - Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
@@ -110,6 +116,9 @@ export declare function withIndexLock<T>(
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
  * `await using`). Handles are not reentrant: use {@link withIndexLock} for nested sections.
  * Inside an {@link updateJson} mutator of the same path it rejects at once (`ELOCKNESTED`).
+ * Inside an async section of this call chain that holds the path, a request only that section's
+ * end could grant rejects at once: `ELOCKUPGRADE` for exclusive in a shared section,
+ * `ELOCKDEADLOCK` otherwise (shared in a shared section is granted as usual).
  */
 export declare function acquire(path: LockTarget, options?: LockOptions): Promise<LockHandle>
 
@@ -311,8 +320,9 @@ export declare class AbortError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Synchronous twins, for command-line code. They block the calling thread (never use them on a
 // server's event loop), follow the same protocol, and so exclude async callers and other
-// processes alike. A wait that could only deadlock throws at once instead of hanging:
-// `ELOCKDEADLOCK` when this thread already holds (or awaits) the path outside the current call
+// processes alike. A request that needs no wait is granted (shared joins shared, also this
+// thread's own shared lock, as with tryAcquire). A wait that could only deadlock throws at once
+// instead of hanging: `ELOCKDEADLOCK` when this thread already holds (or awaits) the path outside the current call
 // chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive. A sync call that would
 // have to wait (the lock is not free at once) while this thread holds or awaits any lock
 // asynchronously (an async section, a handle from acquire/acquireSync/tryAcquire, a pending
@@ -327,7 +337,7 @@ export declare class AbortError extends Error {
  * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
  * the async version (also inside an async `withIndexLock` on the same path, when no other nested
  * call of that chain runs or waits on the path; else `ELOCKDEADLOCK`). Async calls made inside
- * `fn` start after it returns. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
+ * `fn` start after it returns, queued in call order ahead of anything called after it. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
  * lock cannot cover async work).
  */
 export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
