@@ -1162,7 +1162,7 @@ function joinBatch(path, plan, mutator) {
     // the lock, and while the mutators before it run.
     const leave = (makeError) => {
       if (call.started || call.settled) return
-      settleCall(call, makeError())
+      settleCall(call, { error: makeError() })
       if (opened.started) return
       opened.calls.splice(opened.calls.indexOf(call), 1)
       if (opened.calls.length === 0) opened.abandon()
@@ -1195,11 +1195,12 @@ function armTurn(call) {
   })
 }
 
-function settleCall(call, error, value) {
+/** Settles a call with `{ value }` or `{ error }` (a mutator may throw any value, even a falsy one). */
+function settleCall(call, outcome) {
   if (call.settled) return
   call.settled = true
-  if (error) call.reject(error)
-  else call.resolve(value)
+  if ('error' in outcome) call.reject(outcome.error)
+  else call.resolve(outcome.value)
   stopWaiting(call)
 }
 
@@ -1246,7 +1247,7 @@ function openBatch(id, key, path, plan, mustBeFree) {
     (err) => {
       if (batches.get(id) === batch) batches.delete(id)
       const error = fromNative(err)
-      for (const call of batch.calls) settleCall(call, error)
+      for (const call of batch.calls) settleCall(call, { error })
     },
   )
   return batch
@@ -1262,14 +1263,14 @@ async function runBatch(id, batch, lock, key, path, plan) {
     if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
   } catch (err) {
     // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
   } finally {
     hold.active = false
     releaseLock(lock)
   }
   // The last outcomes are settled after the release, as a lone call's are: its caller may take
   // the lock again at once (a sync call would otherwise find this thread still holding it).
-  for (const [call, error, value] of after) settleCall(call, error, value)
+  for (const [call, outcome] of after) settleCall(call, outcome)
 }
 
 /**
@@ -1280,12 +1281,12 @@ async function runBatch(id, batch, lock, key, path, plan) {
 async function commit(calls, hold, key, path, plan, after) {
   /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
   let draining = false
-  const settle = (call, error, value) => (draining ? after.push([call, error, value]) : settleCall(call, error, value))
+  const settle = (call, outcome) => (draining ? after.push([call, outcome]) : settleCall(call, outcome))
   let bytes
   try {
     bytes = await readBytes(path)
   } catch (err) {
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
     return
   }
   /** The state on disk. */
@@ -1295,7 +1296,7 @@ async function commit(calls, hold, key, path, plan, after) {
     const base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
     saved = base === MISSING ? { text: null, value: MISSING, fresh: false } : { text: fileText, value: base, fresh: true }
   } catch (err) {
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
     return
   }
   const missing = () => (bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
@@ -1354,13 +1355,13 @@ async function commit(calls, hold, key, path, plan, after) {
     try {
       await write(top.text)
       saved = top
-      for (const d of group) settle(d.call, null, d.state.value)
+      for (const d of group) settle(d.call, { value: d.state.value })
       return
     } catch (err) {
       failure = err
     }
     if (group.length === 1) {
-      settle(group[0].call, failure)
+      settle(group[0].call, { error: failure })
     } else {
       // In call order. A call's state is exact while every call before it was written; after a
       // failed one, the later mutators run again on the state actually on disk.
@@ -1369,8 +1370,8 @@ async function commit(calls, hold, key, path, plan, after) {
         let state = d.state
         if (!exact) {
           const again = await apply(d.call, saved, false)
-          if (again.error) {
-            settle(d.call, again.error)
+          if ('error' in again) {
+            settle(d.call, again)
             continue
           }
           state = again.state
@@ -1378,9 +1379,9 @@ async function commit(calls, hold, key, path, plan, after) {
         try {
           await write(state.text)
           saved = state
-          settle(d.call, null, state.value)
+          settle(d.call, { value: state.value })
         } catch (err) {
-          settle(d.call, err)
+          settle(d.call, { error: err })
           exact = false
         }
       }
@@ -1404,9 +1405,9 @@ async function commit(calls, hold, key, path, plan, after) {
       if (seen === epoch) break
     }
     if (!calls.some((c, k) => k > i && !c.settled)) draining = true
-    if (outcome.error) {
+    if ('error' in outcome) {
       // Only this call fails; the next starts from the last good state.
-      settle(call, outcome.error)
+      settle(call, outcome)
     } else {
       pending.push({ call, state: outcome.state })
       last = outcome.state

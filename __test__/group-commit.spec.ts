@@ -74,6 +74,33 @@ describe('group commit', () => {
     expect((await readJson<Log>(p)).seq).toEqual(Array.from({ length: 30 }, (_, k) => k))
   })
 
+  it('a mutator that throws a falsy value rejects with exactly that value and fails no one else', async () => {
+    const p = join(tempDir(), 'index.json')
+    const throwers: [string, unknown, () => unknown][] = [
+      ['throw null', null, () => { throw null }],
+      ['throw undefined', undefined, () => { throw undefined }],
+      ['throw 0', 0, () => { throw 0 }],
+      ["throw ''", '', () => { throw '' }],
+      ['Promise.reject(false)', false, () => Promise.reject(false)],
+    ]
+    const reason = (promise: Promise<unknown>) =>
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      )
+    for (const [label, thrown, thrower] of throwers) {
+      writeFileSync(p, '{}')
+      expect(await reason(updateJson(p, thrower)), `${label} alone`).toStrictEqual({ error: thrown })
+      const batched = await Promise.all([
+        reason(updateJson(p, (s: Record<string, number>) => void (s.a = 1))),
+        reason(updateJson(p, thrower)),
+        reason(updateJson(p, (s: Record<string, number>) => void (s.c = 1))),
+      ])
+      expect(batched, `${label} batched`).toStrictEqual([{ value: { a: 1 } }, { error: thrown }, { value: { a: 1, c: 1 } }])
+      expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ a: 1, c: 1 })
+    }
+  })
+
   it('a throwing mutator rejects only its own call and its change is not written', async () => {
     const p = join(tempDir(), 'index.json')
     const held = await acquire(p)
