@@ -466,7 +466,7 @@ function releaseAll(locks) {
 
 /** Locks this thread holds or awaits across event-loop turns (sections, handles, batches). */
 function asyncHeld() {
-  return retained.size + queuedWaits + batches.size
+  return retained.size + queuedWaits + waitingBatches
 }
 
 function resolveKey(path) {
@@ -511,6 +511,7 @@ function watchAbort(signal, onAbort) {
  * native lock. Fast path: a free lock is taken on this thread with a non-blocking flock.
  */
 function lockKey(key, path, { mode, timeoutMs, signal }) {
+  closeBatch(key)
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
   const exclusive = mode === 'exclusive'
   let now
@@ -571,6 +572,7 @@ function syncDeadlockError(path) {
 
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
+  closeBatch(key)
   const exclusive = mode === 'exclusive'
   // First without waiting: the registry refuses a path this thread holds or awaits, and a free
   // lock needs no wait at all.
@@ -902,6 +904,7 @@ function tryAcquire(pathOrPaths, options) {
   refuseInMutator(targets)
   const locks = []
   for (const { key } of targets) {
+    closeBatch(key)
     let lock
     try {
       lock = callNative(() => native.tryLock(key, mode === 'exclusive'))
@@ -1104,8 +1107,19 @@ const MAX_BATCH_CALLS = 64
 const MAX_BATCH_BYTES = 64 * 2 ** 20
 const MISSING = Symbol('missing')
 const SLOW = Symbol('slow')
-/** Open batches (waiting for their lock) by path and write options. */
+/**
+ * The batch a call may join, by path: the last lock request this thread made for the path, if it
+ * is a batch still waiting for its lock. Any other request for the path (a section, a handle, a
+ * batch with other write options) closes it, so that no call overtakes a request made before it.
+ */
 const batches = new Map()
+/** Batches opened and not yet run (or failed): locks this thread awaits. */
+let waitingBatches = 0
+
+/** A lock request for `key` is being made: later calls must queue behind it, not join a batch before it. */
+function closeBatch(key) {
+  batches.delete(key)
+}
 /** Size of the last write per path, to bound a batch's memory. */
 const writtenBytes = new Map()
 
@@ -1137,18 +1151,16 @@ function joinBatch(path, plan, mutator) {
   const { key } = plan.targets[0]
   const { timeoutMs, signal } = plan.opts
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
-  const id = `${key}\0${plan.fsync}\0${plan.space ?? ''}`
-  let batch = batches.get(id)
-  if (batch && (timeoutMs === 0 || batch.calls.length >= batch.limit)) {
-    // The open batch is still waiting for the lock: a call that may not wait cannot join it,
-    // and a full batch closes; the next one queues behind it.
-    if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
-    batches.delete(id)
+  let batch = batches.get(key)
+  // The open batch is still waiting for the lock: a call that may not wait cannot join it.
+  if (batch && timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
+  // One write per batch: other write options, or a full batch, queue a new one behind it.
+  if (batch && (batch.fsync !== plan.fsync || batch.space !== plan.space || batch.calls.length >= batch.limit)) {
     batch = undefined
   }
   if (!batch) {
     try {
-      batch = openBatch(id, key, path, plan, timeoutMs === 0)
+      batch = openBatch(key, path, plan, timeoutMs === 0)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -1224,11 +1236,20 @@ function afterMicrotasks() {
 }
 
 /** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
-function openBatch(id, key, path, plan, mustBeFree) {
+function openBatch(key, path, plan, mustBeFree) {
+  closeBatch(key)
   const now = callNative(() => native.tryLock(key, true))
   if (!now && mustBeFree) throw new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key))
-  const batch = { calls: [], started: false, limit: batchLimit(key), abandon: () => {} }
-  batches.set(id, batch)
+  const batch = {
+    calls: [],
+    started: false,
+    limit: batchLimit(key),
+    fsync: plan.fsync,
+    space: plan.space,
+    abandon: () => {},
+  }
+  batches.set(key, batch)
+  waitingBatches++
   let granted
   if (now) {
     granted = Promise.resolve(now)
@@ -1238,14 +1259,18 @@ function openBatch(id, key, path, plan, mustBeFree) {
     // Everyone left before the grant: withdraw the request (if the grant is already on its
     // way, runBatch finds no calls and releases it).
     batch.abandon = () => {
-      if (batches.get(id) === batch) batches.delete(id)
+      if (batches.get(key) === batch) batches.delete(key)
       native.cancelWait(key, waitId)
     }
   }
   granted.then(
-    (lock) => runBatch(id, batch, retain(lock), key, path, plan),
+    (lock) => {
+      waitingBatches--
+      runBatch(batch, retain(lock), key, path, plan)
+    },
     (err) => {
-      if (batches.get(id) === batch) batches.delete(id)
+      waitingBatches--
+      if (batches.get(key) === batch) batches.delete(key)
       const error = fromNative(err)
       for (const call of batch.calls) settleCall(call, { error })
     },
@@ -1253,9 +1278,9 @@ function openBatch(id, key, path, plan, mustBeFree) {
   return batch
 }
 
-async function runBatch(id, batch, lock, key, path, plan) {
+async function runBatch(batch, lock, key, path, plan) {
   batch.started = true
-  if (batches.get(id) === batch) batches.delete(id)
+  if (batches.get(key) === batch) batches.delete(key)
   const calls = batch.calls.filter((c) => !c.settled)
   const hold = { mode: 'exclusive', active: true, mutator: true }
   const after = []
