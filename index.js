@@ -4,7 +4,7 @@
 // in Rust (src/).
 
 const { AsyncLocalStorage } = require('node:async_hooks')
-const { dirname } = require('node:path')
+const { dirname, isAbsolute, sep } = require('node:path')
 const native = loadBinding()
 
 // ---------------------------------------------------------------------------------------------
@@ -1085,9 +1085,62 @@ function updatePlan(path, mutator, options, lockOpts) {
   if (opts.mode !== 'exclusive') {
     throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for an update (it needs the exclusive lock)")
   }
+  const targets = targetsOf(path, opts.networkFs)
   // A fresh copy of the default each time, so a mutator editing it in place cannot change it
   // for later calls.
-  return { targets: targetsOf(path, opts.networkFs), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+  return { targets, io: absolute(path), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+}
+
+/**
+ * `path` made absolute under the cwd of now, as the lock key was: an update reads and writes the
+ * file it locked even if process.chdir() runs while it waits. Not normalized (no `..` folding), so
+ * the OS resolves it exactly as it would have resolved the relative path.
+ */
+function absolute(path) {
+  if (isAbsolute(path)) return path
+  const cwd = process.cwd()
+  return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
+}
+
+/** An error of IO on `plan.io`, naming the path as the caller spelled it (as Node's fs errors do). */
+function asGiven(err, path, plan) {
+  if (plan.io !== path && err?.path === plan.io) {
+    err.path = path
+    if (typeof err.message === 'string') err.message = err.message.split(plan.io).join(path)
+  }
+  return err
+}
+
+async function readUpdated(path, plan) {
+  try {
+    return await readBytes(plan.io)
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+async function writeUpdated(path, plan, text) {
+  try {
+    await awaitNative(native.atomicWrite(plan.io, text, plan.fsync, undefined))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+function readUpdatedSync(path, plan) {
+  try {
+    return callNative(() => native.readFileSync(plan.io))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+function writeUpdatedSync(path, plan, text) {
+  try {
+    callNative(() => native.atomicWriteSync(plan.io, text, plan.fsync, undefined))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
 }
 
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
@@ -1140,10 +1193,10 @@ async function updateJson(path, mutator, options) {
 
 /** One read-mutate-write, for a caller that already holds the lock. */
 async function updateOnce(path, plan, mutator) {
-  const current = parseJson(path, await readBytes(path), plan.read)
+  const current = parseJson(path, await readUpdated(path, plan), plan.read)
   const returned = await asMutator(plan.targets[0].key, () => mutator(current))
   const next = returned === undefined ? current : returned
-  await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
+  await writeUpdated(path, plan, serialize(next, plan.space))
   return next
 }
 
@@ -1309,7 +1362,7 @@ async function commit(calls, hold, key, path, plan, after) {
   const settle = (call, outcome) => (draining ? after.push([call, outcome]) : settleCall(call, outcome))
   let bytes
   try {
-    bytes = await readBytes(path)
+    bytes = await readUpdated(path, plan)
   } catch (err) {
     for (const call of calls) after.push([call, { error: err }])
     return
@@ -1332,7 +1385,7 @@ async function commit(calls, hold, key, path, plan, after) {
   let epoch = 0
 
   const write = async (text) => {
-    await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
+    await writeUpdated(path, plan, text)
     if (writtenBytes.size > 10_000) writtenBytes.clear()
     writtenBytes.set(key, text.length)
   }
@@ -1445,10 +1498,10 @@ async function commit(calls, hold, key, path, plan, after) {
 function updateJsonSync(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, syncLockOptions)
   return runLockedSync(plan.targets, plan.opts, () => {
-    const current = parseJson(path, callNative(() => native.readFileSync(path)), plan.read)
+    const current = parseJson(path, readUpdatedSync(path, plan), plan.read)
     const returned = checkSyncResult(asMutator(plan.targets[0].key, () => mutator(current)), 'mutator')
     const next = returned === undefined ? current : returned
-    callNative(() => native.atomicWriteSync(path, serialize(next, plan.space), plan.fsync, undefined))
+    writeUpdatedSync(path, plan, serialize(next, plan.space))
     return next
   })
 }
