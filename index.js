@@ -482,7 +482,11 @@ function finiteTimeout(timeoutMs) {
 // sharing one signal reach: each signal gets one listener, which calls every wait's callback.
 const abortWatches = new WeakMap()
 
-/** Calls `onAbort` once when `signal` aborts; returns the function that stops watching. */
+/**
+ * Calls `onAbort` once when `signal` aborts; returns the function that stops watching (which never
+ * throws). Throws what the signal's addEventListener throws, having registered nothing: every
+ * wait watches its signal before it queues anywhere, so such a throw leaves nothing behind.
+ */
 function watchAbort(signal, onAbort) {
   if (!signal) return () => {}
   let watch = abortWatches.get(signal)
@@ -492,9 +496,9 @@ function watchAbort(signal, onAbort) {
       abortWatches.delete(signal)
       for (const callback of [...callbacks]) callback()
     }
+    signal.addEventListener('abort', listener, { once: true })
     watch = { callbacks, listener }
     abortWatches.set(signal, watch)
-    signal.addEventListener('abort', listener, { once: true })
   }
   const mine = watch
   const callback = () => onAbort()
@@ -502,8 +506,22 @@ function watchAbort(signal, onAbort) {
   return () => {
     if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return
     if (abortWatches.get(signal) === mine) abortWatches.delete(signal)
-    signal.removeEventListener?.('abort', mine.listener)
+    // A signal-like object that fails here must not keep a call from settling.
+    try {
+      signal.removeEventListener?.('abort', mine.listener)
+    } catch {}
   }
+}
+
+/**
+ * Watches `signal` for a wait that has not queued yet: `{ unwatch, onAbort }`, where the wait sets
+ * `onAbort` once it has something to cancel. Throws (registering nothing) if the signal cannot be
+ * watched.
+ */
+function watchFirst(signal) {
+  const watch = { onAbort: null, unwatch: null }
+  watch.unwatch = watchAbort(signal, () => watch.onAbort?.())
+  return watch
 }
 
 /**
@@ -513,15 +531,26 @@ function watchAbort(signal, onAbort) {
 function lockKey(key, path, { mode, timeoutMs, signal }) {
   closeBatch(key)
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   const exclusive = mode === 'exclusive'
   let now
   try {
     now = callNative(() => native.tryLock(key, exclusive))
   } catch (err) {
+    watch.unwatch()
     return Promise.reject(err)
   }
-  if (now) return Promise.resolve(retain(now))
+  if (now) {
+    watch.unwatch()
+    return Promise.resolve(retain(now))
+  }
   if (timeoutMs === 0) {
+    watch.unwatch()
     return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
   }
   const id = native.nextWaitId()
@@ -538,11 +567,11 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => cancel(() => new AbortError(signal)))
+    watch.onAbort = () => cancel(() => new AbortError(signal))
     const settle = () => {
       queuedWaits--
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
     pending.then(
       (lock) => {
@@ -693,11 +722,21 @@ function refuseInMutator(targets) {
 /** Resolves when it is this call's turn among the nested calls of `hold` (call order). */
 function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   if (!hold.busy) {
+    watch.unwatch()
     hold.busy = true
     return Promise.resolve()
   }
-  if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  if (timeoutMs === 0) {
+    watch.unwatch()
+    return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  }
   return new Promise((resolve, reject) => {
     const turn = {}
     const leave = (makeError) => {
@@ -712,10 +751,10 @@ function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    watch.onAbort = () => leave(() => new AbortError(signal))
     const stop = () => {
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
     turn.go = () => {
       stop()
@@ -1204,9 +1243,18 @@ function joinBatch(path, plan, mutator) {
   const { key } = plan.targets[0]
   const { timeoutMs, signal } = plan.opts
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   let batch = batches.get(key)
   // The open batch is still waiting for the lock: a call that may not wait cannot join it.
-  if (batch && timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
+  if (batch && timeoutMs === 0) {
+    watch.unwatch()
+    return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
+  }
   // One write per batch: other write options, or a full batch, queue a new one behind it.
   if (batch && (batch.fsync !== plan.fsync || batch.space !== plan.space || batch.calls.length >= batch.limit)) {
     batch = undefined
@@ -1215,6 +1263,7 @@ function joinBatch(path, plan, mutator) {
     try {
       batch = openBatch(key, path, plan, timeoutMs === 0)
     } catch (err) {
+      watch.unwatch()
       return Promise.reject(err)
     }
   }
@@ -1237,10 +1286,10 @@ function joinBatch(path, plan, mutator) {
       ms === null || timeoutMs === 0
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, 'exclusive', timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    watch.onAbort = () => leave(() => new AbortError(signal))
     call.cleanup = () => {
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
   })
 }
