@@ -1295,7 +1295,7 @@ function joinBatch(path, plan, mutator) {
 }
 
 /**
- * Arms the next run of a call's mutator: `call.go({ input, store })` starts it, `call.ran` (take
+ * Arms the next run of a call's mutator: `call.go({ input, store, hold })` starts it, `call.ran` (take
  * it before `go`) resolves with `{ returned }`. The mutator runs in its caller's async context
  * (all AsyncLocalStorage stores, as if it had run alone): the reaction is registered in that
  * context, here from joinBatch and again from inside each run, so a re-run keeps it too.
@@ -1303,9 +1303,25 @@ function joinBatch(path, plan, mutator) {
  */
 function armTurn(call) {
   const turn = new Promise((go) => (call.go = go))
-  call.ran = turn.then(({ input, store }) => {
+  call.ran = turn.then(({ input, store, hold }) => {
     armTurn(call)
-    return { returned: holds.run(store, () => call.mutator(input)) }
+    // The run's hold ends when the mutator settles, as a lone call's does: a call its context
+    // makes later (a timer it set) is an ordinary caller, not one nested in the mutator.
+    const end = () => (hold.active = false)
+    let returned
+    try {
+      returned = holds.run(store, () => call.mutator(input))
+      if (isThenable(returned)) {
+        returned = Promise.resolve(returned)
+        returned.then(end, end)
+        return { returned }
+      }
+    } catch (err) {
+      end()
+      throw err
+    }
+    end()
+    return { returned }
   })
 }
 
@@ -1384,15 +1400,13 @@ async function runBatch(batch, lock, key, path, plan) {
   batch.started = true
   if (batches.get(key) === batch) batches.delete(key)
   const calls = batch.calls.filter((c) => !c.settled)
-  const hold = { mode: 'exclusive', active: true, mutator: true }
   const after = []
   try {
-    if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
+    if (calls.length > 0) await commit(calls, key, path, plan, after)
   } catch (err) {
     // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
     for (const call of calls) after.push([call, { error: err }])
   } finally {
-    hold.active = false
     releaseLock(lock)
   }
   // The last outcomes are settled after the release, as a lone call's are: its caller may take
@@ -1405,7 +1419,7 @@ async function runBatch(batch, lock, key, path, plan) {
  * `{ text, value, fresh }`: `text` as written (null: no file yet), `value` MISSING or parsed,
  * `fresh` while nobody has `value` itself.
  */
-async function commit(calls, hold, key, path, plan, after) {
+async function commit(calls, key, path, plan, after) {
   /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
   let draining = false
   const settle = (call, outcome) => (draining ? after.push([call, outcome]) : settleCall(call, outcome))
@@ -1453,9 +1467,12 @@ async function commit(calls, hold, key, path, plan, after) {
         input = JSON.parse(state.text)
       }
       const ran = call.ran
+      // Each run has a hold of its own: a lock request for the path from inside the mutator is
+      // refused (ELOCKNESTED) only while it runs.
+      const hold = newHold([[key, { mode: 'exclusive', parent: holdOf(call.outer, key) }]], { mutator: true })
       const store = new Map(call.outer)
       store.set(key, hold)
-      call.go({ input, store })
+      call.go({ input, store, hold })
       let { returned } = await ran
       if (isThenable(returned)) {
         const result = Promise.resolve(returned)
