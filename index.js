@@ -996,25 +996,47 @@ function notFound(path) {
   return err
 }
 
-/** A copy of a default, so that no caller can change what a later one gets. */
-function copyOf(value) {
-  if (value === null || typeof value !== 'object') return value
+/**
+ * A `default` as it is at call time, and a fresh copy of it per use, so that no caller can
+ * change what a later one gets and none is handed the caller's object: structuredClone (exact
+ * for plain data, Dates, Maps, ...); where that fails (a function inside), a JSON round trip,
+ * i.e. what the file would hold once written; where both fail (a function next to a BigInt, a
+ * function or symbol itself), ERR_INVALID_ARG_VALUE.
+ */
+function copierOf(value) {
+  const type = typeof value
+  if (value === null || (type !== 'object' && type !== 'function' && type !== 'symbol')) return () => value
+  let cloneError
   try {
-    return structuredClone(value)
-  } catch {}
-  // Not cloneable (a function or class instance inside): as JSON would store it.
+    const snapshot = structuredClone(value)
+    return () => structuredClone(snapshot)
+  } catch (err) {
+    cloneError = err
+  }
+  let text
+  let jsonError
   try {
-    const text = JSON.stringify(value)
-    if (text !== undefined) return JSON.parse(text)
-  } catch {}
-  return value
+    text = JSON.stringify(value)
+  } catch (err) {
+    jsonError = err
+  }
+  if (text !== undefined) return () => JSON.parse(text)
+  const why = jsonError ? String(jsonError.message).split('\n')[0] : 'JSON cannot hold it'
+  const err = invalidArgValue(
+    'options.default',
+    value,
+    `must be copyable by structuredClone (${String(cloneError?.message).split('\n')[0]}) or as JSON (${why})`,
+  )
+  err.cause = jsonError ?? cloneError
+  throw err
 }
 
-/** How to read a JSON file: its `default`, if any, as a fresh copy per call. */
+/** How to read a JSON file: its `default`, if any, as a fresh copy per use. */
 function readPlan(o) {
   // Read once: a getter on the options is not asked again while a batch runs.
   const value = o.default
-  return { hasDefault: value !== undefined, fallback: () => copyOf(value) }
+  if (value === undefined) return { hasDefault: false, fallback: () => undefined }
+  return { hasDefault: true, fallback: copierOf(value) }
 }
 
 // Invalid UTF-8 is corrupt JSON: decoding it lossily would write U+FFFD back. Strips a BOM.
@@ -1078,16 +1100,32 @@ function readJsonSync(path, options) {
   return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
+// V8's own TypeErrors for what JSON cannot hold; any other error (a toJSON's or getter's own,
+// TypeErrors included) passes as it is.
+const UNSERIALIZABLE = /^(Do not know how to serialize a BigInt|Converting circular structure to JSON)/
+
 function serialize(value, space) {
   let text
   try {
     text = JSON.stringify(value, null, space)
   } catch (err) {
-    // BigInt and cycles: V8 throws a TypeError with no code. (A toJSON's own errors pass as they are.)
-    if (!(err instanceof TypeError) || err.code !== undefined) throw err
-    const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
-    out.cause = err
-    throw out
+    if (err instanceof TypeError && err.code === undefined && UNSERIALIZABLE.test(err.message)) {
+      const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
+      out.cause = err
+      throw out
+    }
+    // JSON.stringify recurses on the stack: about 4,000 levels with Node's default stack size
+    // (JSON.parse reads any depth).
+    if (err instanceof RangeError && err.code === undefined && /call stack/i.test(err.message)) {
+      const out = codedError(
+        RangeError,
+        'ERR_INVALID_ARG_VALUE',
+        `The argument 'value' is nested too deeply for JSON.stringify (${err.message}).${received(value)}`,
+      )
+      out.cause = err
+      throw out
+    }
+    throw err
   }
   if (text === undefined) throw invalidArgValue('value', value, 'must be serializable as JSON')
   return `${text}\n`
