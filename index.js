@@ -1001,11 +1001,12 @@ function notFound(path) {
  * change what a later one gets and none is handed the caller's object: structuredClone (exact
  * for plain data, Dates, Maps, ...); where that fails (a function inside), a JSON round trip,
  * i.e. what the file would hold once written; where both fail (a function next to a BigInt, a
- * function or symbol itself), ERR_INVALID_ARG_VALUE.
+ * function itself), ERR_INVALID_ARG_VALUE.
  */
 function copierOf(value) {
+  // Primitives (a symbol too: a sentinel telling a missing file apart) cannot be shared mutably.
   const type = typeof value
-  if (value === null || (type !== 'object' && type !== 'function' && type !== 'symbol')) return () => value
+  if (value === null || (type !== 'object' && type !== 'function')) return () => value
   let cloneError
   try {
     const snapshot = structuredClone(value)
