@@ -30,7 +30,11 @@ export interface LockOptions {
    * Negative or `NaN` throws a `RangeError` (`ERR_OUT_OF_RANGE`).
    */
   timeoutMs?: number
-  /** Aborts a wait for the lock with an {@link AbortError}; has no effect once the lock is held. */
+  /**
+   * Aborts a wait for the lock with an {@link AbortError}; has no effect once the lock is held.
+   * Watched before the call queues: if its `addEventListener` throws, the call rejects with
+   * that error and nothing is left queued.
+   */
   signal?: AbortSignal
 }
 
@@ -169,7 +173,11 @@ export declare function atomicWrite(
 export interface ReadJsonOptions<T> {
   /**
    * Returned (a fresh copy each call, so callers never share it) when the file is missing,
-   * empty or only JSON whitespace (space, tab, CR, LF). Without it those reject.
+   * empty or only JSON whitespace (space, tab, CR, LF). Without it those reject. Copied as it is
+   * at the call: by `structuredClone`; if that fails (a function inside), as a JSON round trip
+   * (what the file would hold: functions dropped, a `Date` becomes its string); if both fail (a
+   * function next to a BigInt, a function itself), the call rejects with a `TypeError` of code
+   * `ERR_INVALID_ARG_VALUE`, whether or not the file exists.
    */
   default?: T
 }
@@ -198,12 +206,19 @@ export interface WriteJsonOptions {
 /**
  * `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. A value JSON
  * cannot represent (`undefined`, a function, a BigInt, a cycle) rejects with a `TypeError` of
- * code `ERR_INVALID_ARG_VALUE` and nothing is written.
+ * code `ERR_INVALID_ARG_VALUE` and nothing is written. A value nested deeper than
+ * `JSON.stringify` can recurse (about 4,000 levels with Node's default stack size, though
+ * `readJson` reads any depth) rejects with a `RangeError` of code `ERR_INVALID_ARG_VALUE`
+ * (`cause`: V8's stack overflow) and nothing is written. Errors a `toJSON` or getter throws
+ * pass through as they are.
  */
 export declare function writeJson(path: string, value: unknown, options?: WriteJsonOptions): Promise<void>
 
 export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
-  /** The value the mutator gets when the file is missing or empty (a fresh copy each call). */
+  /**
+   * The value the mutator gets when the file is missing or empty (a fresh copy each call,
+   * copied as {@link ReadJsonOptions.default} describes).
+   */
   default?: T
 }
 
@@ -211,16 +226,18 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  * Read-modify-write under the exclusive lock: reads `path` (or `options.default`), runs
  * `mutator`, writes the result atomically and resolves with it. The mutator may change the value
  * in place and return nothing, or return a new value. If it throws, or leaves a value JSON
- * cannot represent (`ERR_INVALID_ARG_VALUE`), nothing is written. `options.mode` may only be
- * `'exclusive'`.
+ * cannot represent (`ERR_INVALID_ARG_VALUE`, see {@link writeJson}), nothing is written.
+ * `options.mode` may only be `'exclusive'`. A relative `path` is resolved against the working
+ * directory at the call: the update reads and writes the file it locked even if
+ * `process.chdir()` runs while it waits.
  *
- * Group commit: calls on one path (with the same `fsync` and `space`) that wait for the lock
- * together in this thread share one acquisition, one read and one write; their mutators run in
- * call order, each on the state the previous one left, and each call resolves with the state
- * after its own mutator. Every call ends as it would have if the calls had run one after
- * another, and no later:
- * - a mutator that throws (or leaves something JSON cannot represent) rejects only its own
- *   call, and its change is not written;
+ * Group commit: consecutive calls on one path (with the same `fsync` and `space`, and no other
+ * lock request for the path made between them) that wait for the lock together in this thread
+ * share one acquisition, one read and one write; their mutators run in call order, each on the
+ * state the previous one left, and each call resolves with the state after its own mutator.
+ * Every call ends as it would have if the calls had run one after another, and no later:
+ * - a mutator that throws (any value, even a falsy one) or leaves something JSON cannot
+ *   represent rejects only its own call, with what it threw, and its change is not written;
  * - a mutator whose promise is still pending once the microtask queue drains (it waits for IO
  *   or a timer) first has the calls before it written and settled;
  * - a call's `timeoutMs` and `signal` apply until its own mutator starts: while its batch waits
@@ -235,7 +252,8 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  * Inside a section that holds `path` (see {@link withIndexLock}) it takes its turn among the
  * section's nested calls instead. Called from inside a mutator of the same path (directly or in
  * a nested call) it rejects at once with `code: 'ELOCKNESTED'`, as does any other lock request for
- * that path from there: the mutator should change the object it was given.
+ * that path from there: the mutator should change the object it was given. Once a mutator has
+ * settled, a call made from its context (a timer it set) is an ordinary caller, also in a batch.
  */
 export declare function updateJson<T>(
   path: string,

@@ -4,7 +4,7 @@
 // in Rust (src/).
 
 const { AsyncLocalStorage } = require('node:async_hooks')
-const { dirname } = require('node:path')
+const { dirname, isAbsolute, sep } = require('node:path')
 const native = loadBinding()
 
 // ---------------------------------------------------------------------------------------------
@@ -466,7 +466,7 @@ function releaseAll(locks) {
 
 /** Locks this thread holds or awaits across event-loop turns (sections, handles, batches). */
 function asyncHeld() {
-  return retained.size + queuedWaits + batches.size
+  return retained.size + queuedWaits + waitingBatches
 }
 
 function resolveKey(path) {
@@ -482,7 +482,11 @@ function finiteTimeout(timeoutMs) {
 // sharing one signal reach: each signal gets one listener, which calls every wait's callback.
 const abortWatches = new WeakMap()
 
-/** Calls `onAbort` once when `signal` aborts; returns the function that stops watching. */
+/**
+ * Calls `onAbort` once when `signal` aborts; returns the function that stops watching (which never
+ * throws). Throws what the signal's addEventListener throws, having registered nothing: every
+ * wait watches its signal before it queues anywhere, so such a throw leaves nothing behind.
+ */
 function watchAbort(signal, onAbort) {
   if (!signal) return () => {}
   let watch = abortWatches.get(signal)
@@ -492,9 +496,9 @@ function watchAbort(signal, onAbort) {
       abortWatches.delete(signal)
       for (const callback of [...callbacks]) callback()
     }
+    signal.addEventListener('abort', listener, { once: true })
     watch = { callbacks, listener }
     abortWatches.set(signal, watch)
-    signal.addEventListener('abort', listener, { once: true })
   }
   const mine = watch
   const callback = () => onAbort()
@@ -502,8 +506,22 @@ function watchAbort(signal, onAbort) {
   return () => {
     if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return
     if (abortWatches.get(signal) === mine) abortWatches.delete(signal)
-    signal.removeEventListener?.('abort', mine.listener)
+    // A signal-like object that fails here must not keep a call from settling.
+    try {
+      signal.removeEventListener?.('abort', mine.listener)
+    } catch {}
   }
+}
+
+/**
+ * Watches `signal` for a wait that has not queued yet: `{ unwatch, onAbort }`, where the wait sets
+ * `onAbort` once it has something to cancel. Throws (registering nothing) if the signal cannot be
+ * watched.
+ */
+function watchFirst(signal) {
+  const watch = { onAbort: null, unwatch: null }
+  watch.unwatch = watchAbort(signal, () => watch.onAbort?.())
+  return watch
 }
 
 /**
@@ -511,16 +529,28 @@ function watchAbort(signal, onAbort) {
  * native lock. Fast path: a free lock is taken on this thread with a non-blocking flock.
  */
 function lockKey(key, path, { mode, timeoutMs, signal }) {
+  closeBatch(key)
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   const exclusive = mode === 'exclusive'
   let now
   try {
     now = callNative(() => native.tryLock(key, exclusive))
   } catch (err) {
+    watch.unwatch()
     return Promise.reject(err)
   }
-  if (now) return Promise.resolve(retain(now))
+  if (now) {
+    watch.unwatch()
+    return Promise.resolve(retain(now))
+  }
   if (timeoutMs === 0) {
+    watch.unwatch()
     return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
   }
   const id = native.nextWaitId()
@@ -537,11 +567,11 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => cancel(() => new AbortError(signal)))
+    watch.onAbort = () => cancel(() => new AbortError(signal))
     const settle = () => {
       queuedWaits--
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
     pending.then(
       (lock) => {
@@ -571,6 +601,7 @@ function syncDeadlockError(path) {
 
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
+  closeBatch(key)
   const exclusive = mode === 'exclusive'
   // A lock that needs no wait is granted as tryAcquire grants it (shared joins shared, this
   // thread's own shared hold included). Else, still without waiting, the registry refuses a
@@ -745,11 +776,21 @@ function refuseHeldByChain(targets, mode) {
 /** Resolves when it is this call's turn among the nested calls of `hold` (call order). */
 function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   if (!hold.busy) {
+    watch.unwatch()
     hold.busy = true
     return Promise.resolve()
   }
-  if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  if (timeoutMs === 0) {
+    watch.unwatch()
+    return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  }
   return new Promise((resolve, reject) => {
     const turn = {}
     const leave = (makeError) => {
@@ -764,10 +805,10 @@ function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    watch.onAbort = () => leave(() => new AbortError(signal))
     const stop = () => {
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
     turn.go = () => {
       stop()
@@ -978,6 +1019,7 @@ function tryAcquire(pathOrPaths, options) {
   refuseInMutator(targets)
   const locks = []
   for (const { key } of targets) {
+    closeBatch(key)
     let lock
     try {
       lock = callNative(() => native.tryLock(key, mode === 'exclusive'))
@@ -1030,25 +1072,48 @@ function notFound(path) {
   return err
 }
 
-/** A copy of a default, so that no caller can change what a later one gets. */
-function copyOf(value) {
-  if (value === null || typeof value !== 'object') return value
+/**
+ * A `default` as it is at call time, and a fresh copy of it per use, so that no caller can
+ * change what a later one gets and none is handed the caller's object: structuredClone (exact
+ * for plain data, Dates, Maps, ...); where that fails (a function inside), a JSON round trip,
+ * i.e. what the file would hold once written; where both fail (a function next to a BigInt, a
+ * function itself), ERR_INVALID_ARG_VALUE.
+ */
+function copierOf(value) {
+  // Primitives (a symbol too: a sentinel telling a missing file apart) cannot be shared mutably.
+  const type = typeof value
+  if (value === null || (type !== 'object' && type !== 'function')) return () => value
+  let cloneError
   try {
-    return structuredClone(value)
-  } catch {}
-  // Not cloneable (a function or class instance inside): as JSON would store it.
+    const snapshot = structuredClone(value)
+    return () => structuredClone(snapshot)
+  } catch (err) {
+    cloneError = err
+  }
+  let text
+  let jsonError
   try {
-    const text = JSON.stringify(value)
-    if (text !== undefined) return JSON.parse(text)
-  } catch {}
-  return value
+    text = JSON.stringify(value)
+  } catch (err) {
+    jsonError = err
+  }
+  if (text !== undefined) return () => JSON.parse(text)
+  const why = jsonError ? String(jsonError.message).split('\n')[0] : 'JSON cannot hold it'
+  const err = invalidArgValue(
+    'options.default',
+    value,
+    `must be copyable by structuredClone (${String(cloneError?.message).split('\n')[0]}) or as JSON (${why})`,
+  )
+  err.cause = jsonError ?? cloneError
+  throw err
 }
 
-/** How to read a JSON file: its `default`, if any, as a fresh copy per call. */
+/** How to read a JSON file: its `default`, if any, as a fresh copy per use. */
 function readPlan(o) {
   // Read once: a getter on the options is not asked again while a batch runs.
   const value = o.default
-  return { hasDefault: value !== undefined, fallback: () => copyOf(value) }
+  if (value === undefined) return { hasDefault: false, fallback: () => undefined }
+  return { hasDefault: true, fallback: copierOf(value) }
 }
 
 // Invalid UTF-8 is corrupt JSON: decoding it lossily would write U+FFFD back. Strips a BOM.
@@ -1112,16 +1177,32 @@ function readJsonSync(path, options) {
   return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
+// V8's own TypeErrors for what JSON cannot hold; any other error (a toJSON's or getter's own,
+// TypeErrors included) passes as it is.
+const UNSERIALIZABLE = /^(Do not know how to serialize a BigInt|Converting circular structure to JSON)/
+
 function serialize(value, space) {
   let text
   try {
     text = JSON.stringify(value, null, space)
   } catch (err) {
-    // BigInt and cycles: V8 throws a TypeError with no code. (A toJSON's own errors pass as they are.)
-    if (!(err instanceof TypeError) || err.code !== undefined) throw err
-    const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
-    out.cause = err
-    throw out
+    if (err instanceof TypeError && err.code === undefined && UNSERIALIZABLE.test(err.message)) {
+      const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
+      out.cause = err
+      throw out
+    }
+    // JSON.stringify recurses on the stack: about 4,000 levels with Node's default stack size
+    // (JSON.parse reads any depth).
+    if (err instanceof RangeError && err.code === undefined && /call stack/i.test(err.message)) {
+      const out = codedError(
+        RangeError,
+        'ERR_INVALID_ARG_VALUE',
+        `The argument 'value' is nested too deeply for JSON.stringify (${err.message}).${received(value)}`,
+      )
+      out.cause = err
+      throw out
+    }
+    throw err
   }
   if (text === undefined) throw invalidArgValue('value', value, 'must be serializable as JSON')
   return `${text}\n`
@@ -1158,9 +1239,62 @@ function updatePlan(path, mutator, options, lockOpts) {
   if (opts.mode !== 'exclusive') {
     throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for an update (it needs the exclusive lock)")
   }
+  const targets = targetsOf(path, opts.networkFs)
   // A fresh copy of the default each time, so a mutator editing it in place cannot change it
   // for later calls.
-  return { targets: targetsOf(path, opts.networkFs), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+  return { targets, io: absolute(path), opts, read: readPlan(o, true), ...jsonWriteOptions(o) }
+}
+
+/**
+ * `path` made absolute under the cwd of now, as the lock key was: an update reads and writes the
+ * file it locked even if process.chdir() runs while it waits. Not normalized (no `..` folding), so
+ * the OS resolves it exactly as it would have resolved the relative path.
+ */
+function absolute(path) {
+  if (isAbsolute(path)) return path
+  const cwd = process.cwd()
+  return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
+}
+
+/** An error of IO on `plan.io`, naming the path as the caller spelled it (as Node's fs errors do). */
+function asGiven(err, path, plan) {
+  if (plan.io !== path && err?.path === plan.io) {
+    err.path = path
+    if (typeof err.message === 'string') err.message = err.message.split(plan.io).join(path)
+  }
+  return err
+}
+
+async function readUpdated(path, plan) {
+  try {
+    return await readBytes(plan.io)
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+async function writeUpdated(path, plan, text) {
+  try {
+    await awaitNative(native.atomicWrite(plan.io, text, plan.fsync, undefined))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+function readUpdatedSync(path, plan) {
+  try {
+    return callNative(() => native.readFileSync(plan.io))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
+}
+
+function writeUpdatedSync(path, plan, text) {
+  try {
+    callNative(() => native.atomicWriteSync(plan.io, text, plan.fsync, undefined))
+  } catch (err) {
+    throw asGiven(err, path, plan)
+  }
 }
 
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
@@ -1180,8 +1314,19 @@ const MAX_BATCH_CALLS = 64
 const MAX_BATCH_BYTES = 64 * 2 ** 20
 const MISSING = Symbol('missing')
 const SLOW = Symbol('slow')
-/** Open batches (waiting for their lock) by path and write options. */
+/**
+ * The batch a call may join, by path: the last lock request this thread made for the path, if it
+ * is a batch still waiting for its lock. Any other request for the path (a section, a handle, a
+ * batch with other write options) closes it, so that no call overtakes a request made before it.
+ */
 const batches = new Map()
+/** Batches opened and not yet run (or failed): locks this thread awaits. */
+let waitingBatches = 0
+
+/** A lock request for `key` is being made: later calls must queue behind it, not join a batch before it. */
+function closeBatch(key) {
+  batches.delete(key)
+}
 /** Size of the last write per path, to bound a batch's memory. */
 const writtenBytes = new Map()
 
@@ -1211,10 +1356,10 @@ async function updateOnce(path, plan, mutator) {
   const own = holds.getStore().get(key)
   own.busy = true
   try {
-    const current = parseJson(path, await readBytes(path), plan.read)
+    const current = parseJson(path, await readUpdated(path, plan), plan.read)
     const returned = await asMutator(key, () => mutator(current))
     const next = returned === undefined ? current : returned
-    await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
+    await writeUpdated(path, plan, serialize(next, plan.space))
     return next
   } finally {
     endTurn(own)
@@ -1225,19 +1370,27 @@ function joinBatch(path, plan, mutator) {
   const { key } = plan.targets[0]
   const { timeoutMs, signal } = plan.opts
   if (signal?.aborted) return Promise.reject(new AbortError(signal))
-  const id = `${key}\0${plan.fsync}\0${plan.space ?? ''}`
-  let batch = batches.get(id)
-  if (batch && (timeoutMs === 0 || batch.calls.length >= batch.limit)) {
-    // The open batch is still waiting for the lock: a call that may not wait cannot join it,
-    // and a full batch closes; the next one queues behind it.
-    if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
-    batches.delete(id)
+  let watch
+  try {
+    watch = watchFirst(signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  let batch = batches.get(key)
+  // The open batch is still waiting for the lock: a call that may not wait cannot join it.
+  if (batch && timeoutMs === 0) {
+    watch.unwatch()
+    return Promise.reject(new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key)))
+  }
+  // One write per batch: other write options, or a full batch, queue a new one behind it.
+  if (batch && (batch.fsync !== plan.fsync || batch.space !== plan.space || batch.calls.length >= batch.limit)) {
     batch = undefined
   }
   if (!batch) {
     try {
-      batch = openBatch(id, key, path, plan, timeoutMs === 0)
+      batch = openBatch(key, path, plan, timeoutMs === 0)
     } catch (err) {
+      watch.unwatch()
       return Promise.reject(err)
     }
   }
@@ -1250,7 +1403,7 @@ function joinBatch(path, plan, mutator) {
     // the lock, and while the mutators before it run.
     const leave = (makeError) => {
       if (call.started || call.settled) return
-      settleCall(call, makeError())
+      settleCall(call, { error: makeError() })
       if (opened.started) return
       opened.calls.splice(opened.calls.indexOf(call), 1)
       if (opened.calls.length === 0) opened.abandon()
@@ -1260,16 +1413,16 @@ function joinBatch(path, plan, mutator) {
       ms === null || timeoutMs === 0
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, 'exclusive', timeoutMs, native.lockHolders(key))), ms)
-    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    watch.onAbort = () => leave(() => new AbortError(signal))
     call.cleanup = () => {
       if (timer) clearTimeout(timer)
-      unwatch()
+      watch.unwatch()
     }
   })
 }
 
 /**
- * Arms the next run of a call's mutator: `call.go({ input, store })` starts it, `call.ran` (take
+ * Arms the next run of a call's mutator: `call.go({ input, store, hold })` starts it, `call.ran` (take
  * it before `go`) resolves with `{ returned }`. The mutator runs in its caller's async context
  * (all AsyncLocalStorage stores, as if it had run alone): the reaction is registered in that
  * context, here from joinBatch and again from inside each run, so a re-run keeps it too.
@@ -1277,17 +1430,34 @@ function joinBatch(path, plan, mutator) {
  */
 function armTurn(call) {
   const turn = new Promise((go) => (call.go = go))
-  call.ran = turn.then(({ input, store }) => {
+  call.ran = turn.then(({ input, store, hold }) => {
     armTurn(call)
-    return { returned: holds.run(store, () => call.mutator(input)) }
+    // The run's hold ends when the mutator settles, as a lone call's does: a call its context
+    // makes later (a timer it set) is an ordinary caller, not one nested in the mutator.
+    const end = () => (hold.active = false)
+    let returned
+    try {
+      returned = holds.run(store, () => call.mutator(input))
+      if (isThenable(returned)) {
+        returned = Promise.resolve(returned)
+        returned.then(end, end)
+        return { returned }
+      }
+    } catch (err) {
+      end()
+      throw err
+    }
+    end()
+    return { returned }
   })
 }
 
-function settleCall(call, error, value) {
+/** Settles a call with `{ value }` or `{ error }` (a mutator may throw any value, even a falsy one). */
+function settleCall(call, outcome) {
   if (call.settled) return
   call.settled = true
-  if (error) call.reject(error)
-  else call.resolve(value)
+  if ('error' in outcome) call.reject(outcome.error)
+  else call.resolve(outcome.value)
   stopWaiting(call)
 }
 
@@ -1311,11 +1481,20 @@ function afterMicrotasks() {
 }
 
 /** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
-function openBatch(id, key, path, plan, mustBeFree) {
+function openBatch(key, path, plan, mustBeFree) {
+  closeBatch(key)
   const now = callNative(() => native.tryLock(key, true))
   if (!now && mustBeFree) throw new LockTimeoutError(path, 'exclusive', 0, native.lockHolders(key))
-  const batch = { calls: [], started: false, limit: batchLimit(key), abandon: () => {} }
-  batches.set(id, batch)
+  const batch = {
+    calls: [],
+    started: false,
+    limit: batchLimit(key),
+    fsync: plan.fsync,
+    space: plan.space,
+    abandon: () => {},
+  }
+  batches.set(key, batch)
+  waitingBatches++
   let granted
   if (now) {
     granted = Promise.resolve(now)
@@ -1325,39 +1504,41 @@ function openBatch(id, key, path, plan, mustBeFree) {
     // Everyone left before the grant: withdraw the request (if the grant is already on its
     // way, runBatch finds no calls and releases it).
     batch.abandon = () => {
-      if (batches.get(id) === batch) batches.delete(id)
+      if (batches.get(key) === batch) batches.delete(key)
       native.cancelWait(key, waitId)
     }
   }
   granted.then(
-    (lock) => runBatch(id, batch, retain(lock), key, path, plan),
+    (lock) => {
+      waitingBatches--
+      runBatch(batch, retain(lock), key, path, plan)
+    },
     (err) => {
-      if (batches.get(id) === batch) batches.delete(id)
+      waitingBatches--
+      if (batches.get(key) === batch) batches.delete(key)
       const error = fromNative(err)
-      for (const call of batch.calls) settleCall(call, error)
+      for (const call of batch.calls) settleCall(call, { error })
     },
   )
   return batch
 }
 
-async function runBatch(id, batch, lock, key, path, plan) {
+async function runBatch(batch, lock, key, path, plan) {
   batch.started = true
-  if (batches.get(id) === batch) batches.delete(id)
+  if (batches.get(key) === batch) batches.delete(key)
   const calls = batch.calls.filter((c) => !c.settled)
-  const hold = { mode: 'exclusive', active: true, mutator: true }
   const after = []
   try {
-    if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
+    if (calls.length > 0) await commit(calls, key, path, plan, after)
   } catch (err) {
     // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
   } finally {
-    hold.active = false
     releaseLock(lock)
   }
   // The last outcomes are settled after the release, as a lone call's are: its caller may take
   // the lock again at once (a sync call would otherwise find this thread still holding it).
-  for (const [call, error, value] of after) settleCall(call, error, value)
+  for (const [call, outcome] of after) settleCall(call, outcome)
 }
 
 /**
@@ -1365,15 +1546,15 @@ async function runBatch(id, batch, lock, key, path, plan) {
  * `{ text, value, fresh }`: `text` as written (null: no file yet), `value` MISSING or parsed,
  * `fresh` while nobody has `value` itself.
  */
-async function commit(calls, hold, key, path, plan, after) {
+async function commit(calls, key, path, plan, after) {
   /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
   let draining = false
-  const settle = (call, error, value) => (draining ? after.push([call, error, value]) : settleCall(call, error, value))
+  const settle = (call, outcome) => (draining ? after.push([call, outcome]) : settleCall(call, outcome))
   let bytes
   try {
-    bytes = await readBytes(path)
+    bytes = await readUpdated(path, plan)
   } catch (err) {
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
     return
   }
   /** The state on disk. */
@@ -1383,7 +1564,7 @@ async function commit(calls, hold, key, path, plan, after) {
     const base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
     saved = base === MISSING ? { text: null, value: MISSING, fresh: false } : { text: fileText, value: base, fresh: true }
   } catch (err) {
-    for (const call of calls) after.push([call, err])
+    for (const call of calls) after.push([call, { error: err }])
     return
   }
   const missing = () => (bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
@@ -1394,7 +1575,7 @@ async function commit(calls, hold, key, path, plan, after) {
   let epoch = 0
 
   const write = async (text) => {
-    await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
+    await writeUpdated(path, plan, text)
     if (writtenBytes.size > 10_000) writtenBytes.clear()
     writtenBytes.set(key, text.length)
   }
@@ -1413,9 +1594,12 @@ async function commit(calls, hold, key, path, plan, after) {
         input = JSON.parse(state.text)
       }
       const ran = call.ran
+      // Each run has a hold of its own: a lock request for the path from inside the mutator is
+      // refused (ELOCKNESTED) only while it runs.
+      const hold = newHold([[key, { mode: 'exclusive', parent: holdOf(call.outer, key) }]], { mutator: true })
       const store = new Map(call.outer)
       store.set(key, hold)
-      call.go({ input, store })
+      call.go({ input, store, hold })
       let { returned } = await ran
       if (isThenable(returned)) {
         const result = Promise.resolve(returned)
@@ -1442,13 +1626,13 @@ async function commit(calls, hold, key, path, plan, after) {
     try {
       await write(top.text)
       saved = top
-      for (const d of group) settle(d.call, null, d.state.value)
+      for (const d of group) settle(d.call, { value: d.state.value })
       return
     } catch (err) {
       failure = err
     }
     if (group.length === 1) {
-      settle(group[0].call, failure)
+      settle(group[0].call, { error: failure })
     } else {
       // In call order. A call's state is exact while every call before it was written; after a
       // failed one, the later mutators run again on the state actually on disk.
@@ -1457,8 +1641,8 @@ async function commit(calls, hold, key, path, plan, after) {
         let state = d.state
         if (!exact) {
           const again = await apply(d.call, saved, false)
-          if (again.error) {
-            settle(d.call, again.error)
+          if ('error' in again) {
+            settle(d.call, again)
             continue
           }
           state = again.state
@@ -1466,9 +1650,9 @@ async function commit(calls, hold, key, path, plan, after) {
         try {
           await write(state.text)
           saved = state
-          settle(d.call, null, state.value)
+          settle(d.call, { value: state.value })
         } catch (err) {
-          settle(d.call, err)
+          settle(d.call, { error: err })
           exact = false
         }
       }
@@ -1492,9 +1676,9 @@ async function commit(calls, hold, key, path, plan, after) {
       if (seen === epoch) break
     }
     if (!calls.some((c, k) => k > i && !c.settled)) draining = true
-    if (outcome.error) {
+    if ('error' in outcome) {
       // Only this call fails; the next starts from the last good state.
-      settle(call, outcome.error)
+      settle(call, outcome)
     } else {
       pending.push({ call, state: outcome.state })
       last = outcome.state
@@ -1507,10 +1691,10 @@ async function commit(calls, hold, key, path, plan, after) {
 function updateJsonSync(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, syncLockOptions)
   return runLockedSync(plan.targets, plan.opts, () => {
-    const current = parseJson(path, callNative(() => native.readFileSync(path)), plan.read)
+    const current = parseJson(path, readUpdatedSync(path, plan), plan.read)
     const returned = checkSyncResult(asMutator(plan.targets[0].key, () => mutator(current)), 'mutator')
     const next = returned === undefined ? current : returned
-    callNative(() => native.atomicWriteSync(path, serialize(next, plan.space), plan.fsync, undefined))
+    writeUpdatedSync(path, plan, serialize(next, plan.space))
     return next
   })
 }

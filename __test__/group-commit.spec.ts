@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { acquire, readJson, tryAcquire, updateJson, withIndexLock } from '../index.js'
+import { acquire, readJson, tryAcquire, updateJson, withIndexLock, writeJson } from '../index.js'
 import { FIXTURES, run, tempDir } from './helpers'
 
 const isRoot = process.getuid?.() === 0
@@ -72,6 +72,72 @@ describe('group commit', () => {
     const states = await Promise.all(results)
     states.forEach((state, i) => expect(state.seq).toEqual(Array.from({ length: i + 1 }, (_, k) => k)))
     expect((await readJson<Log>(p)).seq).toEqual(Array.from({ length: 30 }, (_, k) => k))
+  })
+
+  it('calls with other write options or a lock section between them never overtake each other', async () => {
+    const p = join(tempDir(), 'index.json')
+    type V = { v: string; log: string[] }
+    const set = (tag: string) => (s: V) => {
+      s.v = tag
+      s.log.push(tag)
+    }
+    // Free lock: the middle call's options differ, so it cannot share the first call's write.
+    writeFileSync(p, '{"v":"","log":[]}')
+    const free = await Promise.all([
+      updateJson<V>(p, set('A')),
+      updateJson<V>(p, set('B'), { fsync: false }),
+      updateJson<V>(p, set('C')),
+    ])
+    expect(free.map((s) => s.log)).toEqual([['A'], ['A', 'B'], ['A', 'B', 'C']])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ v: 'C', log: ['A', 'B', 'C'] })
+    // Queued behind a holder: an update with other options, then a withIndexLock section.
+    writeFileSync(p, '{"v":"","log":[]}')
+    const held = await acquire(p)
+    const calls = [
+      updateJson<V>(p, set('A'), { space: 2 }),
+      updateJson<V>(p, set('B')),
+      updateJson<V>(p, set('C'), { space: 2 }),
+      withIndexLock(p, async () => {
+        const s = await readJson<V>(p)
+        set('W')(s)
+        await writeJson(p, s, { space: 2 })
+        return s
+      }),
+      updateJson<V>(p, set('D'), { space: 2 }),
+      updateJson<V>(p, set('E'), { space: 2 }),
+    ]
+    await held.release()
+    const states = await Promise.all(calls)
+    const order = ['A', 'B', 'C', 'W', 'D', 'E']
+    states.forEach((s, i) => expect(s.log).toEqual(order.slice(0, i + 1)))
+    expect(JSON.parse(readFileSync(p, 'utf8')).log).toEqual(order)
+  })
+
+  it('a mutator that throws a falsy value rejects with exactly that value and fails no one else', async () => {
+    const p = join(tempDir(), 'index.json')
+    const throwers: [string, unknown, () => unknown][] = [
+      ['throw null', null, () => { throw null }],
+      ['throw undefined', undefined, () => { throw undefined }],
+      ['throw 0', 0, () => { throw 0 }],
+      ["throw ''", '', () => { throw '' }],
+      ['Promise.reject(false)', false, () => Promise.reject(false)],
+    ]
+    const reason = (promise: Promise<unknown>) =>
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      )
+    for (const [label, thrown, thrower] of throwers) {
+      writeFileSync(p, '{}')
+      expect(await reason(updateJson(p, thrower)), `${label} alone`).toStrictEqual({ error: thrown })
+      const batched = await Promise.all([
+        reason(updateJson(p, (s: Record<string, number>) => void (s.a = 1))),
+        reason(updateJson(p, thrower)),
+        reason(updateJson(p, (s: Record<string, number>) => void (s.c = 1))),
+      ])
+      expect(batched, `${label} batched`).toStrictEqual([{ value: { a: 1 } }, { error: thrown }, { value: { a: 1, c: 1 } }])
+      expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ a: 1, c: 1 })
+    }
   })
 
   it('a throwing mutator rejects only its own call and its change is not written', async () => {

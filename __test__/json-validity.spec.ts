@@ -1,6 +1,6 @@
 // What counts as valid JSON on disk, read and written: the `space` option, UTF-8, nesting depth,
 // error positions (bytes, BOM included), fresh defaults, and values JSON cannot hold.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -25,6 +25,18 @@ async function failure(p: Promise<unknown> | (() => unknown)): Promise<Coded> {
     return err as Coded
   }
   throw new Error('expected a failure')
+}
+
+/** Every writer of a JSON value to `p`, each refusing (or throwing) the same way for the same value. */
+function writers(p: string, value: unknown): (() => unknown)[] {
+  return [
+    () => writeJson(p, value),
+    () => writeJsonSync(p, value),
+    () => updateJson(p, () => value),
+    () => updateJson(p, (c: Record<string, unknown>) => void (c.bad = value)),
+    () => withIndexLock(p, () => updateJson(p, () => value)),
+    () => updateJsonSync(p, () => value),
+  ]
 }
 
 /** Every reader of a JSON file, each rejecting (or throwing) the same way for the same bytes. */
@@ -246,6 +258,49 @@ describe('defaults', () => {
     expect(c).not.toBe(fallback)
     expect(fallback).toEqual({ entries: {}, list: [1] })
   })
+
+  it('a default structuredClone cannot copy is copied as JSON stores it, or refused at call time if JSON cannot either', async () => {
+    const dir = tempDir()
+    const missing = join(dir, 'missing.json')
+    const existing = join(dir, 'existing.json')
+    writeFileSync(existing, '{"n":1}')
+    // A function inside: structuredClone fails, a JSON round trip does not (as the file would hold it).
+    const jsonOnly = { entries: [] as string[], when: new Date(0), helper() {} }
+    const asJson = { entries: [], when: '1970-01-01T00:00:00.000Z' }
+    const copies = [
+      await readJson<typeof jsonOnly>(missing, { default: jsonOnly }),
+      readJsonSync<typeof jsonOnly>(missing, { default: jsonOnly }),
+    ]
+    for (const copy of copies) {
+      expect(copy).toStrictEqual(asJson)
+      copy.entries.push('changed')
+    }
+    const updated = await updateJson<typeof jsonOnly>(missing, (c) => void c.entries.push('u'), { default: jsonOnly, fsync: false })
+    expect(updated).toStrictEqual({ ...asJson, entries: ['u'] })
+    expect(jsonOnly.entries).toEqual([])
+    rmSync(missing)
+    // Neither can copy it: refused at call time, whether or not the file exists.
+    const neither = { entries: [], version: 1n, migrate() {} }
+    for (const value of [neither, () => 1]) {
+      for (const [name, call] of [
+        ['readJson missing', () => readJson(missing, { default: value })],
+        ['readJson existing', () => readJson(existing, { default: value })],
+        ['readJsonSync', () => readJsonSync(missing, { default: value })],
+        ['updateJson', () => updateJson(missing, () => {}, { default: value })],
+        ['updateJsonSync', () => updateJsonSync(missing, () => {}, { default: value })],
+      ] as const) {
+        const err = await failure(call)
+        expect(err, name).toBeInstanceOf(TypeError)
+        expect(err.code, name).toBe('ERR_INVALID_ARG_VALUE')
+        expect(err.message, name).toMatch(/options\.default/)
+      }
+    }
+    // Primitives are values, not shared objects: a symbol (a sentinel for "missing") comes back as it is.
+    const sentinel = Symbol('missing')
+    expect(await readJson(missing, { default: sentinel })).toBe(sentinel)
+    expect(existsSync(missing)).toBe(false)
+    expect(readFileSync(existing, 'utf8')).toBe('{"n":1}')
+  })
 })
 
 describe('values JSON cannot hold', () => {
@@ -270,5 +325,39 @@ describe('values JSON cannot hold', () => {
       }
     }
     expect(readFileSync(p, 'utf8')).toBe('{"ok":1}\n')
+  })
+
+  it("a toJSON's own errors pass through as they are, TypeErrors included", async () => {
+    const p = join(tempDir(), 'index.json')
+    writeFileSync(p, '{"ok":1}\n')
+    const mine = new TypeError('my toJSON failed')
+    const own = { toJSON: () => { throw mine } }
+    const v8s = { toJSON: () => (null as unknown as { x: number }).x }
+    for (const bad of [own, v8s]) {
+      for (const call of writers(p, bad)) {
+        const err = await failure(call)
+        if (bad === own) expect(err).toBe(mine)
+        expect(err).toBeInstanceOf(TypeError)
+        expect(err.code).toBeUndefined()
+      }
+    }
+    expect(readFileSync(p, 'utf8')).toBe('{"ok":1}\n')
+  })
+
+  it('a value nested too deeply for JSON.stringify is refused with a RangeError coded ERR_INVALID_ARG_VALUE; nothing is written', async () => {
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    writeFileSync(p, '{"ok":1}\n')
+    let deep: unknown = []
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    for (const call of writers(p, deep)) {
+      const err = await failure(call)
+      expect(err).toBeInstanceOf(RangeError)
+      expect(err.code).toBe('ERR_INVALID_ARG_VALUE')
+      expect(err.message).toMatch(/nested too deeply/)
+      expect(err.cause).toBeInstanceOf(RangeError)
+    }
+    expect(readFileSync(p, 'utf8')).toBe('{"ok":1}\n')
+    expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
   })
 })

@@ -320,6 +320,31 @@ describe('lock requests inside a mutator', () => {
     expect(((await readJson(p)) as Entries).entries).toEqual({ outer: 1 })
   })
 
+  it('a call made from a batched mutator after that mutator settled is an ordinary caller, queued behind the batch', async () => {
+    const p = join(tempDir('mut'), 'index.json')
+    writeFileSync(p, '{"entries":{}}')
+    let followUp!: Promise<Entries>
+    let made!: () => void
+    const madeFollowUp = new Promise<void>((resolve) => (made = resolve))
+    const held = await acquire(p)
+    // A sets a timer that updates the file later; it fires while B, batched with A, still runs.
+    const a = updateJson<Entries>(p, (index) => {
+      index.entries.a = 1
+      setImmediate(() => {
+        followUp = updateJson<Entries>(p, (i) => void (i.entries.followUp = 1))
+        made()
+      })
+    })
+    const b = updateJson<Entries>(p, async (index) => {
+      await madeFollowUp
+      index.entries.b = 1
+    })
+    await held.release()
+    await Promise.all([a, b])
+    expect((await followUp).entries).toEqual({ a: 1, b: 1, followUp: 1 })
+    expect(JSON.parse(readFileSync(p, 'utf8')).entries).toEqual({ a: 1, b: 1, followUp: 1 })
+  })
+
   it('every kind of lock request for the path is refused inside a mutator, nested or not', async () => {
     const dir = tempDir('mut')
     const p = join(dir, 'index.json')
