@@ -39,11 +39,14 @@ async function pausedSave(p: string, content: string, step: string, opts: { mode
   const [cmd, ...rest] = [...prefix, process.execPath, ...args]
   const r = run(cmd!, rest, { NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD, INDEX_LOCK_PAUSE: step, INDEX_LOCK_RESUME: resumeFile }, { group: true })
   const end = Date.now() + 20_000
-  while (!r.stderr().includes(`INDEX_LOCK_PAUSED ${step}`)) {
+  // The whole line, newline included: stderr may arrive in pieces, and a temp path read from a
+  // partial line names a file that does not exist.
+  const paused = new RegExp(`INDEX_LOCK_PAUSED ${step} (\\S+)\\n`)
+  while (!paused.test(r.stderr())) {
     if (Date.now() > end || r.child.exitCode !== null) throw new Error(`writer never paused: ${r.stdout()} ${r.stderr()}`)
     await sleep(5)
   }
-  const tmp = r.stderr().match(/INDEX_LOCK_PAUSED \S+ (\S+)/)![1]!
+  const tmp = r.stderr().match(paused)![1]!
   return { run: r, tmp, resume: () => writeFileSync(resumeFile, '') }
 }
 
