@@ -1,16 +1,15 @@
 //! Crash-safe replacement of a file: unique temp file, fsync, rename over the target, fsync dir.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::path;
+use crate::sys;
 
 /// Longest slice of the target's name kept in a temp name, so that the decorations never push
 /// a legal target name past NAME_MAX (255 bytes).
@@ -36,17 +35,6 @@ fn pause_point(step: &str, tmp: &Path) {
 #[inline(always)]
 fn pause_point(_step: &str, _tmp: &Path) {}
 
-#[cfg(target_os = "linux")]
-fn thread_id() -> u64 {
-  // SAFETY: gettid takes no arguments and cannot fail.
-  unsafe { libc::syscall(libc::SYS_gettid) as u64 }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_id() -> u64 {
-  0
-}
-
 /// 32 random bits from the hasher keys std seeds from the OS, so two containers whose writers
 /// share a pid (each is pid 1 in its own namespace) still pick different names.
 fn random32() -> u32 {
@@ -58,24 +46,24 @@ fn random32() -> u32 {
 /// `.index.json.<pid>.<tid>.<n>.<random>.tmp`: hidden, unique per process and thread, and never
 /// ending in the data file's extension (directory scans for `*.json` must not pick it up).
 pub fn temp_name(target_name: &[u8]) -> OsString {
-  let kept = &target_name[..target_name.len().min(MAX_NAME_IN_TEMP)];
+  let kept = sys::name_prefix(target_name, MAX_NAME_IN_TEMP);
   let mut name = b".".to_vec();
   name.extend_from_slice(kept);
   name.extend_from_slice(
     format!(
       ".{}.{}.{}.{:08x}.tmp",
       std::process::id(),
-      thread_id(),
+      sys::thread_id(),
       COUNTER.fetch_add(1, Ordering::Relaxed),
       random32()
     )
     .as_bytes(),
   );
-  OsString::from_vec(name)
+  sys::os_string(name)
 }
 
 /// Creates a new temp file beside the target under the first free name `next_name` gives, never
-/// opening an existing file or following a planted symlink (O_EXCL | O_NOFOLLOW).
+/// opening an existing file or following a planted symlink (`sys::create_temp`).
 fn create_temp(
   dir: &Path,
   next_name: &mut dyn FnMut() -> OsString,
@@ -83,24 +71,19 @@ fn create_temp(
 ) -> Result<(PathBuf, File)> {
   for _ in 0..MAX_TEMP_ATTEMPTS {
     let tmp = dir.join(next_name());
-    match OpenOptions::new()
-      .write(true)
-      .create_new(true)
-      .mode(0o666)
-      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-      .open(&tmp)
-    {
+    match sys::create_temp(&tmp) {
       Ok(f) => return Ok((tmp, f)),
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
       Err(e) => return Err(Error::io(e, "open", given)),
     }
   }
-  Err(Error::errno(libc::EEXIST, "open", given))
+  Err(Error::errno(sys::errno::EEXIST, "open", given))
 }
 
 /// Replaces the file `given` names with `data` so that readers see the old or the new content,
 /// never a mix, and (with `durable`) so the new content survives a power cut once this returns.
-/// Permission bits come from `mode`, else from the file being replaced, else 0o666 & ~umask.
+/// Permission bits come from `mode`, else from the file being replaced, else 0o666 & ~umask
+/// (Windows keeps only "read-only" of them).
 /// A symlink at `given` stays a symlink: its target is replaced.
 pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Result<()> {
   let target = path::resolve(given)?;
@@ -108,35 +91,25 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   let dir = target.parent().expect("resolved paths are absolute files");
   let name = target.file_name().expect("resolved paths name a file");
   let previous = retry_stale(|| match fs::symlink_metadata(&target) {
-    Ok(m) if m.is_dir() => Err(Error::errno(libc::EISDIR, "open", given)),
+    Ok(m) if m.is_dir() => Err(Error::errno(sys::errno::EISDIR, "open", given)),
     Ok(m) => Ok(Some(m)),
     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
     Err(e) => Err(Error::io(e, "stat", given)),
   })?;
-  let (tmp, mut file) = create_temp(dir, &mut || temp_name(name.as_bytes()), given)?;
+  let (tmp, mut file) = create_temp(dir, &mut || temp_name(name.as_encoded_bytes()), given)?;
   let staged = (|| -> Result<()> {
-    let perm = mode.or(previous.as_ref().map(|m| m.mode() & 0o7777));
-    if let Some(prev) = &previous {
-      // Keep the owner of the replaced file where we may (root rewriting a user's index);
-      // anyone else cannot change owners, and the file then becomes theirs, as with any rewrite.
-      if prev.uid() != unsafe { libc::geteuid() } || prev.gid() != unsafe { libc::getegid() } {
-        let _ = std::os::unix::fs::fchown(&file, Some(prev.uid()), Some(prev.gid()));
-      }
-    }
-    if let Some(perm) = perm {
-      file
-        .set_permissions(fs::Permissions::from_mode(perm))
-        .map_err(|e| Error::io(e, "fchmod", given))?;
-    }
+    sys::stage_temp(&file, previous.as_ref(), mode, given)?;
     file
       .write_all(data)
       .map_err(|e| Error::io(e, "write", given))?;
     if durable {
+      // F_FULLFSYNC on macOS (a plain fsync there leaves the data in the drive's cache),
+      // FlushFileBuffers on Windows.
       file.sync_all().map_err(|e| Error::io(e, "fsync", given))?;
     }
     drop(file);
     pause_point("before-rename", &tmp);
-    fs::rename(&tmp, &target).map_err(|e| Error::io(e, "rename", given))
+    sys::replace(&tmp, &target, given)
   })();
   if let Err(e) = staged {
     let _ = fs::remove_file(&tmp);
@@ -144,10 +117,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   }
   pause_point("before-dir-fsync", &tmp);
   if durable {
-    // The rename lives in the directory: without this fsync a crash can bring the old file back.
-    File::open(dir)
-      .and_then(|d| d.sync_all())
-      .map_err(|e| Error::io(e, "fsync", dir))?;
+    sys::sync_dir(dir)?;
   }
   Ok(())
 }
@@ -163,6 +133,9 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
     let mut file = match File::open(p) {
       Ok(f) => f,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+      // Windows refuses to open a directory as a file (access denied); Unix opens it and the
+      // read says EISDIR. Report both the Unix way, as Node does.
+      Err(_) if p.is_dir() => return Err(Error::errno(sys::errno::EISDIR, "read", p)),
       Err(e) => return Err(Error::io(e, "open", p)),
     };
     let mut buf = Vec::new();
@@ -182,7 +155,7 @@ const STALE_BACKOFF_MS: [u64; 6] = [1, 2, 5, 10, 20, 50];
 pub fn retry_stale<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
   for pause in STALE_BACKOFF_MS {
     match op() {
-      Err(Error::Io { ref source, .. }) if source.raw_os_error() == Some(libc::ESTALE) => {
+      Err(Error::Io { ref source, .. }) if sys::is_stale(source) => {
         std::thread::sleep(std::time::Duration::from_millis(pause));
       }
       other => return other,
@@ -194,7 +167,6 @@ pub fn retry_stale<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use std::os::unix::fs::symlink;
 
   fn dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("index-lock-atomic-{tag}-{}", std::process::id()));
@@ -212,8 +184,10 @@ mod tests {
     v
   }
 
+  #[cfg(unix)]
   #[test]
   fn replaces_content_keeps_mode_and_leaves_no_temp() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let d = dir("mode");
     let p = d.join("index.json");
     fs::write(&p, "old").unwrap();
@@ -227,8 +201,10 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn writing_through_a_symlink_replaces_its_target() {
+    use std::os::unix::fs::symlink;
     let d = dir("link");
     fs::write(d.join("real.json"), "old").unwrap();
     symlink("real.json", d.join("link.json")).unwrap();
@@ -264,6 +240,7 @@ mod tests {
     assert!(temp_name(&[b'a'; 255]).len() < 255);
   }
 
+  #[cfg(unix)]
   #[test]
   fn planted_files_and_symlinks_at_temp_names_are_never_opened() {
     let d = dir("planted");
@@ -280,6 +257,7 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn stale_handles_are_retried_a_bounded_number_of_times() {
     let mut calls = 0;
@@ -318,6 +296,77 @@ mod tests {
     let d = dir("read");
     assert_eq!(read(d.join("none.json").to_str().unwrap()).unwrap(), None);
     assert_eq!(read(d.to_str().unwrap()).unwrap_err().code(), "EISDIR");
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(windows)]
+  fn open_without_share_delete(p: &Path) -> File {
+    use std::os::windows::fs::OpenOptionsExt;
+    // What wine's Node, a backup tool or a scanner do: read, and refuse deletion meanwhile.
+    fs::OpenOptions::new()
+      .read(true)
+      .share_mode(windows_sys::Win32::Storage::FileSystem::FILE_SHARE_READ)
+      .open(p)
+      .unwrap()
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn a_reader_that_lets_go_within_the_bound_does_not_fail_the_write() {
+    let d = dir("inuse");
+    let p = d.join("index.json");
+    fs::write(&p, "old").unwrap();
+    let reader = open_without_share_delete(&p);
+    let t = std::thread::spawn(move || {
+      std::thread::sleep(std::time::Duration::from_millis(300));
+      drop(reader);
+    });
+    write(p.to_str().unwrap(), b"new", true, None).unwrap();
+    t.join().unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"new");
+    assert_eq!(entries(&d), vec!["index.json"]);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn a_reader_that_keeps_the_file_open_gets_ebusy_and_no_temp_is_left() {
+    let d = dir("busy");
+    let p = d.join("index.json");
+    fs::write(&p, "old").unwrap();
+    let reader = open_without_share_delete(&p);
+    let err = write(p.to_str().unwrap(), b"new", true, None).unwrap_err();
+    assert_eq!(err.code(), "EBUSY");
+    assert!(
+      err.message().contains("another process"),
+      "{}",
+      err.message()
+    );
+    assert!(err.message().contains("index.json"), "{}", err.message());
+    let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+    assert_eq!(
+      (v["errno"].as_i64(), v["syscall"].as_str()),
+      (Some(-4082), Some("rename"))
+    );
+    drop(reader);
+    assert_eq!(fs::read(&p).unwrap(), b"old");
+    assert_eq!(entries(&d), vec!["index.json"]);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn read_only_maps_to_the_attribute_and_is_kept() {
+    let d = dir("readonly");
+    let p = d.join("index.json");
+    write(p.to_str().unwrap(), b"one", false, Some(0o444)).unwrap();
+    assert!(fs::metadata(&p).unwrap().permissions().readonly());
+    write(p.to_str().unwrap(), b"two", false, None).unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"two");
+    assert!(fs::metadata(&p).unwrap().permissions().readonly());
+    write(p.to_str().unwrap(), b"three", false, Some(0o644)).unwrap();
+    assert!(!fs::metadata(&p).unwrap().permissions().readonly());
+    assert_eq!(entries(&d), vec!["index.json"]);
     fs::remove_dir_all(d).unwrap();
   }
 }

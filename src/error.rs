@@ -34,7 +34,8 @@ impl Error {
     }
   }
 
-  /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`).
+  /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`: pass
+  /// `sys::errno::*`, which every OS names the same).
   pub fn errno(errno: i32, syscall: &'static str, path: &Path) -> Self {
     Self::io(io::Error::from_raw_os_error(errno), syscall, path)
   }
@@ -88,7 +89,8 @@ impl Error {
         syscall,
         path,
       } => {
-        v["errno"] = serde_json::json!(-source.raw_os_error().unwrap_or(0));
+        let errno = lookup(source).map_or(-source.raw_os_error().unwrap_or(0), |(n, _, _)| n);
+        v["errno"] = serde_json::json!(errno);
         v["syscall"] = serde_json::json!(syscall);
         v["path"] = serde_json::json!(path.to_string_lossy());
       }
@@ -115,8 +117,10 @@ impl From<Error> for napi::Error {
   }
 }
 
-/// errno values and the short texts libuv (and so Node) uses for them.
-const ERRNOS: &[(i32, &str, &str)] = &[
+/// errno values and the short texts libuv (and so Node) uses for them (Unix; Windows codes are
+/// in `sys::windows`).
+#[cfg(unix)]
+pub(crate) const ERRNOS: &[(i32, &str, &str)] = &[
   (libc::EPERM, "EPERM", "operation not permitted"),
   (libc::ENOENT, "ENOENT", "no such file or directory"),
   (libc::EINTR, "EINTR", "interrupted system call"),
@@ -155,15 +159,15 @@ const ERRNOS: &[(i32, &str, &str)] = &[
   (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
 ];
 
-fn lookup(e: &io::Error) -> Option<&'static (i32, &'static str, &'static str)> {
-  let raw = e.raw_os_error()?;
-  ERRNOS.iter().find(|(n, _, _)| *n == raw)
+/// Node's errno number, code and text for an OS error.
+fn lookup(e: &io::Error) -> Option<(i32, &'static str, &'static str)> {
+  crate::sys::translate(e.raw_os_error()?)
 }
 
 /// `ENOENT` for errno 2; `EUNKNOWN` where the OS gave no errno we know.
 pub fn errno_name(e: &io::Error) -> String {
   match (lookup(e), e.raw_os_error()) {
-    (Some((_, name, _)), _) => (*name).into(),
+    (Some((_, name, _)), _) => name.into(),
     (None, Some(n)) => format!("E{n}"),
     (None, None) => "EUNKNOWN".into(),
   }
@@ -171,7 +175,7 @@ pub fn errno_name(e: &io::Error) -> String {
 
 fn describe(e: &io::Error) -> String {
   match lookup(e) {
-    Some((_, _, text)) => (*text).into(),
+    Some((_, _, text)) => text.into(),
     None => e.to_string(),
   }
 }
@@ -180,6 +184,7 @@ fn describe(e: &io::Error) -> String {
 mod tests {
   use super::*;
 
+  #[cfg(unix)]
   #[test]
   fn io_errors_look_like_node_fs_errors() {
     let e = Error::errno(libc::ENOENT, "open", Path::new("/x/index.json"));
@@ -194,6 +199,53 @@ mod tests {
     assert_eq!(v["path"], "/x/index.json");
   }
 
+  #[test]
+  fn conditions_detected_here_have_one_name_everywhere() {
+    let e = Error::errno(crate::sys::errno::EISDIR, "open", Path::new("index.json"));
+    assert_eq!(e.code(), "EISDIR");
+    assert!(e
+      .message()
+      .starts_with("EISDIR: illegal operation on a directory, open"));
+    let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(
+      v["errno"],
+      if cfg!(windows) { -4068 } else { -libc::EISDIR }
+    );
+    assert_eq!(
+      Error::errno(crate::sys::errno::ELOOP, "open", Path::new("x")).code(),
+      "ELOOP"
+    );
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn windows_codes_get_libuv_names_and_numbers() {
+    use windows_sys::Win32::Foundation as W;
+    for (code, name, errno) in [
+      (W::ERROR_FILE_NOT_FOUND, "ENOENT", -4058),
+      (W::ERROR_PATH_NOT_FOUND, "ENOENT", -4058),
+      (W::ERROR_ACCESS_DENIED, "EPERM", -4048),
+      (W::ERROR_SHARING_VIOLATION, "EBUSY", -4082),
+      (W::ERROR_LOCK_VIOLATION, "EBUSY", -4082),
+      (W::ERROR_FILE_EXISTS, "EEXIST", -4075),
+      (W::ERROR_ALREADY_EXISTS, "EEXIST", -4075),
+      (W::ERROR_DISK_FULL, "ENOSPC", -4055),
+      (W::ERROR_HANDLE_DISK_FULL, "ENOSPC", -4055),
+      (W::ERROR_FILENAME_EXCED_RANGE, "ENAMETOOLONG", -4064),
+      (W::ERROR_DIRECTORY, "ENOENT", -4058),
+    ] {
+      let e = Error::io(
+        io::Error::from_raw_os_error(code as i32),
+        "open",
+        Path::new("x"),
+      );
+      assert_eq!(e.code(), name);
+      let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+      assert_eq!(v["errno"], errno, "{name}");
+    }
+  }
+
+  #[cfg(unix)]
   #[test]
   fn unknown_errno_keeps_its_number() {
     let e = Error::errno(200, "open", Path::new("/x"));

@@ -9,6 +9,7 @@ pub mod lock;
 pub mod path;
 pub mod registry;
 pub mod sweep;
+pub mod sys;
 
 use std::path::Path;
 

@@ -3,10 +3,10 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// Symlink hops followed before giving up with `ELOOP`, as the kernel does (40 on Linux).
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -37,8 +37,9 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
       .join(given)
   };
   for _ in 0..MAX_SYMLINK_HOPS {
-    let (dir, name) = split(&current).ok_or_else(|| Error::errno(libc::EISDIR, "open", given))?;
-    let dir = fs::canonicalize(&dir).map_err(|e| Error::io(e, "realpath", given))?;
+    let (dir, name) =
+      split(&current).ok_or_else(|| Error::errno(sys::errno::EISDIR, "open", given))?;
+    let dir = sys::simplify(fs::canonicalize(&dir).map_err(|e| Error::io(e, "realpath", given))?);
     let full = dir.join(&name);
     match fs::symlink_metadata(&full) {
       Ok(meta) if meta.file_type().is_symlink() => {
@@ -50,13 +51,14 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
       Err(e) => return Err(Error::io(e, "lstat", given)),
     }
   }
-  Err(Error::errno(libc::ELOOP, "open", given))
+  Err(Error::errno(sys::errno::ELOOP, "open", given))
 }
 
 /// Splits an absolute path into its directory and final name; `None` when the final component
-/// names a directory by construction (`/`, `..`, a trailing `/`).
+/// names a directory by construction (`/`, `C:\`, `..`, a trailing separator).
 fn split(path: &Path) -> Option<(PathBuf, OsString)> {
-  if path.as_os_str().as_bytes().ends_with(b"/") {
+  let last = *path.as_os_str().as_encoded_bytes().last()?;
+  if std::path::is_separator(last as char) {
     return None;
   }
   let name = path.file_name()?;
@@ -76,15 +78,17 @@ pub fn sidecar(data: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
   use super::*;
+  #[cfg(unix)]
   use std::os::unix::fs::symlink;
 
   fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("index-lock-path-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
-    fs::canonicalize(d).unwrap()
+    sys::simplify(fs::canonicalize(d).unwrap())
   }
 
+  #[cfg(unix)]
   #[test]
   fn spellings_and_symlinks_resolve_to_one_key() {
     let d = tempdir("spell");
@@ -109,6 +113,7 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn missing_file_resolves_beside_its_real_directory() {
     let d = tempdir("missing");
@@ -121,6 +126,7 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn errors_name_the_given_path() {
     let err = resolve("/definitely/not/here/index.json").unwrap_err();
@@ -131,6 +137,7 @@ mod tests {
     assert_eq!(resolve("/tmp/..").unwrap_err().code(), "EISDIR");
   }
 
+  #[cfg(unix)]
   #[test]
   fn symlink_loops_end_in_eloop() {
     let d = tempdir("loop");
@@ -149,5 +156,43 @@ mod tests {
       sidecar(Path::new("/d/index.json")),
       Path::new("/d/index.json.lock")
     );
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn windows_spellings_resolve_to_one_plain_key() {
+    let d = tempdir("win");
+    fs::write(d.join("index.json"), "{}").unwrap();
+    let want = d.join("index.json");
+    assert!(!want.to_str().unwrap().starts_with(r"\\?\"), "{want:?}");
+    let forward = want.to_str().unwrap().replace('\\', "/");
+    let verbatim = format!(r"\\?\{}", want.display());
+    let dotted = d.join("x").join("..").join("index.json");
+    for spelling in [forward, verbatim, dotted.to_str().unwrap().to_string()] {
+      assert_eq!(resolve(&spelling).unwrap(), want, "{spelling}");
+    }
+    let root = &want.to_str().unwrap()[..3];
+    assert_eq!(resolve(root).unwrap_err().code(), "EISDIR");
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn verbatim_paths_lose_their_prefix_only_when_that_keeps_their_meaning() {
+    assert_eq!(
+      sys::simplify(PathBuf::from(r"\\?\C:\data\index.json")),
+      Path::new(r"C:\data\index.json")
+    );
+    assert_eq!(
+      sys::simplify(PathBuf::from(r"\\?\UNC\server\share\index.json")),
+      Path::new(r"\\server\share\index.json")
+    );
+    for keep in [
+      r"\\?\C:\data\trailing.",
+      r"\\?\C:\data\NUL.json",
+      r"\\?\C:\data\space ",
+    ] {
+      assert_eq!(sys::simplify(PathBuf::from(keep)), Path::new(keep));
+    }
   }
 }

@@ -1,9 +1,10 @@
 //! The in-process half: one readers-writer FIFO per canonical path, shared by every worker thread.
 //!
 //! Requests join a path's queue synchronously on the calling thread, so JS call order is queue
-//! order. Only the request at the head touches the OS lock: it tries flock without blocking and,
-//! when another process holds it, one dedicated thread per (path, mode) waits in a blocking flock,
-//! so neither the event loop nor libuv's threadpool ever waits for a lock.
+//! order. Only the request at the head touches the OS lock: it tries it without blocking and,
+//! when another process holds it, one dedicated thread per (path, mode) waits for it (a blocking
+//! flock on Linux, a polling wait elsewhere; see `sys`), so neither the event loop nor libuv's
+//! threadpool ever waits for a lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
 use crate::path::sidecar;
 use crate::sweep;
+use crate::sys;
 
 /// Called once with the outcome of a queued request: a grant, or why there will be none.
 pub type Notify = Box<dyn FnOnce(Result<Grant>) + Send>;
@@ -32,9 +34,9 @@ struct Waiter {
 /// waits for it. flock(2) has no queue, so without a bound a process whose own callers keep
 /// queueing would never let others in.
 const FAIR_SLICE: Duration = Duration::from_millis(10);
-/// After giving the lock up for fairness, how long to stay out of the race for it, so that a
-/// waiter the kernel just woke gets it before we ask again.
-const YIELD_DELAY: Duration = Duration::from_millis(1);
+/// After giving the lock up for fairness, how long to stay out of the race for it, so that the
+/// other process's waiter gets it before we ask again (see `sys::YIELD_DELAY`).
+const YIELD_DELAY: Duration = sys::YIELD_DELAY;
 
 struct HeldOs {
   lock: OsLock,
@@ -53,9 +55,9 @@ impl HeldOs {
   }
 }
 
-/// A thread waiting in a blocking flock for one mode of a path.
+/// A thread waiting for the OS lock in one mode of a path.
 struct PendingWait {
-  thread: libc::pthread_t,
+  thread: sys::Waker,
   /// Set when no queued request wants this mode any more; the thread then gives up.
   abandoned: Arc<AtomicBool>,
 }
@@ -103,7 +105,7 @@ impl Entry {
 
   /// True when this process has had the OS lock for a full slice and another process is waiting
   /// for it: then no more in-process requests are admitted until it has been handed over. The
-  /// /proc/locks read happens at most once per slice.
+  /// look (a /proc/locks read on Linux) happens at most once per slice.
   fn should_yield(&mut self) -> bool {
     let Some(held) = &mut self.os else {
       return false;
@@ -228,7 +230,7 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   for mode in [Mode::Shared, Mode::Exclusive] {
     if let Some(wait) = &e.pending[mode.index()] {
       if !e.queue.iter().any(|w| w.mode == mode) && !wait.abandoned.swap(true, Ordering::AcqRel) {
-        lock::interrupt(wait.thread);
+        lock::interrupt(&wait.thread);
       }
     }
   }
@@ -309,7 +311,6 @@ fn spawn_wait(
   mode: Mode,
   delay: Duration,
 ) -> Result<PendingWait> {
-  use std::os::unix::thread::JoinHandleExt;
   lock::init_wake_signal();
   let abandoned = Arc::new(AtomicBool::new(false));
   let flag = abandoned.clone();
@@ -349,7 +350,7 @@ fn spawn_wait(
     })
     .map_err(|e| Error::io(e, "pthread_create", Path::new("index-lock-wait")))?;
   Ok(PendingWait {
-    thread: handle.as_pthread_t(),
+    thread: sys::waker_of(&handle),
     abandoned,
   })
 }

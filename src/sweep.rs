@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::atomic::MAX_NAME_IN_TEMP;
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// A temp file this old is an orphan even if a process with its pid runs (pid reuse, or a writer
 /// in another pid namespace that shares the directory).
@@ -37,7 +37,7 @@ const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 /// The pid in a temp name of `target_name` (`.<name>.<pid>.<tid>.<n>.<random>.tmp`), or `None`
 /// when `entry` is not one of its temp files.
 fn temp_owner(entry: &[u8], target_name: &[u8]) -> Option<u32> {
-  let kept = &target_name[..target_name.len().min(MAX_NAME_IN_TEMP)];
+  let kept = sys::name_prefix(target_name, MAX_NAME_IN_TEMP);
   let rest = entry
     .strip_prefix(b".")?
     .strip_prefix(kept)?
@@ -56,12 +56,7 @@ fn temp_owner(entry: &[u8], target_name: &[u8]) -> Option<u32> {
 }
 
 fn alive(pid: u32) -> bool {
-  if pid == std::process::id() {
-    return true;
-  }
-  // SAFETY: signal 0 only checks that the process exists; EPERM means it does (another user).
-  let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-  r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+  sys::pid_alive(pid)
 }
 
 /// A temp file of some writer of a data file.
@@ -87,13 +82,13 @@ pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
   let name = target
     .file_name()
     .expect("resolved paths name a file")
-    .as_bytes();
+    .as_encoded_bytes();
   let now = SystemTime::now();
   let mut found = Vec::new();
   let entries = fs::read_dir(dir).map_err(|e| Error::io(e, "scandir", dir))?;
   for entry in entries.flatten() {
     let file_name = entry.file_name();
-    let Some(pid) = temp_owner(file_name.as_bytes(), name) else {
+    let Some(pid) = temp_owner(file_name.as_encoded_bytes(), name) else {
       continue;
     };
     let age = entry
@@ -181,10 +176,10 @@ mod tests {
   fn recognises_only_temp_names_of_its_target() {
     let ours = temp_name(b"index.json");
     assert_eq!(
-      temp_owner(ours.as_bytes(), b"index.json"),
+      temp_owner(ours.as_encoded_bytes(), b"index.json"),
       Some(std::process::id())
     );
-    assert_eq!(temp_owner(ours.as_bytes(), b"other.json"), None);
+    assert_eq!(temp_owner(ours.as_encoded_bytes(), b"other.json"), None);
     assert_eq!(temp_owner(b"index.json", b"index.json"), None);
     assert_eq!(temp_owner(b"index.json.lock", b"index.json"), None);
     assert_eq!(
@@ -197,7 +192,7 @@ mod tests {
     );
     assert_eq!(temp_owner(b".index.json.tmp", b"index.json"), None);
     let long = [b'a'; 250];
-    assert!(temp_owner(temp_name(&long).as_bytes(), &long).is_some());
+    assert!(temp_owner(temp_name(&long).as_encoded_bytes(), &long).is_some());
   }
 
   #[test]
