@@ -194,6 +194,14 @@ pub fn filesystem_info(dir: String) -> Result<FilesystemInfo> {
   })
 }
 
+/// The platform backend this build uses (see src/sys): `linux` (flock, /proc/locks, mountinfo, a
+/// signal-interrupted wait), `generic-unix` (macOS and other Unixes, or Linux built with the
+/// `generic-unix` feature: no holder list, a polling wait) or `windows`.
+#[napi(ts_return_type = "'linux' | 'generic-unix' | 'windows'")]
+pub fn backend() -> String {
+  sys::BACKEND.into()
+}
+
 /// Whether this build has the test-only pause points.
 #[napi]
 pub fn fault_injection() -> bool {

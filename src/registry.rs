@@ -6,6 +6,7 @@
 //! flock on Linux, a polling wait elsewhere; see `sys`), so neither the event loop nor libuv's
 //! threadpool ever waits for a lock.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -355,6 +356,16 @@ fn spawn_wait(
   })
 }
 
+/// The table's key for a lock key: the key itself, folded on a case-insensitive volume (see
+/// `sys::fold_key`) so two spellings of one file share one queue. Their sidecar is the same file
+/// there anyway; each entry keeps the first spelling's.
+fn table_key(key: &Path) -> Cow<'_, Path> {
+  match sys::fold_key(key) {
+    Some(folded) => Cow::Owned(folded),
+    None => Cow::Borrowed(key),
+  }
+}
+
 fn key_of(t: &Table, key: &Path) -> Arc<Path> {
   t.get_key_value(key)
     .map(|(k, _)| k.clone())
@@ -364,8 +375,8 @@ fn key_of(t: &Table, key: &Path) -> Arc<Path> {
 /// Grants the lock now if that needs no waiting and jumps no queue; `Ok(None)` otherwise.
 pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
   let mut t = table();
-  let k = key_of(&t, key);
-  let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+  let k = key_of(&t, &table_key(key));
+  let e = t.entry(k.clone()).or_insert_with(|| Entry::new(key));
   let granted = if !e.queue.is_empty() {
     None
   } else if e.holders > 0 {
@@ -399,8 +410,8 @@ pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
   let mut out = Outbox::default();
   {
     let mut t = table();
-    let k = key_of(&t, key);
-    let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+    let k = key_of(&t, &table_key(key));
+    let e = t.entry(k.clone()).or_insert_with(|| Entry::new(key));
     e.queue.push_back(Waiter {
       id,
       mode,
@@ -419,7 +430,7 @@ pub fn cancel(key: &Path, id: u64) -> bool {
   let mut out = Outbox::default();
   let found = {
     let mut t = table();
-    let Some(k) = t.get_key_value(key).map(|(k, _)| k.clone()) else {
+    let Some(k) = t.get_key_value(&*table_key(key)).map(|(k, _)| k.clone()) else {
       return false;
     };
     let e = t.get_mut(&k).expect("key just found");
@@ -454,7 +465,7 @@ pub fn next_id() -> u64 {
 /// and asks for exclusive (`ELOCKUPGRADE`).
 pub fn enter_blocking(key: &Path, mode: Mode, timeout: Option<Duration>) -> Result<Option<Grant>> {
   let me = std::thread::current().id();
-  if let Some(e) = table().get(key) {
+  if let Some(e) = table().get(&*table_key(key)) {
     if e.holder_threads.contains(&me) {
       return Err(if e.hold_mode == Mode::Shared && mode == Mode::Exclusive {
         Error::Upgrade { path: key.into() }
@@ -651,5 +662,35 @@ mod tests {
       );
       std::thread::sleep(Duration::from_millis(5));
     }
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn two_spellings_of_one_file_share_one_queue() {
+    let k = key("case");
+    let upper = PathBuf::from(k.to_str().unwrap().to_uppercase());
+    let g = try_enter(&k, Mode::Exclusive).unwrap().unwrap();
+    // One queue: this thread already holds it, so a blocking wait is refused at once instead
+    // of timing out behind itself.
+    assert_eq!(
+      enter_blocking(&upper, Mode::Exclusive, Some(Duration::from_millis(50)))
+        .unwrap_err()
+        .code(),
+      "ELOCKDEADLOCK"
+    );
+    assert_eq!(active_paths_for_test(&[&k, &upper]), 1);
+    drop(g);
+    assert!(!table().contains_key(&*table_key(&k)));
+  }
+
+  #[cfg(windows)]
+  fn active_paths_for_test(keys: &[&Path]) -> usize {
+    let t = table();
+    let mut found: Vec<&Arc<Path>> = keys
+      .iter()
+      .filter_map(|k| t.get_key_value(&*table_key(k)).map(|(k, _)| k))
+      .collect();
+    found.dedup();
+    found.len()
   }
 }

@@ -77,7 +77,7 @@ pub fn name_prefix(name: &[u8], max: usize) -> &[u8] {
 /// upcase table and APFS's case-insensitive compare treat them), so that two spellings of one
 /// file on a case-insensitive volume give one registry key. Unicode normalisation (APFS also
 /// ignores it) is not applied: two normal forms of one name get two queues, as before.
-#[allow(dead_code)]
+#[cfg_attr(not(any(windows, target_vendor = "apple")), allow(dead_code))]
 pub fn fold_case(key: &std::path::Path) -> std::path::PathBuf {
   let Some(s) = key.to_str() else {
     return key.to_path_buf();
@@ -92,4 +92,31 @@ pub fn fold_case(key: &std::path::Path) -> std::path::PathBuf {
     })
     .collect::<String>()
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::path::Path;
+
+  #[test]
+  fn folding_makes_spellings_equal_and_keeps_lengths() {
+    assert_eq!(
+      fold_case(Path::new("C:/Data/Index.json")),
+      fold_case(Path::new("c:/DATA/index.JSON"))
+    );
+    // No one-to-many mappings: "ß" would become "SS" and change the name's length.
+    assert_eq!(
+      fold_case(Path::new("/d/straße.json")),
+      Path::new("/D/STRAßE.JSON")
+    );
+  }
+
+  #[test]
+  fn name_prefixes_are_names() {
+    assert_eq!(name_prefix(b"index.json", 5), b"index");
+    let e_acute = "é".as_bytes();
+    let cut = name_prefix(e_acute, 1);
+    assert!(cut.is_empty() || cfg!(unix), "{cut:?}");
+  }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf, Prefix};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation as W;
 use windows_sys::Win32::Storage::FileSystem as FS;
@@ -137,10 +137,12 @@ pub fn stage_temp(
   Ok(())
 }
 
-/// Pauses between rename attempts while another process holds the target open without
-/// FILE_SHARE_DELETE (a reader, a backup tool, an antivirus scanner): 2 s in all.
-pub const RENAME_BACKOFF_MS: [u64; 14] =
-  [1, 2, 5, 10, 20, 40, 80, 120, 160, 200, 250, 300, 350, 462];
+/// How long a save keeps retrying its rename while another process holds the target open without
+/// FILE_SHARE_DELETE (a reader, a backup tool, an antivirus scanner), before it fails with EBUSY.
+pub const RENAME_RETRY_FOR: Duration = Duration::from_secs(2);
+/// Pauses between those attempts grow from 1 ms to this: a reader that reopens the file in a
+/// tight loop leaves gaps of a fraction of a millisecond, so the attempts must be frequent.
+const RENAME_PAUSE_MAX: Duration = Duration::from_millis(10);
 
 fn in_use(e: &io::Error) -> bool {
   matches!(
@@ -154,7 +156,7 @@ fn in_use(e: &io::Error) -> bool {
 /// are) and falls back to MoveFileEx. Both fail with access denied or a sharing violation while
 /// another process holds the target open without FILE_SHARE_DELETE, and wine (which lacks the
 /// POSIX semantics) fails whenever it is open at all. That is write-file-atomic's issue #28:
-/// here the rename is retried for `RENAME_BACKOFF_MS` (2 s), then fails with `EBUSY` naming the
+/// here the rename is retried for `RENAME_RETRY_FOR` (2 s), then fails with `EBUSY` naming the
 /// path. A read-only target cannot be replaced at all, so its attribute is cleared first (the
 /// temp file carries it over).
 // Clearing "read-only" is all `set_readonly(false)` does on Windows (the lint is about Unix modes).
@@ -168,15 +170,13 @@ pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
       let _ = fs::set_permissions(target, perm);
     }
   }
+  let deadline = Instant::now() + RENAME_RETRY_FOR;
+  let mut pause = Duration::from_millis(1);
   let mut result = fs::rename(tmp, target);
-  for pause in RENAME_BACKOFF_MS {
-    match &result {
-      Err(e) if in_use(e) => {
-        std::thread::sleep(Duration::from_millis(pause));
-        result = fs::rename(tmp, target);
-      }
-      _ => break,
-    }
+  while matches!(&result, Err(e) if in_use(e)) && Instant::now() < deadline {
+    std::thread::sleep(pause);
+    pause = (pause * 2).min(RENAME_PAUSE_MAX);
+    result = fs::rename(tmp, target);
   }
   match result {
     Ok(()) => Ok(()),
