@@ -5,7 +5,7 @@
 // scripts/platform-tools.sh installs the emulators (.ci/run does both); without them the test
 // skips and says which is missing.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT, tempDir } from './helpers'
@@ -77,19 +77,22 @@ describe.skipIf(winMissing)(`win32-x64 under wine${winMissing ? ` (skipped: ${wi
   it('passes the platform suite with its own Node and binary', () => {
     const dir = tempDir('win32')
     const out = join(dir, 'result.json')
-    // wine breaks Node's stdout pipes (EBADF): results come through the file.
-    const res = spawnSync('wine', [WIN_NODE, winPath(SUITE), winPath(out), winPath(dir)], {
+    // wine breaks Node's stdio pipes (EBADF, also when a Worker touches process.stderr): results
+    // come through the file, and stderr goes to a file too.
+    const errFile = join(dir, 'stderr.txt')
+    const errFd = openSync(errFile, 'w')
+    spawnSync('wine', [WIN_NODE, winPath(SUITE), winPath(out), winPath(dir)], {
       env: {
         ...process.env,
         WINEPREFIX,
         WINEDEBUG: '-all',
         NAPI_RS_NATIVE_LIBRARY_PATH: winPath(WIN_BINARY),
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', errFd],
       timeout: 300_000,
     })
-    expect(existsSync(out), res.stderr).toBe(true)
+    closeSync(errFd)
+    expect(existsSync(out), readFileSync(errFile, 'utf8')).toBe(true)
     const result: Result = JSON.parse(readFileSync(out, 'utf8'))
     expectAllPassed(result)
   }, 320_000)

@@ -95,9 +95,24 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
     magic,
     fstype: crate::fstype::magic_type(magic),
     options: String::new(),
-    mount_point: None,
+    mount_point: mount_point_of(dir),
     verdict: None,
   })
+}
+
+/// The mount point holding `dir`: its highest ancestor on the same device.
+#[cfg(not(target_vendor = "apple"))]
+fn mount_point_of(dir: &Path) -> Option<PathBuf> {
+  use std::os::unix::fs::MetadataExt;
+  let dev = std::fs::metadata(dir).ok()?.dev();
+  let mut top = dir;
+  while let Some(parent) = top.parent() {
+    match std::fs::metadata(parent) {
+      Ok(m) if m.dev() == dev => top = parent,
+      _ => break,
+    }
+  }
+  Some(top.to_path_buf())
 }
 
 /// The lock key of `key` on a case-insensitive volume (APFS and HFS+ by default): folded, so that

@@ -1,7 +1,8 @@
 //! The lock wait where no signal can interrupt a blocking lock call (macOS has no real-time
 //! signals; Windows' LockFileEx ignores them): non-blocking tries with a short sleep between them.
-//! An abandoned wait ends within one sleep and never takes the lock for nobody, since it only
-//! tries while still wanted; the price is up to `POLL_MAX` of hand-over latency between processes.
+//! An abandoned wait is woken from its sleep (`interrupt` unparks it) and never takes the lock for
+//! nobody, since it only tries while still wanted; the price is up to `POLL_MAX` of hand-over
+//! latency between processes.
 //!
 //! A polling waiter is invisible to the holder (no /proc/locks), so it leaves a mark the holder
 //! can see: it sets the sidecar's modification time on each failed try. A holder that finds the
@@ -24,7 +25,7 @@ pub const POLL_MAX: Duration = Duration::from_millis(10);
 pub const YIELD_DELAY: Duration = Duration::from_millis(12);
 
 /// Tries the lock until it is ours (`Ok(true)`) or `abandoned` is set (`Ok(false)`), sleeping
-/// between tries with a backoff from `POLL_MIN` to `POLL_MAX`.
+/// between tries with a backoff from `POLL_MIN` to `POLL_MAX` (cut short by `interrupt`).
 pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<bool> {
   let mut pause = POLL_MIN;
   loop {
@@ -37,22 +38,26 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
     // The mark for the holder; a read-only sidecar cannot carry it, and then the holder simply
     // does not yield early.
     let _ = file.set_modified(SystemTime::now());
-    std::thread::sleep(pause);
+    // A spurious or early wake-up only means one more look at the flag and the lock.
+    std::thread::park_timeout(pause);
     pause = (pause * 2).min(POLL_MAX);
   }
 }
 
-/// A polling wait needs no interrupting: it looks at its `abandoned` flag between tries.
+/// The thread running a polling wait, to wake from its sleep once it is abandoned.
 #[derive(Debug)]
-pub struct Waker;
+pub struct Waker(std::thread::Thread);
 
 pub fn init_wake() {}
 
-pub fn waker_of<T>(_handle: &std::thread::JoinHandle<T>) -> Waker {
-  Waker
+pub fn waker_of<T>(handle: &std::thread::JoinHandle<T>) -> Waker {
+  Waker(handle.thread().clone())
 }
 
-pub fn interrupt(_waker: &Waker) {}
+/// Wakes the waiting thread (its `abandoned` flag set first), which then returns at once.
+pub fn interrupt(waker: &Waker) {
+  waker.0.unpark();
+}
 
 /// The sidecar's modification time when the holder last looked.
 #[derive(Debug, Default)]
