@@ -23,7 +23,10 @@ export declare class NativeLock {
 /** Paths with lock activity in this process. */
 export declare function activePaths(): number
 
-/** Atomically replaces the file at `path` (see `atomic::write`). */
+/**
+ * Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
+ * the JS thread, before the write starts.
+ */
 export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
 
 /** `atomicWrite` on the calling thread. */
@@ -59,9 +62,16 @@ export interface FilesystemInfo {
   reason: string
 }
 
+/**
+ * The first error in a JSON file's bytes (invalid UTF-8 first, then the grammar, as `JSON.parse`
+ * decides it); null when it is valid.
+ */
 export declare function jsonErrorPosition(data: Uint8Array): JsonErrorPosition | null
 
-/** Where JSON text stops being valid, for error messages (V8's parser does not say). */
+/**
+ * Where a JSON file stops being valid, for error messages (V8's parser does not always say).
+ * Offsets and columns count bytes of the file, a BOM included; lines and columns are 1-based.
+ */
 export interface JsonErrorPosition {
   line: number
   column: number
@@ -104,19 +114,27 @@ export declare function readFileSync(path: string): Buffer | null
 export declare function resolvePath(path: string): string
 
 /**
+ * The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
+ * long file name; see `path::sidecar`).
+ */
+export declare function sidecarPath(key: string): string
+
+/**
  * Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
- * names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
+ * names. Needs no lock: a file is only removed when no writer holds its lock. Rejects with an
+ * aggregate (`Error::Sweep`) when any removal failed.
  */
 export declare function sweepTemps(key: string): Promise<Array<string>>
 
 /** A temp file beside a data file. */
 export interface TempFileInfo {
   name: string
+  /** The pid its name carries, in its writer's pid namespace (informative only). */
   pid: number
-  /** Its writer still runs on this host. */
+  /** Its writer holds its lock (or that cannot be told): a save is under way, `sweep` keeps it. */
   alive: boolean
   ageMs: number
-  /** Left behind (writer gone, or older than any save takes): `sweep` removes it. */
+  /** No writer holds its lock: left behind by a writer that died mid-save; `sweep` removes it. */
   orphaned: boolean
 }
 

@@ -851,6 +851,7 @@ module.exports.nextWaitId = nativeBinding.nextWaitId
 module.exports.readFile = nativeBinding.readFile
 module.exports.readFileSync = nativeBinding.readFileSync
 module.exports.resolvePath = nativeBinding.resolvePath
+module.exports.sidecarPath = nativeBinding.sidecarPath
 module.exports.sweepTemps = nativeBinding.sweepTemps
 module.exports.tempFiles = nativeBinding.tempFiles
 module.exports.tryLock = nativeBinding.tryLock

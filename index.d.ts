@@ -51,11 +51,19 @@ export interface SyncLockOptions {
  */
 export type LockTarget = string | readonly string[]
 
-/** A held lock (or set of locks), from {@link acquire}, {@link acquireSync} or {@link tryAcquire}. */
+/**
+ * A held lock (or set of locks), from {@link acquire}, {@link acquireSync} or {@link tryAcquire}.
+ * It stays held until `release()` (or `await using` disposal), or until its process or worker
+ * thread ends, whether or not the program keeps a reference to the handle: a dropped handle is
+ * never released by the garbage collector.
+ */
 export interface LockHandle {
   /** The path the lock was requested for, as given (for a set: the first path given). */
   readonly path: string
-  /** Every path this handle holds, as given. */
+  /**
+   * Every path this handle holds, as given and in the order given (one spelling per file; the
+   * locks themselves are taken in the canonical order).
+   */
   readonly paths: readonly string[]
   readonly mode: LockMode
   /** True once released. */
@@ -68,11 +76,29 @@ export interface LockHandle {
 
 /**
  * Runs `fn` while holding the lock of `path` and resolves with its result. The lock is released
- * when `fn` returns, throws or its promise settles; a rejection from `fn` propagates.
+ * when `fn` has returned, thrown or settled its promise and the nested calls below are done; a
+ * rejection from `fn` propagates.
  *
- * Reentrant within one async call chain: a nested call for the same path (any spelling) runs
- * `fn` directly when the held lock covers it (exclusive covers both modes; shared covers shared).
- * Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ * Reentrant within one async call chain: a nested call ({@link withIndexLock},
+ * {@link updateJson}, {@link withIndexLockSync}, {@link updateJsonSync}) for a path the chain holds
+ * (any spelling) needs no second lock when the held one covers it (exclusive covers both modes;
+ * shared covers shared), but nested calls on a held path are serialized among themselves, in call
+ * order: each waits for its turn (its `timeoutMs` and `signal` apply to that wait), then runs with
+ * a hold of its own, so its own nested calls queue inside it. The section's own `fn` is the holder
+ * and is not serialized against them. A nested `updateJson` reads, mutates and writes on its turn
+ * (no group commit inside a held section).
+ * - The section releases the lock only once every nested call made during it (running or
+ *   queued) has finished. A call made after the section ended is an ordinary caller and waits
+ *   for the lock (or, if the section was itself nested, queues in the section it was nested in).
+ *   No nested call ever writes after the lock is gone.
+ * - An async call made inside a synchronous section starts after that section has returned.
+ * - A synchronous nested call while another nested call of the chain runs or waits on the path
+ *   throws `code: 'ELOCKDEADLOCK'` (a blocked thread could never let it finish).
+ * - Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ * - Inside an {@link updateJson}/{@link updateJsonSync} mutator, any lock request for the
+ *   mutator's own path (this function, `updateJson`, `acquire`, `tryAcquire` and the sync twins)
+ *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
+ *   the mutator should change the object it was given.
  */
 export declare function withIndexLock<T>(
   path: LockTarget,
@@ -83,12 +109,16 @@ export declare function withIndexLock<T>(
 /**
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
  * `await using`). Handles are not reentrant: use {@link withIndexLock} for nested sections.
+ * Inside an {@link updateJson} mutator of the same path it rejects at once (`ELOCKNESTED`).
  */
 export declare function acquire(path: LockTarget, options?: LockOptions): Promise<LockHandle>
 
 /**
  * Takes the lock of `path` only if that needs no waiting and jumps no queue: returns `null`
- * when another holder (in this process or another) or an earlier waiter is in the way.
+ * when another holder (in this process or another) or an earlier waiter is in the way. The lock
+ * stays held until released even if the handle is dropped (`if (!tryAcquire(p)) process.exit(1)`
+ * holds it for the process's life). Throws `ELOCKNESTED` inside an {@link updateJson} mutator of
+ * the same path.
  */
 export declare function tryAcquire(
   path: LockTarget,
@@ -102,7 +132,9 @@ export interface AtomicWriteOptions {
   fsync?: boolean
   /**
    * Permission bits of the written file. Default: those of the file being replaced, or
-   * `0o666 & ~umask` for a new file.
+   * `0o666 & ~umask` for a new file. The temp file is never more open than these at any moment
+   * (created owner-only, loosened once its owner is set), so a private file's new content is
+   * never readable by others.
    */
   mode?: number
 }
@@ -110,9 +142,14 @@ export interface AtomicWriteOptions {
 /**
  * Replaces the content of `path` atomically: readers see the old or the new content, never a
  * mix. Writes a hidden temp file beside it (`.<name>.<pid>.<tid>.<n>.<random>.tmp`, created
- * exclusively), fsyncs it, renames it over `path` and fsyncs the directory. A symlink at `path`
- * stays a symlink and its target is replaced. On failure the old content stays and the temp file
- * is removed. Takes no lock: combine with {@link withIndexLock} for read-modify-write.
+ * exclusively and flocked while it is written), fsyncs it, renames it over `path` and fsyncs the
+ * directory. A symlink at `path` stays a symlink and its target is replaced. A FIFO, socket or
+ * device at `path` (or behind a symlink there) is refused with `EFTYPE` and left as it is.
+ * `data` is copied when the call is made: changing or transferring its buffer afterwards does
+ * not affect the write. On failure the old content stays and the temp file is removed. If only
+ * the final directory fsync fails (`syscall: 'fsync'`, `path`: the directory), the new content
+ * is already in place but may not survive a power cut; writing again is safe. Takes no lock:
+ * combine with {@link withIndexLock} for read-modify-write.
  */
 export declare function atomicWrite(
   path: string,
@@ -121,14 +158,18 @@ export declare function atomicWrite(
 ): Promise<void>
 
 export interface ReadJsonOptions<T> {
-  /** Returned when the file is missing, empty or only whitespace. Without it those reject. */
+  /**
+   * Returned (a fresh copy each call, so callers never share it) when the file is missing,
+   * empty or only JSON whitespace (space, tab, CR, LF). Without it those reject.
+   */
   default?: T
 }
 
 /**
- * Reads and parses a JSON file. Takes no lock (an atomic rename never shows a torn file).
- * Missing (`ENOENT`) or empty files resolve with `options.default` when given; malformed JSON
- * rejects with {@link CorruptFileError} and the file is left as it is.
+ * Reads and parses a JSON file (UTF-8, an optional BOM). Takes no lock (an atomic rename never
+ * shows a torn file). Missing (`ENOENT`) or empty files resolve with `options.default` when
+ * given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
+ * left as it is.
  */
 export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
 
@@ -137,11 +178,19 @@ export interface WriteJsonOptions {
   networkFs?: NetworkFsPolicy
   /** As in {@link atomicWrite}. Default `true`. */
   fsync?: boolean
-  /** Indentation passed to `JSON.stringify` (number 0-10 or string). Default: none. */
+  /**
+   * Indentation passed to `JSON.stringify`: an integer 0-10, or a string of at most 10 JSON
+   * whitespace characters (space, tab, CR, LF). Default: none. Anything else would write invalid
+   * JSON and throws (`ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`).
+   */
   space?: number | string
 }
 
-/** `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. */
+/**
+ * `atomicWrite(path, JSON.stringify(value, null, space) + '\n')`. Takes no lock. A value JSON
+ * cannot represent (`undefined`, a function, a BigInt, a cycle) rejects with a `TypeError` of
+ * code `ERR_INVALID_ARG_VALUE` and nothing is written.
+ */
 export declare function writeJson(path: string, value: unknown, options?: WriteJsonOptions): Promise<void>
 
 export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
@@ -152,15 +201,32 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
 /**
  * Read-modify-write under the exclusive lock: reads `path` (or `options.default`), runs
  * `mutator`, writes the result atomically and resolves with it. The mutator may change the value
- * in place and return nothing, or return a new value. If it throws, nothing is written.
- * `options.mode` may only be `'exclusive'`.
+ * in place and return nothing, or return a new value. If it throws, or leaves a value JSON
+ * cannot represent (`ERR_INVALID_ARG_VALUE`), nothing is written. `options.mode` may only be
+ * `'exclusive'`.
  *
  * Group commit: calls on one path (with the same `fsync` and `space`) that wait for the lock
  * together in this thread share one acquisition, one read and one write; their mutators run in
  * call order, each on the state the previous one left, and each call resolves with the state
- * after its own mutator. A mutator that throws (or returns something JSON cannot represent)
- * rejects only its own call, and its change is not written. A call's `timeoutMs` and `signal`
- * apply while its batch waits. Batches are bounded (64 calls, 64 MiB of state copies).
+ * after its own mutator. Every call ends as it would have if the calls had run one after
+ * another, and no later:
+ * - a mutator that throws (or leaves something JSON cannot represent) rejects only its own
+ *   call, and its change is not written;
+ * - a mutator whose promise is still pending once the microtask queue drains (it waits for IO
+ *   or a timer) first has the calls before it written and settled;
+ * - a call's `timeoutMs` and `signal` apply until its own mutator starts: while its batch waits
+ *   for the lock and while earlier mutators run;
+ * - if a batched write fails (`ENOSPC`, `EFBIG`, ...), the calls are written one at a time in
+ *   call order, so each fails or succeeds as alone. A call whose state was computed on top of a
+ *   call whose write failed runs its mutator again on the state actually on disk: the only case
+ *   in which a mutator runs twice.
+ *
+ * Batches are bounded (64 calls, 64 MiB of state copies).
+ *
+ * Inside a section that holds `path` (see {@link withIndexLock}) it takes its turn among the
+ * section's nested calls instead. Called from inside a mutator of the same path (directly or in
+ * a nested call) it rejects at once with `code: 'ELOCKNESTED'`, as does any other lock request for
+ * that path from there: the mutator should change the object it was given.
  */
 export declare function updateJson<T>(
   path: string,
@@ -169,35 +235,70 @@ export declare function updateJson<T>(
 ): Promise<T>
 
 /**
- * Removes the temp files of `path` left by writers that died mid-save: those whose owner pid no
- * longer runs on this host, or older than 15 minutes. A live writer's temp file is never removed,
- * so it needs no lock. (The next exclusive holder of a path does the same on its own.) Resolves
- * with the names of the files removed.
+ * Removes the temp files of `path` left by writers that died mid-save: those whose flock no
+ * writer holds (every writer locks its temp file from creation to rename, and the kernel frees
+ * the lock when it dies). A live writer's temp file is never removed, whatever pid namespace or
+ * (on a filesystem with coherent flock) host it runs on, so it needs no lock. A temp file whose
+ * lock cannot be tested (not readable by this user) is kept. (The next exclusive holder of a
+ * path does the same on its own.) Resolves with the names of the files removed; if any removal
+ * fails, rejects with a {@link SweepError} naming each file and why.
  */
 export declare function sweep(path: string): Promise<string[]>
 
-/** A wait for a lock outlasted `timeoutMs`. */
+/** An error of one file operation, as Node's fs functions report it. */
+export interface FileSystemError extends Error {
+  code: string
+  errno: number
+  syscall: string
+  path: string
+}
+
+/**
+ * {@link sweep} could not remove some orphaned temp files (e.g. `EPERM` in an immutable
+ * directory, `EACCES` without write permission on it). `errors` has one error per file
+ * (`syscall: 'unlink'`, `path`: the temp file); `code`, `errno`, `syscall` and `path` repeat
+ * the first of them; `removed` lists the files that were removed.
+ */
+export declare class SweepError extends AggregateError {
+  readonly name: 'SweepError'
+  readonly code: string
+  readonly errno: number
+  readonly syscall: 'unlink'
+  readonly path: string
+  readonly errors: FileSystemError[]
+  readonly removed: string[]
+}
+
+/**
+ * A wait for a lock outlasted `timeoutMs`. The message names how long the caller waited in all
+ * (for a lock set: across all its paths).
+ */
 export declare class LockTimeoutError extends Error {
   readonly name: 'LockTimeoutError'
   readonly code: 'ELOCKTIMEOUT'
-  /** The path as given. */
+  /** The path as given (for a set: the one whose wait ran out). */
   readonly path: string
   readonly mode: LockMode
+  /** The caller's `timeoutMs` (for a set too, not the time that was left for its last path). */
   readonly timeoutMs: number
   /** Processes holding the lock when the wait gave up (Linux: from /proc/locks); may be empty. */
   readonly holders: { pid: number }[]
 }
 
-/** A JSON file that does not parse. The message names the path and the position. */
+/**
+ * A JSON file that does not parse, or is not valid UTF-8. The message names the path and the
+ * position of the first error: the one `JSON.parse` rejects (after the UTF-8 check), at any
+ * nesting depth. Positions count bytes of the file as stored, a BOM included.
+ */
 export declare class CorruptFileError extends Error {
   readonly name: 'CorruptFileError'
   readonly code: 'ECORRUPT'
   readonly path: string
   /** 1-based line of the first error, when known. */
   readonly line?: number
-  /** 1-based column of the first error, when known. */
+  /** 1-based column of the first error in bytes from the start of its line, when known. */
   readonly column?: number
-  /** 0-based byte offset of the first error, when known. */
+  /** 0-based byte offset of the first error from the start of the file, when known. */
   readonly position?: number
 }
 
@@ -212,12 +313,22 @@ export declare class AbortError extends Error {
 // server's event loop), follow the same protocol, and so exclude async callers and other
 // processes alike. A wait that could only deadlock throws at once instead of hanging:
 // `ELOCKDEADLOCK` when this thread already holds (or awaits) the path outside the current call
-// chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive.
+// chain, `ELOCKUPGRADE` when it holds it shared and asks for exclusive. A sync call that would
+// have to wait (the lock is not free at once) while this thread holds or awaits any lock
+// asynchronously (an async section, a handle from acquire/acquireSync/tryAcquire, a pending
+// async call) also throws `ELOCKDEADLOCK` at once, whatever its `timeoutMs`: blocking the thread
+// would keep those locks from ever being released, so another process holding the wanted lock
+// and waiting for one of them would deadlock with it. Enclosing synchronous sections on the
+// current stack do not count, and `timeoutMs: 0` (no wait) is always allowed. In a worker thread,
+// a blocking wait delays `worker.terminate()` and `process.exit()` until it ends (forever with
+// `timeoutMs: Infinity`).
 
 /**
  * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
- * the async version (also inside an async `withIndexLock` on the same path). If `fn` returns a
- * promise, throws `ERR_INVALID_RETURN_VALUE` (the lock cannot cover async work).
+ * the async version (also inside an async `withIndexLock` on the same path, when no other nested
+ * call of that chain runs or waits on the path; else `ELOCKDEADLOCK`). Async calls made inside
+ * `fn` start after it returns. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
+ * lock cannot cover async work).
  */
 export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
 
@@ -240,7 +351,8 @@ export interface UpdateJsonSyncOptions<T> extends SyncLockOptions, WriteJsonOpti
 
 /**
  * {@link updateJson} for a synchronous mutator. A mutator that returns a promise throws
- * `ERR_INVALID_RETURN_VALUE` and nothing is written.
+ * `ERR_INVALID_RETURN_VALUE` and nothing is written. A lock request for `path` from inside the
+ * mutator throws `ELOCKNESTED`.
  */
 export declare function updateJsonSync<T>(
   path: string,

@@ -89,10 +89,12 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 // Errors
 
 class LockTimeoutError extends Error {
-  constructor(path, mode, timeoutMs, holders) {
+  /** `waitedMs`: how long the caller waited in all, when that is not `timeoutMs` (a lock set). */
+  constructor(path, mode, timeoutMs, holders, waitedMs = timeoutMs) {
     const pids = [...new Set(holders.map((h) => h.pid))]
     const held = pids.length ? `held by pid ${pids.join(', ')}` : 'holder unknown'
-    super(`Timed out after ${timeoutMs} ms waiting for the ${mode} lock on '${path}' (${held})`)
+    const limit = waitedMs === timeoutMs ? '' : ` (timeoutMs: ${timeoutMs})`
+    super(`Timed out after ${Math.round(waitedMs)} ms${limit} waiting for the ${mode} lock on '${path}' (${held})`)
     this.name = 'LockTimeoutError'
     this.code = 'ELOCKTIMEOUT'
     this.path = path
@@ -362,7 +364,15 @@ function lockOptions(options) {
 }
 
 function checkSpace(space) {
-  if (space === undefined || typeof space === 'string') return space
+  if (space === undefined) return space
+  if (typeof space === 'string') {
+    // JSON.stringify inserts the string as it is (cut to 10 characters): anything but JSON's own
+    // whitespace would be written as invalid JSON.
+    if (space.length > 10 || !/^[ \t\n\r]*$/.test(space)) {
+      throw invalidArgValue('options.space', space, 'must be at most 10 JSON whitespace characters (space, tab, CR, LF)')
+    }
+    return space
+  }
   if (typeof space !== 'number') throw invalidArgType('options.space', 'of type number or string', space)
   if (!Number.isInteger(space) || space < 0 || space > 10) {
     throw outOfRange('options.space', 'an integer from 0 to 10', space)
@@ -408,7 +418,7 @@ class LockHandle {
     return this.#paths[0]
   }
 
-  /** Every path this handle holds, as given. */
+  /** Every path this handle holds, as given, in the order given. */
   get paths() {
     return [...this.#paths]
   }
@@ -431,8 +441,32 @@ class LockHandle {
   }
 }
 
+// Every native lock this thread holds beyond the synchronous section running now. A collected
+// native lock releases, so a handle the program drops (`if (!tryAcquire(p)) process.exit(1)`, a
+// CLI holding a lock for its whole run) would let another process in at the next GC: the set
+// keeps them until release(). A terminated worker still frees them, since its teardown runs the
+// native finalizers of everything it still references.
+const retained = new Set()
+/** Requests of this thread queued in the registry: a grant may reach one at any moment. */
+let queuedWaits = 0
+
+function retain(lock) {
+  retained.add(lock)
+  return lock
+}
+
+function releaseLock(lock) {
+  retained.delete(lock)
+  lock.release()
+}
+
 function releaseAll(locks) {
-  for (let i = locks.length - 1; i >= 0; i--) locks[i].release()
+  for (let i = locks.length - 1; i >= 0; i--) releaseLock(locks[i])
+}
+
+/** Locks this thread holds or awaits across event-loop turns (sections, handles, batches). */
+function asyncHeld() {
+  return retained.size + queuedWaits + batches.size
 }
 
 function resolveKey(path) {
@@ -442,6 +476,34 @@ function resolveKey(path) {
 /** `timeoutMs` for a native call: `null` (forever) where a JS timer could not express it. */
 function finiteTimeout(timeoutMs) {
   return timeoutMs <= TIMER_MAX_MS ? timeoutMs : null
+}
+
+// Node warns about a possible leak once an AbortSignal has more than 10 listeners, which 11 waits
+// sharing one signal reach: each signal gets one listener, which calls every wait's callback.
+const abortWatches = new WeakMap()
+
+/** Calls `onAbort` once when `signal` aborts; returns the function that stops watching. */
+function watchAbort(signal, onAbort) {
+  if (!signal) return () => {}
+  let watch = abortWatches.get(signal)
+  if (!watch) {
+    const callbacks = new Set()
+    const listener = () => {
+      abortWatches.delete(signal)
+      for (const callback of [...callbacks]) callback()
+    }
+    watch = { callbacks, listener }
+    abortWatches.set(signal, watch)
+    signal.addEventListener('abort', listener, { once: true })
+  }
+  const mine = watch
+  const callback = () => onAbort()
+  mine.callbacks.add(callback)
+  return () => {
+    if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return
+    if (abortWatches.get(signal) === mine) abortWatches.delete(signal)
+    signal.removeEventListener?.('abort', mine.listener)
+  }
 }
 
 /**
@@ -457,12 +519,13 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
   } catch (err) {
     return Promise.reject(err)
   }
-  if (now) return Promise.resolve(now)
+  if (now) return Promise.resolve(retain(now))
   if (timeoutMs === 0) {
     return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
   }
   const id = native.nextWaitId()
   const pending = native.lock(key, exclusive, id)
+  queuedWaits++
   return new Promise((resolve, reject) => {
     let failure = null
     const cancel = (makeError) => {
@@ -474,16 +537,16 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
       ms === null
         ? null
         : setTimeout(() => cancel(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
-    const onAbort = () => cancel(() => new AbortError(signal))
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const unwatch = watchAbort(signal, () => cancel(() => new AbortError(signal)))
     const settle = () => {
+      queuedWaits--
       if (timer) clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      unwatch()
     }
     pending.then(
       (lock) => {
         settle()
-        resolve(lock)
+        resolve(retain(lock))
       },
       (err) => {
         settle()
@@ -493,9 +556,29 @@ function lockKey(key, path, { mode, timeoutMs, signal }) {
   })
 }
 
+function syncDeadlockError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot wait synchronously for the lock on '${path}' while this thread holds or awaits other locks ` +
+      'asynchronously (an async section, a handle, a queued call): blocking the thread keeps them from ' +
+      'being released, so a process waiting for one of them would never let this one in. Use the async ' +
+      'function, release them first, or pass timeoutMs: 0',
+  )
+  err.path = path
+  return err
+}
+
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
-  const lock = callNative(() => native.lockSync(key, mode === 'exclusive', finiteTimeout(timeoutMs)))
+  const exclusive = mode === 'exclusive'
+  // First without waiting: the registry refuses a path this thread holds or awaits, and a free
+  // lock needs no wait at all.
+  let lock = callNative(() => native.lockSync(key, exclusive, 0))
+  if (!lock && timeoutMs !== 0) {
+    if (asyncHeld() > 0) throw syncDeadlockError(path)
+    lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
+  }
   if (!lock) throw new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))
   return lock
 }
@@ -505,72 +588,218 @@ function leftOf(opts, deadline) {
   return { ...opts, timeoutMs: Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now())) }
 }
 
+/** A timeout of one step of a longer wait, reported with the caller's `timeoutMs` and real wait. */
+function asCallersTimeout(err, timeoutMs, started) {
+  if (!(err instanceof LockTimeoutError) || err.timeoutMs === timeoutMs) return err
+  return new LockTimeoutError(err.path, err.mode, timeoutMs, err.holders, Date.now() - started)
+}
+
 /** Takes every lock of `targets` in order within one overall timeout; on failure none is kept. */
 async function lockSet(targets, opts) {
   if (targets.length === 1) return [await lockKey(targets[0].key, targets[0].path, opts)]
-  const deadline = Date.now() + opts.timeoutMs
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
   const taken = []
   try {
     for (const { key, path } of targets) taken.push(await lockKey(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
-    throw err
+    throw asCallersTimeout(err, opts.timeoutMs, started)
   }
   return taken
 }
 
 function lockSetSync(targets, opts) {
-  const deadline = Date.now() + opts.timeoutMs
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
   const taken = []
   try {
     for (const { key, path } of targets) taken.push(lockKeySync(key, path, leftOf(opts, deadline)))
   } catch (err) {
     releaseAll(taken)
-    throw err
+    throw asCallersTimeout(err, opts.timeoutMs, started)
   }
   return taken
 }
 
-// What the current call chain holds: canonical path -> { mode, active }. A hold is shared by
-// reference with nested chains, so work that outlives the lock sees it go inactive. Sync calls
-// see the same store, so sync and async sections nest in each other.
+// What the current call chain holds: canonical path -> its hold. A hold is one section:
+//   { active, sync, mutator, busy, queue, idle, of: Map<key, { mode, parent }> }
+// Nested calls on a held path take turns on the hold (`busy`, FIFO `queue`) and run with a child
+// hold of their own, so their own nested calls queue on the child. A section ends only once its
+// nested calls are done (`idle`); a call that finds its hold ended looks up the hold it was
+// nested in (`parent`), and with none it is an ordinary caller. Sync calls see the same store, so
+// sync and async sections nest in each other.
 const holds = new AsyncLocalStorage()
 
+function newHold(of, { sync = false, mutator = false } = {}) {
+  return { active: true, sync, mutator, busy: false, queue: [], idle: [], of: new Map(of) }
+}
+
+/** The active hold of `key` in `store`, if any. */
+function holdOf(store, key) {
+  let hold = store?.get(key)
+  while (hold && !hold.active) hold = hold.of?.get(key)?.parent
+  return hold
+}
+
+function nestedError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKNESTED',
+    `Cannot lock '${path}' inside an updateJson mutator of the same file: the update's write would ` +
+      'replace whatever this call did. The mutator should change the object it was given (or return a new one)',
+  )
+  err.path = path
+  return err
+}
+
 /**
- * The targets the current chain does not hold yet; throws ELOCKUPGRADE for an exclusive request
- * on a path the chain holds shared.
+ * How to run a request of this chain for `targets`: the holds it must take a turn on (with one of
+ * their targets each) and the targets it must lock, plus the child hold's `of`. Refuses at once a
+ * request inside a mutator of one of the paths (ELOCKNESTED) or an exclusive one inside a shared
+ * hold (ELOCKUPGRADE).
  */
-function notHeld(targets, mode) {
-  const store = holds.getStore()
-  return targets.filter(({ key, path }) => {
-    const hold = store?.get(key)
-    if (!hold?.active) return true
-    if (hold.mode === 'shared' && mode === 'exclusive') throw upgradeError(path)
-    return false
-  })
-}
-
-/** Runs `fn` in a chain that holds `targets` in `mode`; `done` is called when it no longer does. */
-function runHolding(targets, mode, fn) {
-  const mine = { mode, active: true }
-  const store = new Map(holds.getStore())
-  for (const { key } of targets) store.set(key, mine)
-  return { result: () => holds.run(store, fn), end: () => (mine.active = false) }
-}
-
-/** Runs `fn` under the locks of `targets`; reentrant for the same async chain. */
-function runLocked(targets, opts, fn) {
-  const need = notHeld(targets, opts.mode)
-  if (need.length === 0) return (async () => fn())()
-  return lockSet(need, opts).then(async (locks) => {
-    const run = runHolding(need, opts.mode, fn)
-    try {
-      return await run.result()
-    } finally {
-      run.end()
-      releaseAll(locks)
+function planFor(store, targets, mode) {
+  const turns = []
+  const need = []
+  const of = []
+  for (const target of targets) {
+    const hold = holdOf(store, target.key)
+    if (!hold) {
+      need.push(target)
+      of.push([target.key, { mode, parent: undefined }])
+      continue
     }
+    if (hold.mutator) throw nestedError(target.path)
+    const held = hold.of.get(target.key).mode
+    if (held === 'shared' && mode === 'exclusive') throw upgradeError(target.path)
+    if (!turns.some((t) => t.hold === hold)) turns.push({ hold, target })
+    // The child covers what the chain already holds (exclusive covers shared).
+    of.push([target.key, { mode: held, parent: hold }])
+  }
+  return { turns, need, of }
+}
+
+/** Throws ELOCKNESTED for a handle requested inside a mutator of one of its paths. */
+function refuseInMutator(targets) {
+  const store = holds.getStore()
+  for (const target of targets) {
+    if (holdOf(store, target.key)?.mutator) throw nestedError(target.path)
+  }
+}
+
+/** Resolves when it is this call's turn among the nested calls of `hold` (call order). */
+function takeTurn(hold, { key, path }, mode, { timeoutMs, signal }) {
+  if (signal?.aborted) return Promise.reject(new AbortError(signal))
+  if (!hold.busy) {
+    hold.busy = true
+    return Promise.resolve()
+  }
+  if (timeoutMs === 0) return Promise.reject(new LockTimeoutError(path, mode, 0, native.lockHolders(key)))
+  return new Promise((resolve, reject) => {
+    const turn = {}
+    const leave = (makeError) => {
+      const i = hold.queue.indexOf(turn)
+      if (i < 0) return
+      hold.queue.splice(i, 1)
+      stop()
+      reject(makeError())
+    }
+    const ms = finiteTimeout(timeoutMs)
+    const timer =
+      ms === null
+        ? null
+        : setTimeout(() => leave(() => new LockTimeoutError(path, mode, timeoutMs, native.lockHolders(key))), ms)
+    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
+    const stop = () => {
+      if (timer) clearTimeout(timer)
+      unwatch()
+    }
+    turn.go = () => {
+      stop()
+      resolve()
+    }
+    hold.queue.push(turn)
   })
+}
+
+function endTurn(hold) {
+  const next = hold.queue.shift()
+  if (next) return next.go()
+  hold.busy = false
+  for (const done of hold.idle.splice(0)) done()
+}
+
+/** Resolves once no nested call runs or waits on `hold`. */
+function idle(hold) {
+  return new Promise((resolve) => hold.idle.push(resolve))
+}
+
+function childStore(store, targets, hold) {
+  const inner = new Map(store)
+  for (const { key } of targets) inner.set(key, hold)
+  return inner
+}
+
+/**
+ * Runs `fn` under the locks of `targets`. Reentrant for the same async chain: nested calls on a
+ * held path run one at a time, in call order, and the section releases once they are done.
+ */
+async function runLocked(targets, opts, fn) {
+  const store = holds.getStore()
+  let plan = planFor(store, targets, opts.mode)
+  if (plan.turns.some((t) => t.hold.sync)) {
+    // A synchronous section cannot wait for async work: a call made inside one starts once it
+    // has ended (by the next microtask), under whatever then holds the path.
+    await null
+    plan = planFor(store, targets, opts.mode)
+  }
+  const started = Date.now()
+  const deadline = started + opts.timeoutMs
+  const taken = []
+  let locks = []
+  try {
+    for (const { hold, target } of plan.turns) {
+      await takeTurn(hold, target, opts.mode, leftOf(opts, deadline))
+      taken.push(hold)
+    }
+    if (plan.need.length > 0) locks = await lockSet(plan.need, leftOf(opts, deadline))
+  } catch (err) {
+    for (const hold of taken) endTurn(hold)
+    throw asCallersTimeout(err, opts.timeoutMs, started)
+  }
+  const mine = newHold(plan.of)
+  try {
+    return await holds.run(childStore(store, targets, mine), fn)
+  } finally {
+    // Nested calls made during the section finish under the lock; later ones find it ended.
+    while (mine.busy) await idle(mine)
+    mine.active = false
+    releaseAll(locks)
+    for (const hold of taken) endTurn(hold)
+  }
+}
+
+/**
+ * Runs an updateJson mutator of `key`: a lock request for `key` from inside it is refused
+ * (ELOCKNESTED), since the update's write would replace what it did.
+ */
+function asMutator(key, fn) {
+  const store = holds.getStore()
+  const hold = newHold([[key, { mode: 'exclusive', parent: holdOf(store, key) }]], { mutator: true })
+  const end = () => (hold.active = false)
+  let result
+  try {
+    result = holds.run(childStore(store, [{ key }], hold), fn)
+  } catch (err) {
+    end()
+    throw err
+  }
+  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    return Promise.resolve(result).finally(end)
+  }
+  end()
+  return result
 }
 
 function checkSyncResult(value, name) {
@@ -585,16 +814,36 @@ function checkSyncResult(value, name) {
   return value
 }
 
+function busyTurnError(path) {
+  const err = codedError(
+    Error,
+    'ELOCKDEADLOCK',
+    `Cannot lock '${path}' synchronously: another nested call of this async call chain runs or waits ` +
+      'for it, and a blocked thread would never let it finish. Await it first, or use the async function',
+  )
+  err.path = path
+  return err
+}
+
 function runLockedSync(targets, opts, fn) {
-  const need = notHeld(targets, opts.mode)
-  if (need.length === 0) return checkSyncResult(fn(), 'fn')
-  const locks = lockSetSync(need, opts)
-  const run = runHolding(need, opts.mode, fn)
+  const store = holds.getStore()
+  const plan = planFor(store, targets, opts.mode)
+  for (const { hold, target } of plan.turns) if (hold.busy) throw busyTurnError(target.path)
+  for (const { hold } of plan.turns) hold.busy = true
+  let locks = []
   try {
-    return checkSyncResult(run.result(), 'fn')
+    if (plan.need.length > 0) locks = lockSetSync(plan.need, opts)
+  } catch (err) {
+    for (const { hold } of plan.turns) endTurn(hold)
+    throw err
+  }
+  const mine = newHold(plan.of, { sync: true })
+  try {
+    return checkSyncResult(holds.run(childStore(store, targets, mine), fn), 'fn')
   } finally {
-    run.end()
+    mine.active = false
     releaseAll(locks)
+    for (const { hold } of plan.turns) endTurn(hold)
   }
 }
 
@@ -620,14 +869,18 @@ function withIndexLockSync(pathOrPaths, fn, options) {
   return runLockedSync(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
 }
 
+/** The paths a handle reports: as given, in the caller's order, one spelling per file. */
 function pathsOf(pathOrPaths, targets) {
-  return Array.isArray(pathOrPaths) ? targets.map((t) => t.path) : [pathOrPaths]
+  if (!Array.isArray(pathOrPaths)) return [pathOrPaths]
+  const spellings = new Set(targets.map((t) => t.path))
+  return pathOrPaths.filter((p) => spellings.delete(p))
 }
 
 async function acquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = lockOptions(options)
   const targets = targetsOf(pathOrPaths, opts.networkFs)
+  refuseInMutator(targets)
   const locks = await lockSet(targets, opts)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
@@ -636,7 +889,8 @@ function acquireSync(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = syncLockOptions(options)
   const targets = targetsOf(pathOrPaths, opts.networkFs)
-  const locks = lockSetSync(targets, opts)
+  refuseInMutator(targets)
+  const locks = lockSetSync(targets, opts).map(retain)
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), opts.mode)
 }
 
@@ -645,6 +899,7 @@ function tryAcquire(pathOrPaths, options) {
   const o = checkOptions(options)
   const mode = checkMode(o.mode)
   const targets = targetsOf(pathOrPaths, checkNetworkFs(o.networkFs))
+  refuseInMutator(targets)
   const locks = []
   for (const { key } of targets) {
     let lock
@@ -658,7 +913,7 @@ function tryAcquire(pathOrPaths, options) {
       releaseAll(locks)
       return null
     }
-    locks.push(lock)
+    locks.push(retain(lock))
   }
   return new LockHandle(handleToken, locks, pathsOf(pathOrPaths, targets), mode)
 }
@@ -699,27 +954,51 @@ function notFound(path) {
   return err
 }
 
+/** A copy of a default, so that no caller can change what a later one gets. */
 function copyOf(value) {
+  if (value === null || typeof value !== 'object') return value
   try {
     return structuredClone(value)
-  } catch {
-    return value
+  } catch {}
+  // Not cloneable (a function or class instance inside): as JSON would store it.
+  try {
+    const text = JSON.stringify(value)
+    if (text !== undefined) return JSON.parse(text)
+  } catch {}
+  return value
+}
+
+/** How to read a JSON file: its `default`, if any, as a fresh copy per call. */
+function readPlan(o) {
+  // Read once: a getter on the options is not asked again while a batch runs.
+  const value = o.default
+  return { hasDefault: value !== undefined, fallback: () => copyOf(value) }
+}
+
+// Invalid UTF-8 is corrupt JSON: decoding it lossily would write U+FFFD back. Strips a BOM.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+// JSON's whitespace; a file of nothing else is empty (other Unicode spaces are corrupt JSON).
+const BLANK = /^[ \t\n\r]*$/
+
+function decode(path, bytes) {
+  try {
+    return utf8.decode(bytes)
+  } catch (err) {
+    if (err?.code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') throw err
+    throw corruptError(path, bytes, 'invalid UTF-8')
   }
 }
 
-/** How to read a JSON file: its `default`, if any, as a fresh copy per call when asked. */
-function readPlan(o, fresh) {
-  return { hasDefault: o.default !== undefined, fallback: fresh ? () => copyOf(o.default) : () => o.default }
-}
-
-function decode(bytes) {
-  const text = bytes.toString('utf8')
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+/** A CorruptFileError naming where `bytes` stop being valid (V8's messages do not always say). */
+function corruptError(path, bytes, detail) {
+  const at = native.jsonErrorPosition(bytes)
+  if (!at) return new CorruptFileError(path, detail)
+  return new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
 }
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
 function parseJson(path, bytes, plan) {
-  return parseText(path, bytes, bytes === null ? null : decode(bytes), plan)
+  return parseText(path, bytes, bytes === null ? null : decode(path, bytes), plan)
 }
 
 /** `parseJson` for bytes already decoded to `text`. */
@@ -728,16 +1007,16 @@ function parseText(path, bytes, text, { hasDefault, fallback }) {
     if (hasDefault) return fallback()
     throw notFound(path)
   }
-  if (text.trim() === '') {
+  if (BLANK.test(text)) {
     if (hasDefault) return fallback()
     throw new CorruptFileError(path, 'the file is empty')
   }
   try {
     return JSON.parse(text)
   } catch (err) {
-    const at = native.jsonErrorPosition(bytes)
-    if (!at) throw new CorruptFileError(path, err.message)
-    throw new CorruptFileError(path, `${at.reason} at line ${at.line} column ${at.column} (position ${at.offset})`, at)
+    // Anything but a SyntaxError (out of memory, say) says nothing about the file.
+    if (!(err instanceof SyntaxError)) throw err
+    throw corruptError(path, bytes, err.message)
   }
 }
 
@@ -747,18 +1026,27 @@ function readBytes(path) {
 
 async function readJson(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, await readBytes(path), plan)
 }
 
 function readJsonSync(path, options) {
   checkPath(path)
-  const plan = readPlan(checkOptions(options), false)
+  const plan = readPlan(checkOptions(options))
   return parseJson(path, callNative(() => native.readFileSync(path)), plan)
 }
 
 function serialize(value, space) {
-  const text = JSON.stringify(value, null, space)
+  let text
+  try {
+    text = JSON.stringify(value, null, space)
+  } catch (err) {
+    // BigInt and cycles: V8 throws a TypeError with no code. (A toJSON's own errors pass as they are.)
+    if (!(err instanceof TypeError) || err.code !== undefined) throw err
+    const out = invalidArgValue('value', value, `must be serializable as JSON (${err.message.split('\n')[0]})`)
+    out.cause = err
+    throw out
+  }
   if (text === undefined) throw invalidArgValue('value', value, 'must be serializable as JSON')
   return `${text}\n`
 }
@@ -801,14 +1089,21 @@ function updatePlan(path, mutator, options, lockOpts) {
 
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
 // for the lock: one acquisition, one read, the mutators in call order, one atomic write (one
-// fsync pair), then each caller gets the state after its own mutator. A mutator that throws (or
-// returns something JSON cannot hold) fails only its own call; the next one starts from the last
-// good state, exactly as if the calls had run one after another.
+// fsync pair), then each caller gets the state after its own mutator. Every caller ends as if the
+// calls had run one after another, and no later:
+// - a mutator that throws (or returns something JSON cannot hold) fails only its own call; the
+//   next one starts from the last good state;
+// - a mutator still pending once the microtask queue drains (it waits for IO or a timer) first
+//   has the calls before it written and settled; calls after it keep their own timeoutMs and
+//   signal until their mutator starts;
+// - a failed write is retried one call at a time, in call order; a call computed on top of one
+//   whose write failed runs its mutator again on the state actually on disk (the only re-run).
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
 const MAX_BATCH_CALLS = 64
 const MAX_BATCH_BYTES = 64 * 2 ** 20
 const MISSING = Symbol('missing')
+const SLOW = Symbol('slow')
 /** Open batches (waiting for their lock) by path and write options. */
 const batches = new Map()
 /** Size of the last write per path, to bound a batch's memory. */
@@ -821,15 +1116,18 @@ function batchLimit(key) {
 
 async function updateJson(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, lockOptions)
-  // Inside a section that already holds the path (or holds it shared): run directly, or refuse.
-  if (notHeld(plan.targets, 'exclusive').length === 0) return runLocked(plan.targets, plan.opts, () => updateOnce(path, plan, mutator))
+  // Inside a section that holds the path: take a turn among its nested calls (no group commit),
+  // or be refused (inside a mutator of the path, or in a shared hold).
+  if (holdOf(holds.getStore(), plan.targets[0].key)) {
+    return runLocked(plan.targets, plan.opts, () => updateOnce(path, plan, mutator))
+  }
   return joinBatch(path, plan, mutator)
 }
 
 /** One read-mutate-write, for a caller that already holds the lock. */
 async function updateOnce(path, plan, mutator) {
   const current = parseJson(path, await readBytes(path), plan.read)
-  const returned = await mutator(current)
+  const returned = await asMutator(plan.targets[0].key, () => mutator(current))
   const next = returned === undefined ? current : returned
   await awaitNative(native.atomicWrite(path, serialize(next, plan.space), plan.fsync, undefined))
   return next
@@ -857,18 +1155,16 @@ function joinBatch(path, plan, mutator) {
   }
   const opened = batch
   return new Promise((resolve, reject) => {
-    const call = { mutator, read: plan.read, resolve, reject, settled: false, outer: holds.getStore() }
-    // The mutator runs in its caller's async context (all AsyncLocalStorage stores, as if it had
-    // run alone): the reaction is registered here, in that context, and the batch fires it.
-    // (AsyncLocalStorage.snapshot() does the same at ~10 us a call on Node 20.)
-    const turn = new Promise((go) => (call.go = go))
-    call.ran = turn.then(({ input, store }) => holds.run(store, () => mutator(input)))
+    const call = { mutator, read: plan.read, resolve, reject, settled: false, started: false, outer: holds.getStore() }
+    armTurn(call)
     opened.calls.push(call)
-    // A call's own timeout and signal apply while its batch waits for the lock.
+    // A call's own timeout and signal apply until its mutator starts: while its batch waits for
+    // the lock, and while the mutators before it run.
     const leave = (makeError) => {
-      if (opened.started || call.settled) return
-      opened.calls.splice(opened.calls.indexOf(call), 1)
+      if (call.started || call.settled) return
       settleCall(call, makeError())
+      if (opened.started) return
+      opened.calls.splice(opened.calls.indexOf(call), 1)
       if (opened.calls.length === 0) opened.abandon()
     }
     const ms = finiteTimeout(timeoutMs)
@@ -876,21 +1172,54 @@ function joinBatch(path, plan, mutator) {
       ms === null || timeoutMs === 0
         ? null
         : setTimeout(() => leave(() => new LockTimeoutError(path, 'exclusive', timeoutMs, native.lockHolders(key))), ms)
-    const onAbort = () => leave(() => new AbortError(signal))
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const unwatch = watchAbort(signal, () => leave(() => new AbortError(signal)))
     call.cleanup = () => {
       if (timer) clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      unwatch()
     }
+  })
+}
+
+/**
+ * Arms the next run of a call's mutator: `call.go({ input, store })` starts it, `call.ran` (take
+ * it before `go`) resolves with `{ returned }`. The mutator runs in its caller's async context
+ * (all AsyncLocalStorage stores, as if it had run alone): the reaction is registered in that
+ * context, here from joinBatch and again from inside each run, so a re-run keeps it too.
+ * (AsyncLocalStorage.snapshot() does the same at ~10 us a call on Node 20.)
+ */
+function armTurn(call) {
+  const turn = new Promise((go) => (call.go = go))
+  call.ran = turn.then(({ input, store }) => {
+    armTurn(call)
+    return { returned: holds.run(store, () => call.mutator(input)) }
   })
 }
 
 function settleCall(call, error, value) {
   if (call.settled) return
   call.settled = true
-  call.cleanup?.()
   if (error) call.reject(error)
   else call.resolve(value)
+  stopWaiting(call)
+}
+
+/** Drops a call's timer and abort listener (a signal-like object that fails to remove a
+ * listener must not keep other callers from settling). */
+function stopWaiting(call) {
+  const cleanup = call.cleanup
+  call.cleanup = null
+  try {
+    cleanup?.()
+  } catch {}
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+/** Resolves with SLOW after the microtask queue has drained (and pending IO callbacks ran). */
+function afterMicrotasks() {
+  return new Promise((resolve) => setImmediate(resolve, SLOW))
 }
 
 /** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
@@ -913,7 +1242,7 @@ function openBatch(id, key, path, plan, mustBeFree) {
     }
   }
   granted.then(
-    (lock) => runBatch(id, batch, lock, key, path, plan),
+    (lock) => runBatch(id, batch, retain(lock), key, path, plan),
     (err) => {
       if (batches.get(id) === batch) batches.delete(id)
       const error = fromNative(err)
@@ -927,77 +1256,171 @@ async function runBatch(id, batch, lock, key, path, plan) {
   batch.started = true
   if (batches.get(id) === batch) batches.delete(id)
   const calls = batch.calls.filter((c) => !c.settled)
-  const hold = { mode: 'exclusive', active: true }
+  const hold = { mode: 'exclusive', active: true, mutator: true }
+  const after = []
   try {
-    if (calls.length === 0) return
-    let bytes
-    try {
-      bytes = await readBytes(path)
-    } catch (err) {
-      for (const call of calls) settleCall(call, err)
-      return
-    }
-    const fileText = bytes === null ? null : decode(bytes)
-    let base
-    try {
-      base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
-    } catch (err) {
-      for (const call of calls) settleCall(call, err)
-      return
-    }
-    // The last good state as text (null: no file yet), and whether `value` is still unshared
-    // (the first mutator may have the parsed file itself; later ones get their own copy).
-    let text = base === MISSING ? null : fileText
-    let value = base
-    let fresh = true
-    const done = []
-    for (const call of calls) {
-      let input
-      if (value === MISSING) {
-        if (!call.read.hasDefault) {
-          settleCall(call, bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
-          continue
-        }
-        input = call.read.fallback()
-      } else {
-        input = fresh ? value : JSON.parse(text)
-      }
-      fresh = false
-      try {
-        const store = new Map(call.outer)
-        store.set(key, hold)
-        call.go({ input, store })
-        const returned = await call.ran
-        const next = returned === undefined ? input : returned
-        text = serialize(next, plan.space)
-        value = next
-        done.push({ call, value: next })
-      } catch (err) {
-        // Only this call fails; the next starts from the last good state (`text`).
-        settleCall(call, err)
-      }
-    }
-    if (done.length === 0) return
-    try {
-      await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
-    } catch (err) {
-      for (const d of done) settleCall(d.call, err)
-      return
-    }
-    if (writtenBytes.size > 10_000) writtenBytes.clear()
-    writtenBytes.set(key, text.length)
-    for (const d of done) settleCall(d.call, null, d.value)
+    if (calls.length > 0) await commit(calls, hold, key, path, plan, after)
+  } catch (err) {
+    // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
+    for (const call of calls) after.push([call, err])
   } finally {
     hold.active = false
-    lock.release()
+    releaseLock(lock)
   }
+  // The last outcomes are settled after the release, as a lone call's are: its caller may take
+  // the lock again at once (a sync call would otherwise find this thread still holding it).
+  for (const [call, error, value] of after) settleCall(call, error, value)
+}
+
+/**
+ * Runs a batch's mutators and writes their states, under the lock. A state is
+ * `{ text, value, fresh }`: `text` as written (null: no file yet), `value` MISSING or parsed,
+ * `fresh` while nobody has `value` itself.
+ */
+async function commit(calls, hold, key, path, plan, after) {
+  /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
+  let draining = false
+  const settle = (call, error, value) => (draining ? after.push([call, error, value]) : settleCall(call, error, value))
+  let bytes
+  try {
+    bytes = await readBytes(path)
+  } catch (err) {
+    for (const call of calls) after.push([call, err])
+    return
+  }
+  /** The state on disk. */
+  let saved
+  try {
+    const fileText = bytes === null ? null : decode(path, bytes)
+    const base = parseText(path, bytes, fileText, { hasDefault: true, fallback: () => MISSING })
+    saved = base === MISSING ? { text: null, value: MISSING, fresh: false } : { text: fileText, value: base, fresh: true }
+  } catch (err) {
+    for (const call of calls) after.push([call, err])
+    return
+  }
+  const missing = () => (bytes === null ? notFound(path) : new CorruptFileError(path, 'the file is empty'))
+  /** The state after the last good mutator; `pending`: the calls done but not yet written. */
+  let last = saved
+  let pending = []
+  /** Bumped when a write fails and `last` falls back to the state on disk. */
+  let epoch = 0
+
+  const write = async (text) => {
+    await awaitNative(native.atomicWrite(path, text, plan.fsync, undefined))
+    if (writtenBytes.size > 10_000) writtenBytes.clear()
+    writtenBytes.set(key, text.length)
+  }
+
+  /** Runs a call's mutator on `state`: `{ state }` after it, or `{ error }`. */
+  const apply = async (call, state, flushIfSlow) => {
+    try {
+      let input
+      if (state.value === MISSING) {
+        if (!call.read.hasDefault) return { error: missing() }
+        input = call.read.fallback()
+      } else if (state.fresh) {
+        state.fresh = false
+        input = state.value
+      } else {
+        input = JSON.parse(state.text)
+      }
+      const ran = call.ran
+      const store = new Map(call.outer)
+      store.set(key, hold)
+      call.go({ input, store })
+      let { returned } = await ran
+      if (isThenable(returned)) {
+        const result = Promise.resolve(returned)
+        // Run alone, the calls before this one would be written by now.
+        if (flushIfSlow && pending.length > 0 && (await Promise.race([result, afterMicrotasks()])) === SLOW) {
+          await flush()
+        }
+        returned = await result
+      }
+      const value = returned === undefined ? input : returned
+      return { state: { text: serialize(value, plan.space), value, fresh: false } }
+    } catch (error) {
+      return { error }
+    }
+  }
+
+  /** Writes the pending calls' last state and settles them; if that fails, each call alone. */
+  const flush = async () => {
+    if (pending.length === 0) return
+    const group = pending
+    pending = []
+    const top = group[group.length - 1].state
+    let failure
+    try {
+      await write(top.text)
+      saved = top
+      for (const d of group) settle(d.call, null, d.state.value)
+      return
+    } catch (err) {
+      failure = err
+    }
+    if (group.length === 1) {
+      settle(group[0].call, failure)
+    } else {
+      // In call order. A call's state is exact while every call before it was written; after a
+      // failed one, the later mutators run again on the state actually on disk.
+      let exact = true
+      for (const d of group) {
+        let state = d.state
+        if (!exact) {
+          const again = await apply(d.call, saved, false)
+          if (again.error) {
+            settle(d.call, again.error)
+            continue
+          }
+          state = again.state
+        }
+        try {
+          await write(state.text)
+          saved = state
+          settle(d.call, null, state.value)
+        } catch (err) {
+          settle(d.call, err)
+          exact = false
+        }
+      }
+      if (exact) return
+    }
+    last = saved
+    epoch++
+  }
+
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]
+    // Left before its turn (its timeout or signal).
+    if (call.settled) continue
+    call.started = true
+    stopWaiting(call)
+    let outcome
+    for (;;) {
+      const seen = epoch
+      outcome = await apply(call, last, true)
+      // A write failed while this mutator ran, on a state that is not on disk: run it again.
+      if (seen === epoch) break
+    }
+    if (!calls.some((c, k) => k > i && !c.settled)) draining = true
+    if (outcome.error) {
+      // Only this call fails; the next starts from the last good state.
+      settle(call, outcome.error)
+    } else {
+      pending.push({ call, state: outcome.state })
+      last = outcome.state
+    }
+  }
+  draining = true
+  await flush()
 }
 
 function updateJsonSync(path, mutator, options) {
   const plan = updatePlan(path, mutator, options, syncLockOptions)
   return runLockedSync(plan.targets, plan.opts, () => {
     const current = parseJson(path, callNative(() => native.readFileSync(path)), plan.read)
-    const returned = checkSyncResult(mutator(current), 'mutator')
+    const returned = checkSyncResult(asMutator(plan.targets[0].key, () => mutator(current)), 'mutator')
     const next = returned === undefined ? current : returned
     callNative(() => native.atomicWriteSync(path, serialize(next, plan.space), plan.fsync, undefined))
     return next
@@ -1007,14 +1430,40 @@ function updateJsonSync(path, mutator, options) {
 // ---------------------------------------------------------------------------------------------
 // Maintenance
 
+/** Some orphaned temp files could not be removed: `errors` has one fs error per file. */
+class SweepError extends AggregateError {
+  constructor(errors, message, removed) {
+    super(errors, message)
+    this.name = 'SweepError'
+    // The first failure's fields, so that code/syscall/path read as a single failure's would.
+    const [first] = errors
+    this.code = first.code
+    this.errno = first.errno
+    this.syscall = first.syscall
+    this.path = first.path
+    this.removed = removed
+  }
+}
+
 /**
- * Removes temp files of `path` left by writers that died mid-save (owner pid gone from this
- * host, or older than 15 minutes). Resolves with the names removed. Needs no lock: a live
- * writer's temp file is never removed.
+ * Removes temp files of `path` left by writers that died mid-save (no writer holds their lock).
+ * Resolves with the names removed; rejects with a `SweepError` naming each file it could not
+ * remove. Needs no lock: a live writer's temp file is never removed.
  */
 async function sweep(path) {
   checkPath(path)
-  return awaitNative(native.sweepTemps(resolveKey(path)))
+  const key = resolveKey(path)
+  try {
+    return await native.sweepTemps(key)
+  } catch (err) {
+    let info
+    try {
+      info = JSON.parse(err.message)
+    } catch {}
+    if (!Array.isArray(info?.errors)) throw fromNative(err)
+    const errors = info.errors.map((e) => fromNative(new Error(JSON.stringify(e))))
+    throw new SweepError(errors, info.message, info.removed)
+  }
 }
 
 module.exports = {
@@ -1032,6 +1481,7 @@ module.exports = {
   updateJson,
   updateJsonSync,
   sweep,
+  SweepError,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

@@ -17,6 +17,7 @@ export const {
   updateJson,
   updateJsonSync,
   sweep,
+  SweepError,
   LockTimeoutError,
   CorruptFileError,
   AbortError,

@@ -2,7 +2,8 @@
 // library's lock while a command runs and passes its status and signals through, `status`
 // reports holders, data, temp files and filesystem with distinct exit codes, `sweep` removes
 // only orphaned temp files, and usage errors exit 64.
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -12,7 +13,8 @@ import { HOLDERS_KNOWN, ROOT, node, run, tempDir, type RunOptions } from './help
 
 const BIN = join(ROOT, 'bin', 'index-lock.js')
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version
-// Planted temp files: a pid above any pid_max (never alive), and this test process (alive).
+// Planted temp files: one nobody holds (an orphan), and one a "writer" holds locked (see
+// `writing`), as a live writer holds its temp file until the rename.
 const ORPHAN = '.index.json.4194305.1.1.0badcafe.tmp'
 const LIVE = `.index.json.${process.pid}.1.1.0badcafe.tmp`
 // A command that says it started, then waits to be killed (its process group is killed after
@@ -31,6 +33,12 @@ function dataFile(content?: string): string {
   const file = join(tempDir('cli'), 'index.json')
   if (content !== undefined) writeFileSync(file, content)
   return file
+}
+
+/** Plants the temp file `name` beside `file`, flocked by a child process like a writer's. */
+async function writing(file: string, name: string) {
+  writeFileSync(join(dirname(file), name), '{')
+  await run('flock', [join(dirname(file), name), '-c', 'echo LOCKED; sleep 60'], {}, { group: true }).line('LOCKED')
 }
 
 /** Whether the lock of `file` is free for an exclusive taker in this process (released at once). */
@@ -130,6 +138,67 @@ describe('index-lock run', () => {
     r.child.kill('SIGTERM')
     await r.line('GOT')
     expect(free(file)).toBe(false)
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
+  // A command that counts the signals it receives. SIGTERM ends it: it reports the counts and
+  // whether the lock of its data file is still held (checked from inside, with the library).
+  const counter = (file: string) => [
+    'node',
+    '-e',
+    `const { tryAcquire } = require(${JSON.stringify(ROOT)})
+    const n = { SIGINT: 0, SIGQUIT: 0, SIGHUP: 0, SIGTERM: 0 }
+    const stay = setInterval(() => {}, 1000)
+    for (const s of Object.keys(n)) process.on(s, () => {
+      n[s]++
+      console.log(s + ' ' + n[s])
+      if (s !== 'SIGTERM') return
+      const lock = tryAcquire(${JSON.stringify(file)})
+      lock?.release()
+      console.log('DONE ' + JSON.stringify({ ...n, locked: lock === null }))
+      clearInterval(stay)
+      process.exitCode = 3
+    })
+    console.log('READY')`,
+  ]
+  const report = (line: string) => JSON.parse(line.slice('DONE '.length))
+
+  it('one Ctrl-C or Ctrl-\\ (SIGINT, SIGQUIT to the process group) reaches the command once; index-lock survives it with the lock', async () => {
+    const file = dataFile()
+    // index-lock leads its own process group, as in a terminal's foreground job.
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // Stopped, index-lock can pass a signal on only after the command has counted the group's
+    // delivery: two SIGINTs pending in the command at once would merge into one.
+    process.kill(pid, 'SIGSTOP')
+    process.kill(-pid, 'SIGINT')
+    await r.line('SIGINT 1')
+    process.kill(-pid, 'SIGQUIT')
+    await r.line('SIGQUIT 1')
+    process.kill(pid, 'SIGCONT')
+    // index-lock handles what is pending (SIGINT, SIGQUIT) before this SIGTERM, which it passes
+    // on: anything it forwarded reaches the command first.
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 1, SIGQUIT: 1, SIGHUP: 0, SIGTERM: 1, locked: true })
+    expect((await r.exited).code).toBe(3)
+    expect(free(file)).toBe(true)
+  })
+
+  it('SIGTERM and SIGHUP sent to index-lock alone reach the command once; SIGINT and SIGQUIT sent to it alone do not', async () => {
+    const file = dataFile()
+    const r = cli(['run', file, '--', ...counter(file)], { group: true })
+    await r.line('READY')
+    const pid = r.child.pid!
+    // A process cannot tell a kill(1) of its pid from the terminal's delivery to its group,
+    // which has already reached the command: index-lock never passes SIGINT or SIGQUIT on.
+    process.kill(pid, 'SIGINT')
+    process.kill(pid, 'SIGQUIT')
+    process.kill(pid, 'SIGHUP')
+    await r.line('SIGHUP 1')
+    process.kill(pid, 'SIGTERM')
+    expect(report(await r.line('DONE'))).toEqual({ SIGINT: 0, SIGQUIT: 0, SIGHUP: 1, SIGTERM: 1, locked: true })
     expect((await r.exited).code).toBe(3)
     expect(free(file)).toBe(true)
   })
@@ -239,23 +308,23 @@ describe('index-lock status', () => {
 
   it("orphaned temp files are a problem (exit 2); a live writer's are listed apart and are not", async () => {
     const file = dataFile('{}')
-    writeFileSync(join(dirname(file), LIVE), '{')
+    await writing(file, LIVE)
     let r = await done(['status', file])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^temp files {2}1 being written$/m)
-    expect(r.stdout).toContain(`writing     ${LIVE} (pid ${process.pid} running, 0 s old)`)
+    expect(r.stdout).toContain(`writing     ${LIVE} (locked by its writer, pid ${process.pid}, 0 s old)`)
     writeFileSync(join(dirname(file), ORPHAN), '{')
     r = await done(['status', file])
     expect(r.code).toBe(2)
     expect(r.stdout).toMatch(/^temp files {2}1 orphaned, 1 being written$/m)
-    expect(r.stdout).toContain(`orphaned    ${ORPHAN} (pid 4194305 gone,`)
+    expect(r.stdout).toContain(`orphaned    ${ORPHAN} (unlocked: its writer is gone; pid 4194305,`)
     expect(r.stdout).toContain(`problem     1 orphaned temp file: remove with 'index-lock sweep ${file}'`)
   })
 
   it('--json: one object with stable fields; exitCode matches the exit status', async () => {
     const file = dataFile('[1]')
     writeFileSync(join(dirname(file), ORPHAN), '')
-    writeFileSync(join(dirname(file), LIVE), '')
+    await writing(file, LIVE)
     const r = await done(['status', file, '--json'])
     expect(r.code).toBe(2)
     const json = JSON.parse(r.stdout)
@@ -287,6 +356,56 @@ describe('index-lock status', () => {
     const json = JSON.parse((await done(['status', file, '--json'])).stdout)
     expect(json).toMatchObject({ resolved: null, lock: null, error: { code: 'ENOENT' }, exitCode: 2 })
   })
+
+  it('a directory or symlink at <path>.lock (a leftover proper-lockfile lock): exit 2 naming it, not held', async () => {
+    // Nobody can take the lock while it is there: the library refuses it (EISDIR, ELOOP).
+    const plants = {
+      directory: (sidecar: string) => mkdirSync(sidecar),
+      symlink: (sidecar: string) => {
+        writeFileSync(`${sidecar}.target`, '')
+        symlinkSync(`${sidecar}.target`, sidecar)
+      },
+      'dangling symlink': (sidecar: string) => symlinkSync(`${sidecar}.nowhere`, sidecar),
+    }
+    for (const [kind, plant] of Object.entries(plants)) {
+      const file = dataFile('{}')
+      const sidecar = `${file}.lock`
+      plant(sidecar)
+      const named = `the lock file ${sidecar} is a ${kind === 'directory' ? 'directory' : 'symlink'}`
+      const r = await done(['status', file])
+      expect(r.code, `${kind}: ${r.stderr}`).toBe(2)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(/^lock {8}unusable: the lock file is a (directory|symlink)$/m)
+      expect(r.stdout).not.toMatch(/held/)
+      expect(r.stdout).toContain(`problem     ${named}`)
+      const json = await done(['status', file, '--json'])
+      expect(json.code).toBe(2)
+      const report = JSON.parse(json.stdout)
+      expect(report).toMatchObject({
+        lock: { held: false, mode: null, holders: [] },
+        data: { state: 'ok' },
+        error: null,
+        exitCode: 2,
+      })
+      expect(report.problems).toEqual([expect.stringContaining(named)])
+      // status changes nothing.
+      expect(lstatSync(sidecar).isDirectory()).toBe(kind === 'directory')
+    }
+  })
+
+  it("a long name's hashed sidecar is the one status inspects (directory there: exit 2 naming it)", async () => {
+    // README's protocol: names over 250 bytes lock on <first 200 bytes>.<16 hex of SHA-256>.lock.
+    const file = dataFile('{}')
+    const name = 'n'.repeat(252)
+    const long = join(dirname(file), name)
+    writeFileSync(long, '{}')
+    const hash = createHash('sha256').update(name).digest('hex').slice(0, 16)
+    const sidecar = join(dirname(file), `${name.slice(0, 200)}.${hash}.lock`)
+    mkdirSync(sidecar)
+    const r = await done(['status', long])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stdout).toContain(`problem     the lock file ${sidecar} is a directory`)
+  })
 })
 
 describe('index-lock sweep', () => {
@@ -294,7 +413,7 @@ describe('index-lock sweep', () => {
     const file = dataFile('{}')
     const dir = dirname(file)
     writeFileSync(join(dir, ORPHAN), '{')
-    writeFileSync(join(dir, LIVE), '{')
+    await writing(file, LIVE)
     let r = await done(['sweep', file])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe(`removed ${ORPHAN}\n`)

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, sweep, tryAcquire, updateJson } from '../index.js'
-import { node, tempDir, type Run } from './helpers'
+import { node, run, tempDir, type Run } from './helpers'
 import { FAULT_BUILD } from './setup/fault-build'
 
 const counter = (p: string) => (JSON.parse(readFileSync(p, 'utf8')) as { n: number }).n
@@ -97,14 +97,16 @@ describe('crash safety', () => {
     expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
   }, 120_000)
 
-  it('sweep() removes only the temp files of dead writers', async () => {
+  it('sweep() removes only the temp files no writer holds', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
     writeFileSync(p, '{}')
-    const dead = '.index.json.4194305.7.1.0badcafe.tmp' // above any pid_max: nobody runs it
-    const live = `.index.json.${process.pid}.7.1.0badcafe.tmp`
+    const dead = `.index.json.${process.pid}.7.1.0badcafe.tmp` // a running pid, but nobody holds it
+    const live = '.index.json.4194305.7.1.0badcafe.tmp' // no such pid here, but its lock is held
     const otherFile = '.other.json.4194305.7.1.0badcafe.tmp'
     for (const f of [dead, live, otherFile]) writeFileSync(join(dir, f), 'partial')
+    const writer = run('flock', [join(dir, live), '-c', 'echo LOCKED; sleep 60'], {}, { group: true })
+    await writer.line('LOCKED')
     expect(await sweep(p)).toEqual([dead])
     expect(readdirSync(dir).sort()).toEqual([live, otherFile, 'index.json'].sort())
   })

@@ -1,6 +1,7 @@
 // Injected filesystem faults: full disk, read-only filesystem, no write permission, hostile and
 // over-long paths. Each keeps the old content, leaves no temp file and leaves the lock free.
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -124,11 +125,32 @@ describe('faults', () => {
     ]) {
       await expect(call()).rejects.toMatchObject({ code: 'ENAMETOOLONG' })
     }
-    // A legal name whose sidecar name would be too long: writes work, locking says why it cannot.
-    const edge = join(dir, `${'e'.repeat(250)}.json`)
-    await atomicWrite(edge, '{}')
-    expect(readdirSync(dir)).toEqual([`${'e'.repeat(250)}.json`])
-    await expect(withIndexLock(edge, () => 1)).rejects.toMatchObject({ code: 'ENAMETOOLONG' })
+  })
+
+  it('legal names too long for "<name>.lock" lock through a truncated, hashed sidecar name', async () => {
+    const dir = tempDir()
+    for (const length of [251, 255]) {
+      const name = `${'e'.repeat(length - 5)}.json`
+      const edge = join(dir, name)
+      await atomicWrite(edge, '{"n":0}')
+      await withIndexLock(edge, () => 1)
+      await updateJson<{ n: number }>(edge, (c) => ({ n: c.n + 1 }))
+      expect(JSON.parse(readFileSync(edge, 'utf8'))).toEqual({ n: 1 })
+      // The documented derivation: first 200 bytes, '.', 16 hex digits of the name's SHA-256.
+      const digest = createHash('sha256').update(name).digest('hex').slice(0, 16)
+      const sidecar = `${name.slice(0, 200)}.${digest}.lock`
+      expect(readdirSync(dir)).toContain(sidecar)
+      // It is the lock: a holder of that file excludes the library.
+      const holder = run('flock', [join(dir, sidecar), '-c', 'echo LOCKED; sleep 60'], {}, { group: true })
+      await holder.line('LOCKED')
+      expect(tryAcquire(edge)).toBeNull()
+      process.kill(-holder.child.pid!, 'SIGKILL') // flock(1), its shell and sleep
+      await holder.exited
+    }
+    // A name that fits keeps the plain sidecar.
+    const fits = join(dir, `${'f'.repeat(245)}.json`)
+    await withIndexLock(fits, () => 1)
+    expect(readdirSync(dir)).toContain(`${'f'.repeat(245)}.json.lock`)
   })
 
   it('a holder that never releases: waiters time out naming its pid', async () => {

@@ -10,10 +10,22 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 
-import { atomicWrite, CorruptFileError, readJson, tryAcquire, updateJson, writeJson } from '../index.js'
+import {
+  atomicWrite,
+  atomicWriteSync,
+  CorruptFileError,
+  readJson,
+  readJsonSync,
+  tryAcquire,
+  updateJson,
+  writeJson,
+} from '../index.js'
 import { FIXTURES, run, tempDir } from './helpers'
 
 const perm = (p: string) => statSync(p).mode & 0o7777
@@ -263,5 +275,78 @@ describe('updateJson', () => {
   it('rejects a missing file without a default', async () => {
     const p = join(tempDir(), 'index.json')
     await expect(updateJson(p, () => ({}))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+})
+
+describe('data that changes hands during a write', () => {
+  it("writes a typed array's bytes as they were at the call, even if its buffer is transferred and reused during the write", async () => {
+    const p = join(tempDir(), 'big.bin')
+    const size = 64 * 2 ** 20
+    const data = new Uint8Array(new ArrayBuffer(size)).fill(0x5a)
+    const pending = atomicWrite(p, data, { fsync: false })
+    // Detach the buffer (as postMessage(buf, [buf]) to a worker does) and overwrite the memory
+    // through its new owner while the write runs.
+    const { port1, port2 } = new MessageChannel()
+    port1.postMessage(data.buffer, [data.buffer])
+    const moved = receiveMessageOnPort(port2)!.message as ArrayBuffer
+    new Uint8Array(moved).fill(0)
+    port1.close()
+    expect(data.byteLength).toBe(0)
+    await pending
+    const written = readFileSync(p)
+    expect(written.length).toBe(size)
+    expect(written.every((b) => b === 0x5a)).toBe(true)
+  })
+})
+
+describe('files that are not regular files', () => {
+  const isRoot = process.getuid?.() === 0
+
+  it('a FIFO at the data path (or behind a symlink there) is refused with EFTYPE, never replaced, and never blocks a read', async () => {
+    const dir = tempDir()
+    const fifo = join(dir, 'index.json')
+    execFileSync('mkfifo', [fifo])
+    symlinkSync('index.json', join(dir, 'link.json'))
+    for (const p of [fifo, join(dir, 'link.json')]) {
+      for (const call of [
+        () => atomicWrite(p, 'x'),
+        () => writeJson(p, {}),
+        () => updateJson(p, () => ({}), { default: {} }),
+        () => readJson(p, { default: {} }),
+        async () => readJsonSync(p, { default: {} }),
+        async () => atomicWriteSync(p, 'x'),
+      ]) {
+        await expect(call()).rejects.toMatchObject({ code: 'EFTYPE', syscall: 'open', path: p })
+      }
+    }
+    expect(lstatSync(fifo).isFIFO()).toBe(true)
+    expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock', 'link.json'])
+  })
+
+  it('a socket at the data path is refused with EFTYPE and stays a socket', async () => {
+    const dir = tempDir()
+    const sock = join(dir, 'index.json')
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(sock, resolve))
+    try {
+      await expect(atomicWrite(sock, 'x')).rejects.toMatchObject({ code: 'EFTYPE', path: sock })
+      await expect(readJson(sock)).rejects.toMatchObject({ code: 'EFTYPE' })
+      expect(lstatSync(sock).isSocket()).toBe(true)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it.skipIf(!isRoot)('a data path symlinked to a device node is refused; the device stays (needs root for mknod)', async () => {
+    const dir = tempDir()
+    const dev = join(dir, 'null')
+    execFileSync('mknod', [dev, 'c', '1', '3'])
+    const p = join(dir, 'index.json')
+    symlinkSync(dev, p)
+    await expect(atomicWrite(p, 'x')).rejects.toMatchObject({ code: 'EFTYPE', syscall: 'open', path: p })
+    await expect(writeJson(p, { a: 1 })).rejects.toMatchObject({ code: 'EFTYPE' })
+    await expect(readJson(p, { default: {} })).rejects.toMatchObject({ code: 'EFTYPE' })
+    expect(lstatSync(dev).isCharacterDevice()).toBe(true)
+    expect(readdirSync(dir).sort()).toEqual(['index.json', 'null'])
   })
 })

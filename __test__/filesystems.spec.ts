@@ -95,6 +95,15 @@ describe('filesystem checks', () => {
     }
   })
 
+  it('local FUSE filesystems (rootless containers\' fuse-overlayfs, NTFS/exFAT drives) are not flagged; remote FUSE ones are', async () => {
+    for (const fstype of ['fuse.fuse-overlayfs', 'fuseblk', 'fuse.lxcfs']) {
+      expect(await pretend(fstype, 'error'), fstype).toEqual({ warnings: [], errors: [] })
+    }
+    for (const fstype of ['fuse.rclone', 'fuse.s3fs', 'fuse']) {
+      expect((await pretend(fstype, 'error')).errors.length, fstype).toBeGreaterThan(0)
+    }
+  })
+
   it('rejects an unknown policy', async () => {
     const p = join(tempDir(), 'index.json')
     expect(() => tryAcquire(p, { networkFs: 'ignore' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))

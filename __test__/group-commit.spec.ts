@@ -1,13 +1,42 @@
 // Group commit: concurrent updateJson calls on one path coalesce into one read and one write,
 // keep call order, give each caller the state after its own mutator, and isolate failures.
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { watch, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 
-import { acquire, readJson, updateJson, withIndexLock } from '../index.js'
-import { tempDir } from './helpers'
+import { acquire, readJson, tryAcquire, updateJson, withIndexLock } from '../index.js'
+import { FIXTURES, run, tempDir } from './helpers'
+
+const isRoot = process.getuid?.() === 0
+const mounts: string[] = []
+
+afterEach(() => {
+  for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m])
+})
+
+/** Settles with the promise, or rejects if it has not settled within `ms` (a liveness bound). */
+function within<T>(promise: Promise<T>, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer))
+}
+
+type Outcomes = { outcomes: string[]; runs: number[]; keys: string[]; temps: string[] }
+
+/** Runs __test__/fixtures/batch-outcomes.cjs (optionally under a shell prefix such as ulimit). */
+async function outcomes(path: string, mode: 'batched' | 'sequential', sizes: number[], shellPrefix = '', slow = '') {
+  const script = join(FIXTURES, 'batch-outcomes.cjs')
+  const r = run('bash', ['-c', `${shellPrefix} exec "${process.execPath}" "${script}" "${path}" ${mode} ${sizes.join(',')} ${slow}`])
+  const { code } = await r.exited
+  expect(r.stdout()).not.toContain('UNHANDLED')
+  expect(code, r.stderr()).toBe(0)
+  return JSON.parse(r.stdout().trim()) as Outcomes
+}
 
 type Log = { seq: number[] }
 
@@ -145,15 +174,146 @@ describe('group commit', () => {
     expect((await Promise.all(seen)).map((s) => s.by)).toEqual([['a'], ['a', 'b'], ['a', 'b', 'c']])
   })
 
-  it('mutators run inside the lock: a nested withIndexLock on the path is reentrant', async () => {
+  it('mutators run inside the lock: a lock request for the path from a mutator is refused at once', async () => {
     const p = join(tempDir(), 'index.json')
     const held = await acquire(p)
     const nested = [1, 2].map((n) =>
       updateJson<Log>(p, async (c) => {
-        await withIndexLock(p, () => c.seq.push(n), { timeoutMs: 100 })
+        c.seq.push(n)
+        const code = await withIndexLock(p, () => 'ran', { timeoutMs: 100 }).catch((e: { code: string }) => e.code)
+        c.seq.push(code as never)
       }, { default: { seq: [] } }),
     )
     await held.release()
-    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([[1], [1, 2]])
+    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([[1, 'ELOCKNESTED'], [1, 'ELOCKNESTED', 2, 'ELOCKNESTED']])
+  })
+
+  it('quick async mutators still share one write', async () => {
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    writeFileSync(p, '{"seq":[]}')
+    const held = await acquire(p)
+    const results: Promise<Log>[] = []
+    const writes = await countWrites(dir, 'index.json', async () => {
+      for (let i = 0; i < 10; i++) {
+        results.push(updateJson<Log>(p, async (c) => {
+          await Promise.resolve()
+          c.seq.push(i)
+        }))
+      }
+      await held.release()
+      await Promise.all(results)
+    })
+    expect(writes).toBe(1)
+    expect((await readJson<Log>(p)).seq).toEqual(Array.from({ length: 10 }, (_, k) => k))
+  })
+
+  it('a slow mutator holds back no caller before it; callers after it keep their timeoutMs and signal', async () => {
+    const p = join(tempDir(), 'index.json')
+    writeFileSync(p, '{"seq":[]}')
+    const held = await acquire(p)
+    const events: string[] = []
+    let finishB!: () => void
+    const a = updateJson<Log>(p, (c) => void c.seq.push(1), { timeoutMs: 1000 }).then((v) => {
+      events.push('a settled')
+      return v
+    })
+    const b = updateJson<Log>(p, async (c) => {
+      await new Promise<void>((resolve) => (finishB = resolve))
+      c.seq.push(2)
+      events.push('b mutated')
+    })
+    const c = updateJson<Log>(p, (c) => void c.seq.push(3), { timeoutMs: 300 }).catch((e: { code: string }) => e.code)
+    const ac = new AbortController()
+    const d = updateJson<Log>(p, (c) => void c.seq.push(4), { signal: ac.signal }).catch((e: { code: string }) => e.code)
+    const e = updateJson<Log>(p, (c) => void c.seq.push(5))
+    await held.release()
+    // A is written and settled while B's mutator is still pending, as if A had run alone first.
+    expect((await within(a)).seq).toEqual([1])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ seq: [1] })
+    // C and D have not started: their own timeout and signal still apply.
+    expect(await within(c)).toBe('ELOCKTIMEOUT')
+    ac.abort()
+    expect(await within(d)).toBe('ABORT_ERR')
+    finishB()
+    expect((await within(b)).seq).toEqual([1, 2])
+    expect((await within(e)).seq).toEqual([1, 2, 5])
+    expect(events).toEqual(['a settled', 'b mutated'])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ seq: [1, 2, 5] })
+  })
+
+  it('a failed batched write fails only the callers that would have failed alone (EFBIG, RLIMIT_FSIZE)', async () => {
+    const dir = tempDir()
+    const limit = "trap '' XFSZ; ulimit -f 64;"
+    const sizes = [100, 100_000, 100, 200]
+    const alone = await outcomes(join(dir, 'sequential.json'), 'sequential', sizes, limit)
+    expect(alone.outcomes).toEqual(['ok', 'EFBIG', 'ok', 'ok'])
+    const batched = await outcomes(join(dir, 'batched.json'), 'batched', sizes, limit)
+    expect(batched.outcomes).toEqual(alone.outcomes)
+    expect(batched.keys).toEqual(['k0', 'k2', 'k3'])
+    expect(batched.keys).toEqual(alone.keys)
+    expect(batched.temps).toEqual([])
+    // Calls after the failed one had computed their state on top of it: they ran again on the
+    // state actually on disk. No other mutator runs twice.
+    expect(batched.runs).toEqual([1, 1, 2, 2])
+  })
+
+  it('a write that fails while a slow mutator runs: that mutator runs again on the state on disk', async () => {
+    const dir = tempDir()
+    const limit = "trap '' XFSZ; ulimit -f 64;"
+    const alone = await outcomes(join(dir, 'sequential.json'), 'sequential', [100_000, 100], limit, '1')
+    expect(alone.outcomes).toEqual(['EFBIG', 'ok'])
+    const batched = await outcomes(join(dir, 'batched.json'), 'batched', [100_000, 100], limit, '1')
+    expect(batched.outcomes).toEqual(alone.outcomes)
+    expect(batched.keys).toEqual(['k1'])
+    expect(batched.runs).toEqual([1, 2])
+  })
+
+  it('the last callers of a batch are settled after its lock is released', async () => {
+    const p = join(tempDir(), 'index.json')
+    const free = async () => {
+      const h = tryAcquire(p)
+      expect(h, 'lock still held when the call settled').not.toBeNull()
+      await h!.release()
+    }
+    await updateJson(p, () => ({ n: 1 }), { default: {} })
+    await free()
+    await updateJson(p, () => {
+      throw new Error('no')
+    }).catch(() => {})
+    await free()
+    const held = await acquire(p)
+    const calls = [
+      updateJson<{ n: number }>(p, (c) => void c.n++),
+      updateJson(p, () => {
+        throw new Error('last fails')
+      }).catch(() => {}),
+    ]
+    await held.release()
+    await calls[1]
+    await free()
+    await calls[0]
+    await free()
+  })
+
+  it.skipIf(!isRoot)('a batch on a disk that fills up ends each caller as alone (ENOSPC; needs root to mount tmpfs)', async () => {
+    // 256 KiB: a save needs room for the old file and the new one at once, so the third call
+    // (270 KB) cannot be saved, the fourth alone can, and the whole batch (270 KB) cannot.
+    const sizes = [60_000, 60_000, 150_000, 1]
+    const results: Outcomes[] = []
+    for (const mode of ['sequential', 'batched'] as const) {
+      const dir = join(tempDir(), 'mnt')
+      mkdirSync(dir)
+      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'tmpfs', dir], { encoding: 'utf8' })
+      expect(r.status, r.stderr).toBe(0)
+      mounts.push(dir)
+      results.push(await outcomes(join(dir, 'index.json'), mode, sizes))
+    }
+    const [alone, batched] = results
+    expect(alone.outcomes).toEqual(['ok', 'ok', 'ENOSPC', 'ok'])
+    expect(batched.outcomes).toEqual(alone.outcomes)
+    expect(batched.keys).toEqual(['k0', 'k1', 'k3'])
+    expect(batched.temps).toEqual([])
+    expect(batched.runs).toEqual([1, 1, 1, 2])
   })
 })

@@ -21,6 +21,7 @@ const VALUE_EXPORTS = [
   'AbortError',
   'CorruptFileError',
   'LockTimeoutError',
+  'SweepError',
   'acquire',
   'acquireSync',
   'atomicWrite',
@@ -160,6 +161,10 @@ describe('npm pack', () => {
     expect(pkg.main).toBe('index.js')
     expect(pkg.types).toBe('index.d.ts')
     expect(pkg.bin).toEqual({ 'index-lock': 'bin/index-lock.js' })
+    // It ships prebuilt binaries and runs nothing at install: no script npm would run (or ask
+    // about, as npm 11's allowScripts does) in a user's project.
+    const installTime = ['preinstall', 'install', 'postinstall', 'prepare']
+    expect(Object.keys(pkg.scripts ?? {}).filter((s) => installTime.includes(s))).toEqual([])
     // "types" first: TypeScript takes the first condition that matches.
     expect(Object.keys(pkg.exports['.'])).toEqual(['types', 'import', 'require', 'default'])
     expect(pkg.exports['.']).toEqual({
@@ -176,7 +181,7 @@ describe('npm pack', () => {
 })
 
 describe('per-platform packages (npm/)', () => {
-  it('follow napi-rs layout, match napi.targets, optionalDependencies and the loader', () => {
+  it('follow napi-rs layout, match napi.targets and the loader', () => {
     const dirs = readdirSync(join(ROOT, 'npm'), { withFileTypes: true })
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
@@ -184,7 +189,6 @@ describe('per-platform packages (npm/)', () => {
     expect(dirs).toEqual(Object.keys(PLATFORMS).sort())
     expect([...rootPkg.napi.targets].sort()).toEqual(Object.values(PLATFORMS).map((p) => p.triple).sort())
     const loader = readFileSync(join(ROOT, 'binding.js'), 'utf8')
-    const optional: Record<string, string> = {}
     for (const [platform, want] of Object.entries(PLATFORMS)) {
       const dir = join(ROOT, 'npm', platform)
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
@@ -201,9 +205,71 @@ describe('per-platform packages (npm/)', () => {
       // The names the generated loader tries, local file first, then the package.
       expect(loader).toContain(`require('./${file}')`)
       expect(loader).toContain(`require('${pkg.name}')`)
-      optional[pkg.name] = pkg.version
     }
-    expect(rootPkg.optionalDependencies).toEqual(optional)
+  })
+})
+
+describe('platform packages as optionalDependencies, written at publish time', () => {
+  /** What the published manifest must list: one package per napi.targets entry, at the version. */
+  const wanted = () => Object.fromEntries(Object.keys(PLATFORMS).map((p) => [`index-lock-${p}`, rootPkg.version]))
+
+  /** A copy of the manifest and npm/ in a fresh directory, as the publish step sees them. */
+  function stage(name: string): string {
+    const dir = join(work, name)
+    mkdirSync(dir)
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+    cpSync(join(ROOT, 'npm'), join(dir, 'npm'), { recursive: true })
+    return dir
+  }
+  const prepublish = (dir: string) => sh(process.execPath, [join(ROOT, 'scripts', 'platform-dependencies.js')], dir)
+
+  it('the repository lists none, so the committed lock file is one `npm ci` accepts', () => {
+    // npm leaves unpublished (and other platforms') packages out of the lock file, and `npm ci`
+    // then refuses it as out of sync.
+    expect(rootPkg.optionalDependencies).toBeUndefined()
+    const dir = join(work, 'ci-dry-run')
+    mkdirSync(dir)
+    for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(dir, f))
+    ok('npm', ['ci', '--dry-run', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], dir, 120_000)
+  })
+
+  it('prepublishOnly writes all seven, matching napi.targets and npm/*/package.json', () => {
+    expect(rootPkg.scripts.prepublishOnly).toBe('node scripts/platform-dependencies.js')
+    const dir = stage('prepublish')
+    const before = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    const r = prepublish(dir)
+    expect(r.status, r.stderr).toBe(0)
+    const after = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    expect(after.optionalDependencies).toEqual(wanted())
+    for (const [name, version] of Object.entries(after.optionalDependencies)) {
+      const npmPkg = JSON.parse(readFileSync(join(ROOT, 'npm', name.slice('index-lock-'.length), 'package.json'), 'utf8'))
+      expect(npmPkg.name).toBe(name)
+      expect(npmPkg.version).toBe(version)
+    }
+    // Nothing else changes, and a second run (napi pre-publish writes the same) is a no-op.
+    const { optionalDependencies: _, ...rest } = after
+    expect(rest).toEqual(before)
+    const text = readFileSync(join(dir, 'package.json'), 'utf8')
+    expect(prepublish(dir).status).toBe(0)
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(text)
+  })
+
+  it('prepublishOnly refuses to publish when a platform package is missing or at another version', () => {
+    const stale = stage('prepublish-stale')
+    const manifest = join(stale, 'npm', 'darwin-x64', 'package.json')
+    writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), version: '0.0.9' }))
+    const original = readFileSync(join(stale, 'package.json'), 'utf8')
+    let r = prepublish(stale)
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toContain('index-lock-darwin-x64')
+    expect(r.stderr).toContain('0.0.9')
+    expect(readFileSync(join(stale, 'package.json'), 'utf8')).toBe(original)
+
+    const missing = stage('prepublish-missing')
+    rmSync(join(missing, 'npm', 'linux-arm64-musl'), { recursive: true })
+    r = prepublish(missing)
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toContain(join('npm', 'linux-arm64-musl', 'package.json'))
   })
 })
 

@@ -21,10 +21,21 @@ const EXIT = {
   NOT_FOUND: 127,
 }
 
-// Forwarded to the command. SIGHUP and SIGQUIT too: a terminal sends them to the whole
-// foreground group, and if index-lock died of them the lock would be gone while the command
-// (which may survive them, like a JVM printing a thread dump on SIGQUIT) still runs.
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
+// The command runs in index-lock's process group, so what a terminal sends to its foreground
+// group (Ctrl-C, Ctrl-\) reaches the command directly. Passing SIGINT on as well would be a
+// second Ctrl-C, which many tools take as "force quit, skip the clean shutdown". Neither these
+// nor SIGHUP may kill index-lock while the command runs: the lock would be gone while the
+// command (which may survive them, like a JVM printing a thread dump on SIGQUIT) still works.
+//
+// Passed on: what is typically sent to index-lock alone (kill <pid>, a supervisor), which the
+// command would otherwise never see. SIGHUP from a terminal hangup also reaches the group, so the
+// command may get it twice; programs do not count hangups the way they count Ctrl-C.
+const FORWARDED = ['SIGTERM', 'SIGHUP']
+// Not passed on, even when sent to index-lock's pid alone: a process cannot tell that apart from
+// the terminal's delivery to the group (Node exposes no siginfo, and a kill(2) of the group looks
+// the same as one of the pid anyway), and a doubled Ctrl-C is the worse mistake. To interrupt
+// the command through index-lock, send SIGTERM; or signal the command or the group directly.
+const TERMINAL = ['SIGINT', 'SIGQUIT']
 
 const HELP = {
   main: `Usage: index-lock <command> [options]
@@ -47,7 +58,8 @@ the same lock withIndexLock, updateJson and the other library calls take.
 Exit codes:
   0         success; status: the lock is free and nothing is wrong
   1         an error (e.g. a missing directory), message on stderr; status: the lock is held
-  2         status: a problem (corrupt data, orphaned temp files, unsafe filesystem, an error)
+  2         status: a problem (corrupt data, orphaned temp files, unsafe filesystem, a directory
+            or symlink at <path>.lock, an error); the JSON report names it
   64        usage error (unknown command or option, missing argument)
   75        run: the lock was not free within --timeout
   126, 127  run: the command could not be executed / was not found
@@ -75,8 +87,13 @@ Exit status:
   126  the command could not be executed; 127 it was not found
   64   usage error; 1 other errors (e.g. the directory of <path> does not exist)
 
-SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command, and the lock is kept until the
-command exits. While index-lock still waits for the lock they end the wait (exit 128+n).
+Signals: the command runs in index-lock's process group, so a terminal's Ctrl-C (SIGINT) and
+Ctrl-\\ (SIGQUIT) reach it directly, once; index-lock does not pass them on again (many tools
+take a second Ctrl-C as "force quit"). SIGTERM and SIGHUP sent to index-lock (kill <pid>) are
+passed on to the command. SIGINT and SIGQUIT sent to index-lock's pid alone are not: a process
+cannot tell them from the terminal's; send SIGTERM instead, or signal the command directly.
+index-lock survives all four and keeps the lock until the command exits. While it still waits
+for the lock, any of them ends the wait (exit 128+n) and the command never runs.
 
 The lock belongs to index-lock, not to the command: it is released when the command exits, even
 if the command left background processes running (unlike flock(1), whose lock the command's
@@ -101,7 +118,10 @@ Options:
   -h, --help  show this help
 
 Exit status: 0 the lock is free, 1 it is held, 2 a problem (corrupt data, orphaned temp files,
-an unsafe filesystem, or an error such as a missing directory); 2 wins over 1. 64 usage error.
+an unsafe filesystem, a directory or symlink at <path>.lock, or an error such as a missing
+directory); 2 wins over 1. 64 usage error. A directory or symlink at <path>.lock (e.g. a
+leftover proper-lockfile lock) shows as lock "unusable", not held: the library refuses it
+(EISDIR, ELOOP), so nobody can take the lock until it is removed.
 
 JSON fields (stable; sections that could not be determined are null):
   path        the path as given
@@ -110,7 +130,8 @@ JSON fields (stable; sections that could not be determined are null):
                 holders: [{ pid, mode, cmdline: string | null }] }
   data        { state: "missing" | "empty" | "ok" | "corrupt" | "error", message: string | null }
   tempFiles   { orphaned: [TempFile], live: [TempFile] }
-              TempFile = { name, pid, alive: boolean, ageMs }
+              TempFile = { name, pid, alive: boolean, ageMs }: alive = its writer holds its
+              flock (a save is under way); pid = the one in its name, in the writer's namespace
   filesystem  { fstype, mountPoint: string | null, coherence: "local" | "distributed" | "unsafe",
                 reason }
   problems    [string]: what makes the exit status 2, in words
@@ -121,11 +142,14 @@ JSON fields (stable; sections that could not be determined are null):
   sweep: `Usage: index-lock sweep <path>
 
 Removes the temp files of the data file <path> left by writers that died mid-save: those whose
-writer no longer runs on this host, or older than 15 minutes. A live writer's temp file is never
-removed, so no lock is needed. Prints each name removed, or "nothing to remove". (The library's
-next exclusive holder of the path does the same on its own.)
+flock no writer holds (writers lock their temp file until the rename; the kernel frees the lock
+when a writer dies, in any container or pid namespace). A live writer's temp file is never
+removed, so no lock is needed. Prints each name removed, or "nothing to remove", and on stderr
+each file that could not be removed and why. (The library's next exclusive holder of the path
+does the same on its own.)
 
-Exit status: 0 done, 1 an error (e.g. a missing directory), 64 usage error.
+Exit status: 0 done, 1 an error (a file that could not be removed, a missing directory), 64 usage
+error.
 `,
 }
 
@@ -233,20 +257,21 @@ async function runCommand(args) {
   const mode = options['--shared'] ? 'shared' : 'exclusive'
   const timeoutMs = options['--timeout'] === undefined ? undefined : parseTimeout(options['--timeout'])
 
-  // Until the command starts, a signal ends the wait for the lock; from then on it is passed on
-  // to the command, and index-lock keeps the lock until the command exits.
+  // Until the command starts, a signal ends the wait for the lock. From then on index-lock
+  // survives all four and keeps the lock until the command exits; SIGTERM and SIGHUP are passed
+  // on, SIGINT and SIGQUIT already reached the command (see TERMINAL).
   const waiting = new AbortController()
   let child = null
   let caught = null
   const onSignal = (signal) => {
-    if (child) {
-      child.kill(signal)
-    } else {
+    if (!child) {
       caught ??= signal
       waiting.abort()
+    } else if (FORWARDED.includes(signal)) {
+      child.kill(signal)
     }
   }
-  for (const signal of FORWARDED) process.on(signal, onSignal)
+  for (const signal of [...FORWARDED, ...TERMINAL]) process.on(signal, onSignal)
 
   let lock
   try {
@@ -300,7 +325,7 @@ function lockState(file, resolved) {
   // tryAcquire, which sees exclusive holders (pid unknown). Never an exclusive probe: that would
   // sweep the temp files this command reports, and only where the sidecar exists, so status
   // creates nothing.
-  if (holders.length === 0 && fs.existsSync(`${resolved}.lock`)) {
+  if (holders.length === 0 && fs.existsSync(binding().sidecarPath(resolved))) {
     const probe = library().tryAcquire(file, { mode: 'shared', networkFs: 'allow' })
     if (probe) probe.release()
     else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
@@ -319,6 +344,43 @@ function dataState(file, resolved) {
   } catch (err) {
     return { state: err.code === 'ECORRUPT' ? 'corrupt' : 'error', message: err.message }
   }
+}
+
+// On a report's `lock`, what makes the sidecar unusable ('directory' | 'symlink'); a symbol, so
+// the JSON keeps its documented fields.
+const UNUSABLE = Symbol('unusable')
+
+/**
+ * Why the sidecar cannot be a lock file, or null. The library refuses a directory (EISDIR; a
+ * proper-lockfile lock is a `<path>.lock` directory) and never follows a symlink there (ELOOP,
+ * O_NOFOLLOW), so nobody can take the lock while either is in the way: that is a problem, not a
+ * holder.
+ */
+function unusableSidecar(sidecar) {
+  let stats
+  try {
+    stats = fs.lstatSync(sidecar)
+  } catch (err) {
+    if (err.code === 'ENOENT') return null
+    throw err
+  }
+  if (stats.isDirectory()) {
+    return {
+      kind: 'directory',
+      problem:
+        `the lock file ${sidecar} is a directory (a proper-lockfile lock, perhaps left over): ` +
+        'index-lock cannot take this lock (EISDIR) until it is removed',
+    }
+  }
+  if (stats.isSymbolicLink()) {
+    return {
+      kind: 'symlink',
+      problem:
+        `the lock file ${sidecar} is a symlink: index-lock does not follow it and cannot take ` +
+        'this lock (ELOOP) until it is removed',
+    }
+  }
+  return null
 }
 
 const tempInfo = ({ name, pid, alive, ageMs }) => ({ name, pid, alive, ageMs: Math.round(ageMs) })
@@ -346,7 +408,17 @@ function inspect(file) {
     return report
   }
   const { resolved } = report
-  report.lock = lockState(file, resolved)
+  try {
+    const unusable = unusableSidecar(binding().sidecarPath(resolved))
+    if (unusable) {
+      report.lock = { held: false, mode: null, holders: [], [UNUSABLE]: unusable.kind }
+      problem(unusable.problem)
+    } else {
+      report.lock = lockState(file, resolved)
+    }
+  } catch (err) {
+    problem(`cannot tell whether the lock is held: ${err.message}`)
+  }
   report.data = dataState(file, resolved)
   if (report.data.state === 'corrupt') problem('the data file does not parse as JSON')
   if (report.data.state === 'error') problem(`the data file cannot be read: ${report.data.message}`)
@@ -387,8 +459,8 @@ function describe(report) {
   const line = (label, text) => lines.push(`${label.padEnd(12)}${text}`)
   line('file', report.resolved ?? report.path)
   if (report.lock) {
-    const { held, mode, holders } = report.lock
-    line('lock', held ? `held (${mode})` : 'free')
+    const { held, mode, holders, [UNUSABLE]: unusable } = report.lock
+    line('lock', unusable ? `unusable: the lock file is a ${unusable}` : held ? `held (${mode})` : 'free')
     for (const h of holders) {
       line('holder', `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`)
     }
@@ -398,8 +470,10 @@ function describe(report) {
     const { orphaned, live } = report.tempFiles
     const counts = [orphaned.length && `${orphaned.length} orphaned`, live.length && `${live.length} being written`]
     line('temp files', counts.filter(Boolean).join(', ') || 'none')
-    for (const t of orphaned) line('orphaned', `${t.name} (pid ${t.pid} ${t.alive ? 'running' : 'gone'}, ${seconds(t.ageMs)})`)
-    for (const t of live) line('writing', `${t.name} (pid ${t.pid} running, ${seconds(t.ageMs)})`)
+    // Liveness is the writer's flock on its temp file, exact across pid namespaces and hosts; the
+    // pid in the name is its writer's in its own namespace, shown only as a hint.
+    for (const t of orphaned) line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
+    for (const t of live) line('writing', `${t.name} (locked by its writer, pid ${t.pid}, ${seconds(t.ageMs)})`)
   }
   if (report.filesystem) {
     const { fstype, mountPoint, coherence, reason } = report.filesystem
@@ -426,9 +500,21 @@ function statusCommand(args) {
 async function sweepCommand(args) {
   if (args.some(isHelp)) return help('sweep')
   const { positionals } = parseArgs('sweep', args, {}, 1, extraArgument)
-  const removed = await library().sweep(onePath('sweep', positionals))
-  console.log(removed.length ? removed.map((name) => `removed ${name}`).join('\n') : 'nothing to remove')
-  return EXIT.OK
+  const lib = library()
+  let removed
+  let failed = []
+  try {
+    removed = await lib.sweep(onePath('sweep', positionals))
+  } catch (err) {
+    if (!(err instanceof lib.SweepError)) throw err
+    ;({ removed } = err)
+    failed = err.errors
+  }
+  for (const name of removed) console.log(`removed ${name}`)
+  if (removed.length === 0 && failed.length === 0) console.log('nothing to remove')
+  // Each file left behind, with the reason: a sweep that removed nothing must not look clean.
+  for (const e of failed) console.error(`index-lock: cannot remove ${path.basename(e.path)}: ${e.message}`)
+  return failed.length ? EXIT.ERROR : EXIT.OK
 }
 
 // ---------------------------------------------------------------------------------------------

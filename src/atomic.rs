@@ -19,14 +19,21 @@ const MAX_TEMP_ATTEMPTS: usize = 16;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Crash tests stop a save at a named step (`INDEX_LOCK_PAUSE=before-rename|before-dir-fsync`)
-/// to SIGKILL the writer exactly there. Only the `fault-injection` build has this.
+/// Crash tests stop a save at a named step
+/// (`INDEX_LOCK_PAUSE=after-create|before-rename|before-dir-fsync`) to SIGKILL the writer exactly
+/// there, or to look at its temp file and let it go on once the file `INDEX_LOCK_RESUME` names
+/// exists. Only the `fault-injection` build has this.
 #[cfg(feature = "fault-injection")]
 fn pause_point(step: &str, tmp: &Path) {
   if std::env::var("INDEX_LOCK_PAUSE").as_deref() == Ok(step) {
     eprintln!("INDEX_LOCK_PAUSED {step} {}", tmp.display());
+    let resume = std::env::var_os("INDEX_LOCK_RESUME").map(PathBuf::from);
     loop {
-      std::thread::sleep(std::time::Duration::from_secs(3600));
+      match &resume {
+        Some(r) if r.exists() => return,
+        Some(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        None => std::thread::sleep(std::time::Duration::from_secs(3600)),
+      }
     }
   }
 }
@@ -63,28 +70,74 @@ pub fn temp_name(target_name: &[u8]) -> OsString {
 }
 
 /// Creates a new temp file beside the target under the first free name `next_name` gives, never
-/// opening an existing file or following a planted symlink (`sys::create_temp`).
+/// opening an existing file or following a planted symlink (`sys::create_temp`), with
+/// permission bits `mode` (less the umask) from the first moment, and holding an exclusive flock
+/// on it: that lock is what tells a sweep the file is being written (see `sweep`), wherever the
+/// writer runs.
 fn create_temp(
   dir: &Path,
   next_name: &mut dyn FnMut() -> OsString,
   given: &Path,
+  mode: u32,
+) -> Result<(PathBuf, File)> {
+  create_temp_with(dir, next_name, given, mode, &mut |_| {})
+}
+
+/// `create_temp`, running `created` between creating a file and locking it (tests race a sweep
+/// there).
+fn create_temp_with(
+  dir: &Path,
+  next_name: &mut dyn FnMut() -> OsString,
+  given: &Path,
+  mode: u32,
+  created: &mut dyn FnMut(&Path),
 ) -> Result<(PathBuf, File)> {
   for _ in 0..MAX_TEMP_ATTEMPTS {
     let tmp = dir.join(next_name());
-    match sys::create_temp(&tmp) {
-      Ok(f) => return Ok((tmp, f)),
+    let file = match sys::create_temp(&tmp, mode) {
+      Ok(f) => f,
       Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
       Err(e) => return Err(Error::io(e, "open", given)),
+    };
+    created(&tmp);
+    if claim(&file, &tmp) {
+      return Ok((tmp, file));
     }
   }
   Err(Error::errno(sys::errno::EEXIST, "open", given))
 }
 
+/// Locks a temp file just created. A sweep may have opened it in the instant between creation
+/// and this lock, seen it unlocked and locked it first: then the file is (or is about to be)
+/// unlinked, and the caller must start over under a fresh name. False in that case.
+fn claim(file: &File, tmp: &Path) -> bool {
+  match sys::lock_temp(file) {
+    Ok(true) => {}
+    Ok(false) => {
+      // A sweep (or a status probe, which unlinks nothing) holds it. The name is ours alone, so
+      // removing it can only remove this file; a sweep that gets there first is fine too.
+      let _ = fs::remove_file(tmp);
+      return false;
+    }
+    // Where the filesystem has no flock the save goes on unlocked; sweeps there cannot lock
+    // the file either, and keep it.
+    Err(_) => return true,
+  }
+  // Locked, but a sweep may have unlinked the name just before: the lock must be on the file
+  // the name still names.
+  sys::same_file(file, tmp)
+}
+
 /// Replaces the file `given` names with `data` so that readers see the old or the new content,
 /// never a mix, and (with `durable`) so the new content survives a power cut once this returns.
 /// Permission bits come from `mode`, else from the file being replaced, else 0o666 & ~umask
-/// (Windows keeps only "read-only" of them).
-/// A symlink at `given` stays a symlink: its target is replaced.
+/// (Windows keeps only "read-only" of them); the temp file is never more open than that at any
+/// moment. A symlink at `given` stays a
+/// symlink: its target is replaced. A FIFO, socket or device there is refused, never replaced.
+///
+/// If the final directory fsync fails, the rename has happened: the file holds `data`, but a
+/// power cut may still bring back the old content. The error says so by its syscall (`fsync`)
+/// and path (the directory).
 pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Result<()> {
   let target = path::resolve(given)?;
   let given = Path::new(given);
@@ -92,13 +145,31 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   let name = target.file_name().expect("resolved paths name a file");
   let previous = retry_stale(|| match fs::symlink_metadata(&target) {
     Ok(m) if m.is_dir() => Err(Error::errno(sys::errno::EISDIR, "open", given)),
-    Ok(m) => Ok(Some(m)),
+    Ok(m) => match sys::special_kind(m.file_type()) {
+      Some(kind) => Err(Error::NotRegular {
+        kind,
+        syscall: "open",
+        path: given.to_path_buf(),
+      }),
+      None => Ok(Some(m)),
+    },
     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
     Err(e) => Err(Error::io(e, "stat", given)),
   })?;
-  let (tmp, mut file) = create_temp(dir, &mut || temp_name(name.as_encoded_bytes()), given)?;
+  let perm = sys::final_mode(mode, previous.as_ref());
+  // With known final bits, start owner-only and loosen once the owner is right: a private
+  // file's new content is never readable by others, not even before the fchmod. Without them
+  // the file gets 0o666 & ~umask, its final bits, at creation.
+  let create_mode = perm.map_or(0o666, |p| p & 0o700);
+  let (tmp, mut file) = create_temp(
+    dir,
+    &mut || temp_name(name.as_encoded_bytes()),
+    given,
+    create_mode,
+  )?;
+  pause_point("after-create", &tmp);
   let staged = (|| -> Result<()> {
-    sys::stage_temp(&file, previous.as_ref(), mode, given)?;
+    sys::stage_temp(&file, previous.as_ref(), perm, given)?;
     file
       .write_all(data)
       .map_err(|e| Error::io(e, "write", given))?;
@@ -107,14 +178,16 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
       // FlushFileBuffers on Windows.
       file.sync_all().map_err(|e| Error::io(e, "fsync", given))?;
     }
-    drop(file);
     pause_point("before-rename", &tmp);
     sys::replace(&tmp, &target, given)
   })();
   if let Err(e) = staged {
+    // Unlinked while still locked, so no sweep can count it as an orphan in between.
     let _ = fs::remove_file(&tmp);
     return Err(e);
   }
+  // The temp name is gone with the rename; only now may its lock go.
+  drop(file);
   pause_point("before-dir-fsync", &tmp);
   if durable {
     sys::sync_dir(dir)?;
@@ -122,15 +195,29 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   Ok(())
 }
 
-/// The whole content of `given`, or `None` when there is no such file.
+/// The whole content of `given`, or `None` when there is no such file. A FIFO, socket or device
+/// is refused (`EFTYPE`) without blocking on it.
 pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
   if given.as_bytes().contains(&0) || given.is_empty() {
     // Same argument checks and messages as every other path argument.
     path::resolve(given)?;
   }
   let p = Path::new(given);
+  let not_regular = |kind| Error::NotRegular {
+    kind,
+    syscall: "open",
+    path: p.to_path_buf(),
+  };
   retry_stale(|| {
-    let mut file = match File::open(p) {
+    // Checked before opening, so that opening has no side effect on a device; O_NONBLOCK in case
+    // a FIFO appears in between (opening one for reading would wait for a writer).
+    if let Some(kind) = fs::metadata(p)
+      .ok()
+      .and_then(|m| sys::special_kind(m.file_type()))
+    {
+      return Err(not_regular(kind));
+    }
+    let mut file = match sys::open_read(p) {
       Ok(f) => f,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
       // Windows refuses to open a directory as a file (access denied); Unix opens it and the
@@ -138,6 +225,10 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
       Err(_) if p.is_dir() => return Err(Error::errno(sys::errno::EISDIR, "read", p)),
       Err(e) => return Err(Error::io(e, "open", p)),
     };
+    let meta = file.metadata().map_err(|e| Error::io(e, "fstat", p))?;
+    if let Some(kind) = sys::special_kind(meta.file_type()) {
+      return Err(not_regular(kind));
+    }
     let mut buf = Vec::new();
     file
       .read_to_end(&mut buf)
@@ -250,10 +341,88 @@ mod tests {
     let mut names = [".t.1.tmp", ".t.2.tmp", ".t.3.tmp"]
       .into_iter()
       .map(OsString::from);
-    let (tmp, _) = create_temp(&d, &mut || names.next().unwrap(), Path::new("t")).unwrap();
+    let (tmp, _) = create_temp(&d, &mut || names.next().unwrap(), Path::new("t"), 0o600).unwrap();
     assert_eq!(tmp, d.join(".t.3.tmp"));
     assert!(!victim.exists());
     assert_eq!(fs::read(d.join(".t.2.tmp")).unwrap(), b"someone else's");
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn a_sweep_between_creating_and_locking_a_temp_costs_a_fresh_name_not_the_save() {
+    let d = dir("race");
+    let target = d.join("index.json");
+    // The sweep sees the new file unlocked, locks it and unlinks it before the writer's lock.
+    let mut sweeps = 0;
+    let (tmp, file) = create_temp_with(
+      &d,
+      &mut || temp_name(b"index.json"),
+      &target,
+      0o600,
+      &mut |_| {
+        if sweeps == 0 {
+          assert_eq!(crate::sweep::sweep(&target).unwrap().removed.len(), 1);
+        }
+        sweeps += 1;
+      },
+    )
+    .unwrap();
+    // Wine neither hides a name deleted while open nor reports it pending, so there the writer
+    // keeps its first name (and wine then loses the deletion: the save survives either way).
+    assert!(sweeps == 2 || cfg!(windows), "{sweeps}");
+    assert_eq!(
+      entries(&d),
+      vec![tmp.file_name().unwrap().to_string_lossy()]
+    );
+    // Now locked: the next sweep keeps it.
+    assert!(crate::sweep::sweep(&target).unwrap().removed.is_empty());
+    drop(file);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn a_probe_holding_a_new_temps_lock_makes_the_writer_move_on_and_leaves_nothing() {
+    let d = dir("probe");
+    let target = d.join("index.json");
+    let mut held = Vec::new();
+    let (tmp, _file) = create_temp_with(
+      &d,
+      &mut || temp_name(b"index.json"),
+      &target,
+      0o600,
+      &mut |t| {
+        if held.is_empty() {
+          // A status probe that has the file locked (shared) when the writer tries.
+          let f = File::open(t).unwrap();
+          assert!(sys::probe_temp(&f).unwrap());
+          held.push(f);
+        }
+      },
+    )
+    .unwrap();
+    // Windows (before POSIX deletes) and wine keep a deleted name until its last handle closes.
+    drop(held);
+    assert_eq!(
+      entries(&d),
+      vec![tmp.file_name().unwrap().to_string_lossy()]
+    );
+    drop(_file);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn fifos_are_neither_replaced_nor_read() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = dir("fifo");
+    let p = d.join("index.json");
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let err = write(p.to_str().unwrap(), b"x", true, None).unwrap_err();
+    assert_eq!(err.code(), "EFTYPE");
+    assert!(fs::symlink_metadata(&p).unwrap().file_type().is_fifo());
+    assert_eq!(read(p.to_str().unwrap()).unwrap_err().code(), "EFTYPE");
+    assert_eq!(entries(&d), vec!["index.json"]);
     fs::remove_dir_all(d).unwrap();
   }
 

@@ -21,7 +21,42 @@ pub enum Error {
   Deadlock { path: PathBuf },
   /// A blocking exclusive request by a thread that holds the path shared.
   Upgrade { path: PathBuf },
+  /// A FIFO, socket or device where a regular file is expected: replacing it would destroy it
+  /// (or, as root, a device node such as /dev/null), and reading it could block forever.
+  NotRegular {
+    kind: &'static str,
+    syscall: &'static str,
+    path: PathBuf,
+  },
+  /// Some orphaned temp files could not be removed: each failure (an `Io` error naming the
+  /// file), and the names that were removed.
+  Sweep {
+    path: PathBuf,
+    removed: Vec<String>,
+    errors: Vec<Error>,
+  },
 }
+
+/// libuv's EFTYPE ("inappropriate file type or format"), which Node names: a real errno on the
+/// BSDs and macOS, libuv's own number elsewhere.
+#[cfg(any(
+  target_os = "macos",
+  target_os = "ios",
+  target_os = "freebsd",
+  target_os = "openbsd",
+  target_os = "netbsd",
+  target_os = "dragonfly"
+))]
+const EFTYPE: i32 = libc::EFTYPE;
+#[cfg(not(any(
+  target_os = "macos",
+  target_os = "ios",
+  target_os = "freebsd",
+  target_os = "openbsd",
+  target_os = "netbsd",
+  target_os = "dragonfly"
+)))]
+const EFTYPE: i32 = 4028;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -48,6 +83,8 @@ impl Error {
       Error::Cancelled => "ECANCELED".into(),
       Error::Deadlock { .. } => "ELOCKDEADLOCK".into(),
       Error::Upgrade { .. } => "ELOCKUPGRADE".into(),
+      Error::NotRegular { .. } => "EFTYPE".into(),
+      Error::Sweep { errors, .. } => errors.first().map_or("EUNKNOWN".into(), Error::code),
     }
   }
 
@@ -77,11 +114,28 @@ impl Error {
          take it exclusive from the start",
         path.display()
       ),
+      Error::NotRegular {
+        kind,
+        syscall,
+        path,
+      } => format!(
+        "EFTYPE: inappropriate file type or format ({kind}, not a regular file), {syscall} '{}'",
+        path.display()
+      ),
+      Error::Sweep { path, errors, .. } => {
+        let each: Vec<String> = errors.iter().map(Error::message).collect();
+        format!(
+          "Could not remove {} orphaned temp file{} of '{}': {}",
+          errors.len(),
+          if errors.len() == 1 { "" } else { "s" },
+          path.display(),
+          each.join("; ")
+        )
+      }
     }
   }
 
-  /// The JSON payload the JS layer rebuilds a proper error object from.
-  pub fn to_json(&self) -> String {
+  fn to_value(&self) -> serde_json::Value {
     let mut v = serde_json::json!({ "code": self.code(), "message": self.message() });
     match self {
       Error::Io {
@@ -97,9 +151,35 @@ impl Error {
       Error::Deadlock { path } | Error::Upgrade { path } => {
         v["path"] = serde_json::json!(path.to_string_lossy());
       }
+      Error::NotRegular { syscall, path, .. } => {
+        v["errno"] = serde_json::json!(-EFTYPE);
+        v["syscall"] = serde_json::json!(syscall);
+        v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      Error::Sweep {
+        removed, errors, ..
+      } => {
+        // The first failure's fields on the aggregate, so that code/syscall/path read the way a
+        // single failure's would.
+        let each: Vec<serde_json::Value> = errors.iter().map(Error::to_value).collect();
+        if let Some(first) = each.first() {
+          for field in ["errno", "syscall", "path"] {
+            if let Some(f) = first.get(field) {
+              v[field] = f.clone();
+            }
+          }
+        }
+        v["errors"] = serde_json::Value::Array(each);
+        v["removed"] = serde_json::json!(removed);
+      }
       _ => {}
     }
-    v.to_string()
+    v
+  }
+
+  /// The JSON payload the JS layer rebuilds a proper error object from.
+  pub fn to_json(&self) -> String {
+    self.to_value().to_string()
   }
 }
 
@@ -117,46 +197,280 @@ impl From<Error> for napi::Error {
   }
 }
 
-/// errno values and the short texts libuv (and so Node) uses for them (Unix; Windows codes are
-/// in `sys::windows`).
+/// errno values and the names and short texts libuv (and so Node) uses for them: every errno
+/// Node names (`os.constants.errno`, `util.getSystemErrorMap()`), so no OS error reaches JS as a
+/// bare number. Texts of errnos libuv has no text for follow strerror. Unix only: Windows codes
+/// are named in `sys::windows`.
 #[cfg(unix)]
 pub(crate) const ERRNOS: &[(i32, &str, &str)] = &[
-  (libc::EPERM, "EPERM", "operation not permitted"),
-  (libc::ENOENT, "ENOENT", "no such file or directory"),
-  (libc::EINTR, "EINTR", "interrupted system call"),
-  (libc::EIO, "EIO", "i/o error"),
-  (libc::ENXIO, "ENXIO", "no such device or address"),
-  (libc::EBADF, "EBADF", "bad file descriptor"),
-  (libc::EAGAIN, "EAGAIN", "resource temporarily unavailable"),
-  (libc::ENOMEM, "ENOMEM", "not enough memory"),
+  (libc::E2BIG, "E2BIG", "argument list too long"),
   (libc::EACCES, "EACCES", "permission denied"),
-  (libc::EBUSY, "EBUSY", "resource busy or locked"),
-  (libc::EEXIST, "EEXIST", "file already exists"),
-  (libc::EXDEV, "EXDEV", "cross-device link not permitted"),
-  (libc::ENODEV, "ENODEV", "no such device"),
-  (libc::ENOTDIR, "ENOTDIR", "not a directory"),
-  (libc::EISDIR, "EISDIR", "illegal operation on a directory"),
-  (libc::EINVAL, "EINVAL", "invalid argument"),
-  (libc::ENFILE, "ENFILE", "file table overflow"),
-  (libc::EMFILE, "EMFILE", "too many open files"),
-  (libc::ETXTBSY, "ETXTBSY", "text file is busy"),
-  (libc::EFBIG, "EFBIG", "file too large"),
-  (libc::ENOSPC, "ENOSPC", "no space left on device"),
-  (libc::EROFS, "EROFS", "read-only file system"),
-  (libc::EMLINK, "EMLINK", "too many links"),
-  (libc::ENAMETOOLONG, "ENAMETOOLONG", "name too long"),
-  (libc::ENOLCK, "ENOLCK", "no locks available"),
-  (libc::ENOSYS, "ENOSYS", "function not implemented"),
-  (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
-  (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
+  (libc::EADDRINUSE, "EADDRINUSE", "address already in use"),
   (
-    libc::EOPNOTSUPP,
+    libc::EADDRNOTAVAIL,
+    "EADDRNOTAVAIL",
+    "address not available",
+  ),
+  (
+    libc::EAFNOSUPPORT,
+    "EAFNOSUPPORT",
+    "address family not supported",
+  ),
+  (libc::EAGAIN, "EAGAIN", "resource temporarily unavailable"),
+  (libc::EALREADY, "EALREADY", "connection already in progress"),
+  (libc::EBADF, "EBADF", "bad file descriptor"),
+  (libc::EBADMSG, "EBADMSG", "bad message"),
+  (libc::EBUSY, "EBUSY", "resource busy or locked"),
+  (libc::ECANCELED, "ECANCELED", "operation canceled"),
+  (libc::ECHILD, "ECHILD", "no child processes"),
+  (
+    libc::ECONNABORTED,
+    "ECONNABORTED",
+    "software caused connection abort",
+  ),
+  (libc::ECONNREFUSED, "ECONNREFUSED", "connection refused"),
+  (libc::ECONNRESET, "ECONNRESET", "connection reset by peer"),
+  (libc::EDEADLK, "EDEADLK", "resource deadlock avoided"),
+  (
+    libc::EDESTADDRREQ,
+    "EDESTADDRREQ",
+    "destination address required",
+  ),
+  (libc::EDOM, "EDOM", "numerical argument out of domain"),
+  (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+  (libc::EEXIST, "EEXIST", "file already exists"),
+  (
+    libc::EFAULT,
+    "EFAULT",
+    "bad address in system call argument",
+  ),
+  (libc::EFBIG, "EFBIG", "file too large"),
+  (libc::EHOSTDOWN, "EHOSTDOWN", "host is down"),
+  (libc::EHOSTUNREACH, "EHOSTUNREACH", "host is unreachable"),
+  (libc::EIDRM, "EIDRM", "identifier removed"),
+  (libc::EILSEQ, "EILSEQ", "illegal byte sequence"),
+  (
+    libc::EINPROGRESS,
+    "EINPROGRESS",
+    "operation now in progress",
+  ),
+  (libc::EINTR, "EINTR", "interrupted system call"),
+  (libc::EINVAL, "EINVAL", "invalid argument"),
+  (libc::EIO, "EIO", "i/o error"),
+  (libc::EISCONN, "EISCONN", "socket is already connected"),
+  (libc::EISDIR, "EISDIR", "illegal operation on a directory"),
+  (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
+  (libc::EMFILE, "EMFILE", "too many open files"),
+  (libc::EMLINK, "EMLINK", "too many links"),
+  (libc::EMSGSIZE, "EMSGSIZE", "message too long"),
+  (libc::EMULTIHOP, "EMULTIHOP", "multihop attempted"),
+  (libc::ENAMETOOLONG, "ENAMETOOLONG", "name too long"),
+  (libc::ENETDOWN, "ENETDOWN", "network is down"),
+  (libc::ENETRESET, "ENETRESET", "connection reset by network"),
+  (libc::ENETUNREACH, "ENETUNREACH", "network is unreachable"),
+  (libc::ENFILE, "ENFILE", "file table overflow"),
+  (libc::ENOBUFS, "ENOBUFS", "no buffer space available"),
+  (libc::ENODATA, "ENODATA", "no data available"),
+  (libc::ENODEV, "ENODEV", "no such device"),
+  (libc::ENOENT, "ENOENT", "no such file or directory"),
+  (libc::ENOEXEC, "ENOEXEC", "exec format error"),
+  (libc::ENOLCK, "ENOLCK", "no locks available"),
+  (libc::ENOLINK, "ENOLINK", "link has been severed"),
+  (libc::ENOMEM, "ENOMEM", "not enough memory"),
+  (libc::ENOMSG, "ENOMSG", "no message of desired type"),
+  (libc::ENOPROTOOPT, "ENOPROTOOPT", "protocol not available"),
+  (libc::ENOSPC, "ENOSPC", "no space left on device"),
+  (libc::ENOSR, "ENOSR", "out of streams resources"),
+  (libc::ENOSTR, "ENOSTR", "device not a stream"),
+  (libc::ENOSYS, "ENOSYS", "function not implemented"),
+  (libc::ENOTCONN, "ENOTCONN", "socket is not connected"),
+  (libc::ENOTDIR, "ENOTDIR", "not a directory"),
+  (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
+  (libc::ENOTSOCK, "ENOTSOCK", "socket operation on non-socket"),
+  (
+    libc::ENOTSUP,
     "ENOTSUP",
     "operation not supported on socket",
   ),
+  (libc::ENOTTY, "ENOTTY", "inappropriate ioctl for device"),
+  (libc::ENXIO, "ENXIO", "no such device or address"),
+  (
+    libc::EOVERFLOW,
+    "EOVERFLOW",
+    "value too large for defined data type",
+  ),
+  (libc::EPERM, "EPERM", "operation not permitted"),
+  (libc::EPIPE, "EPIPE", "broken pipe"),
+  (libc::EPROTO, "EPROTO", "protocol error"),
+  (
+    libc::EPROTONOSUPPORT,
+    "EPROTONOSUPPORT",
+    "protocol not supported",
+  ),
+  (
+    libc::EPROTOTYPE,
+    "EPROTOTYPE",
+    "protocol wrong type for socket",
+  ),
+  (libc::ERANGE, "ERANGE", "result too large"),
+  (libc::EROFS, "EROFS", "read-only file system"),
+  (
+    libc::ESHUTDOWN,
+    "ESHUTDOWN",
+    "cannot send after transport endpoint shutdown",
+  ),
+  (
+    libc::ESOCKTNOSUPPORT,
+    "ESOCKTNOSUPPORT",
+    "socket type not supported",
+  ),
+  (libc::ESPIPE, "ESPIPE", "invalid seek"),
+  (libc::ESRCH, "ESRCH", "no such process"),
   (libc::ESTALE, "ESTALE", "stale file handle"),
-  (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+  (libc::ETIME, "ETIME", "timer expired"),
   (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
+  (libc::ETXTBSY, "ETXTBSY", "text file is busy"),
+  (libc::EXDEV, "EXDEV", "cross-device link not permitted"),
+  // Not named by Node, but met on Linux filesystems (a dead FUSE or network mount, removable
+  // media, keyrings of encrypted directories, a corrupted filesystem).
+  #[cfg(target_os = "linux")]
+  (libc::ENONET, "ENONET", "machine is not on the network"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTEIO, "EREMOTEIO", "remote I/O error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
+  #[cfg(target_os = "linux")]
+  (libc::ECOMM, "ECOMM", "communication error on send"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOMEDIUM, "ENOMEDIUM", "no medium found"),
+  #[cfg(target_os = "linux")]
+  (libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOKEY, "ENOKEY", "required key not available"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EKEYREJECTED,
+    "EKEYREJECTED",
+    "key was rejected by service",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTE, "EREMOTE", "object is remote"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EHWPOISON,
+    "EHWPOISON",
+    "memory page has hardware error",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERFKILL,
+    "ERFKILL",
+    "operation not possible due to rf-kill",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EOWNERDEAD, "EOWNERDEAD", "owner died"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ENOTRECOVERABLE,
+    "ENOTRECOVERABLE",
+    "state not recoverable",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOPKG, "ENOPKG", "package not installed"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTNAM, "ENOTNAM", "not a XENIX named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EISNAM, "EISNAM", "is a named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EXFULL, "EXFULL", "exchange full"),
+  #[cfg(target_os = "linux")]
+  (libc::ECHRNG, "ECHRNG", "channel number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2NSYNC, "EL2NSYNC", "level 2 not synchronized"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3HLT, "EL3HLT", "level 3 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3RST, "EL3RST", "level 3 reset"),
+  #[cfg(target_os = "linux")]
+  (libc::ELNRNG, "ELNRNG", "link number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOCSI, "ENOCSI", "no CSI structure available"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2HLT, "EL2HLT", "level 2 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADE, "EBADE", "invalid exchange"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADR, "EBADR", "invalid request descriptor"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOANO, "ENOANO", "no anode"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADRQC, "EBADRQC", "invalid request code"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADSLT, "EBADSLT", "invalid slot"),
+  #[cfg(target_os = "linux")]
+  (libc::EBFONT, "EBFONT", "bad font file format"),
+  #[cfg(target_os = "linux")]
+  (libc::EADV, "EADV", "advertise error"),
+  #[cfg(target_os = "linux")]
+  (libc::ESRMNT, "ESRMNT", "srmount error"),
+  #[cfg(target_os = "linux")]
+  (libc::EDOTDOT, "EDOTDOT", "RFS specific error"),
+  #[cfg(target_os = "linux")]
+  (libc::ENAVAIL, "ENAVAIL", "no XENIX semaphores available"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBACC,
+    "ELIBACC",
+    "can not access a needed shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBBAD,
+    "ELIBBAD",
+    "accessing a corrupted shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ELIBSCN, "ELIBSCN", ".lib section in a.out corrupted"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBMAX,
+    "ELIBMAX",
+    "attempting to link in too many shared libraries",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBEXEC,
+    "ELIBEXEC",
+    "cannot exec a shared library directly",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERESTART,
+    "ERESTART",
+    "interrupted system call should be restarted",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUSERS, "EUSERS", "too many users"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ETOOMANYREFS,
+    "ETOOMANYREFS",
+    "too many references: cannot splice",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTBLK, "ENOTBLK", "block device required"),
 ];
 
 /// Node's errno number, code and text for an OS error.
@@ -164,11 +478,12 @@ fn lookup(e: &io::Error) -> Option<(i32, &'static str, &'static str)> {
   crate::sys::translate(e.raw_os_error()?)
 }
 
-/// `ENOENT` for errno 2; `EUNKNOWN` where the OS gave no errno we know.
+/// `ENOENT` for errno 2; libuv's `UNKNOWN` for an errno it has no name for (the number stays
+/// in `errno`); `EUNKNOWN` where the OS gave no errno at all.
 pub fn errno_name(e: &io::Error) -> String {
   match (lookup(e), e.raw_os_error()) {
     (Some((_, name, _)), _) => name.into(),
-    (None, Some(n)) => format!("E{n}"),
+    (None, Some(_)) => "UNKNOWN".into(),
     (None, None) => "EUNKNOWN".into(),
   }
 }
@@ -245,10 +560,66 @@ mod tests {
     }
   }
 
+  #[test]
+  fn unknown_errno_keeps_its_number_but_never_becomes_the_code() {
+    let e = Error::errno(200, "open", Path::new("/x"));
+    assert_eq!(e.code(), "UNKNOWN");
+    let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(v["errno"], -200);
+  }
+
+  /// `os.constants.errno` of Node 20 on Linux: each must map to Node's own name.
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn every_errno_node_names_has_that_name() {
+    let node = r#"{"E2BIG":7,"EACCES":13,"EADDRINUSE":98,"EADDRNOTAVAIL":99,"EAFNOSUPPORT":97,"EAGAIN":11,"EALREADY":114,"EBADF":9,"EBADMSG":74,"EBUSY":16,"ECANCELED":125,"ECHILD":10,"ECONNABORTED":103,"ECONNREFUSED":111,"ECONNRESET":104,"EDEADLK":35,"EDESTADDRREQ":89,"EDOM":33,"EDQUOT":122,"EEXIST":17,"EFAULT":14,"EFBIG":27,"EHOSTUNREACH":113,"EIDRM":43,"EILSEQ":84,"EINPROGRESS":115,"EINTR":4,"EINVAL":22,"EIO":5,"EISCONN":106,"EISDIR":21,"ELOOP":40,"EMFILE":24,"EMLINK":31,"EMSGSIZE":90,"EMULTIHOP":72,"ENAMETOOLONG":36,"ENETDOWN":100,"ENETRESET":102,"ENETUNREACH":101,"ENFILE":23,"ENOBUFS":105,"ENODATA":61,"ENODEV":19,"ENOENT":2,"ENOEXEC":8,"ENOLCK":37,"ENOLINK":67,"ENOMEM":12,"ENOMSG":42,"ENOPROTOOPT":92,"ENOSPC":28,"ENOSR":63,"ENOSTR":60,"ENOSYS":38,"ENOTCONN":107,"ENOTDIR":20,"ENOTEMPTY":39,"ENOTSOCK":88,"ENOTSUP":95,"ENOTTY":25,"ENXIO":6,"EOPNOTSUPP":95,"EOVERFLOW":75,"EPERM":1,"EPIPE":32,"EPROTO":71,"EPROTONOSUPPORT":93,"EPROTOTYPE":91,"ERANGE":34,"EROFS":30,"ESPIPE":29,"ESRCH":3,"ESTALE":116,"ETIME":62,"ETIMEDOUT":110,"ETXTBSY":26,"EWOULDBLOCK":11,"EXDEV":18}"#;
+    let node: serde_json::Map<String, serde_json::Value> = serde_json::from_str(node).unwrap();
+    // Aliases of one number: Node's error objects use the first name.
+    fn alias(n: &str) -> &str {
+      match n {
+        "EOPNOTSUPP" => "ENOTSUP",
+        "EWOULDBLOCK" => "EAGAIN",
+        other => other,
+      }
+    }
+    for (name, n) in node {
+      let e = Error::errno(n.as_i64().unwrap() as i32, "open", Path::new("/x"));
+      assert_eq!(e.code(), alias(&name), "errno {n}");
+    }
+    // libuv's names beyond those (e.g. a dead FUSE mount, remote I/O).
+    for (n, name) in [
+      (libc::EHOSTDOWN, "EHOSTDOWN"),
+      (libc::EREMOTEIO, "EREMOTEIO"),
+      (libc::ENONET, "ENONET"),
+    ] {
+      assert_eq!(Error::errno(n, "read", Path::new("/x")).code(), name);
+    }
+    // No errno the kernel defines reaches JS as a bare number.
+    for n in 1..134 {
+      let code = Error::errno(n, "open", Path::new("/x")).code();
+      let bare = code.starts_with('E') && code[1..].bytes().all(|b| b.is_ascii_digit());
+      assert!(!bare, "{n}: {code}");
+    }
+  }
+
   #[cfg(unix)]
   #[test]
-  fn unknown_errno_keeps_its_number() {
-    let e = Error::errno(200, "open", Path::new("/x"));
-    assert_eq!(e.code(), "E200");
+  fn sweep_failures_carry_each_file_and_the_first_ones_fields() {
+    let e = Error::Sweep {
+      path: PathBuf::from("/d/index.json"),
+      removed: vec!["a".into()],
+      errors: vec![
+        Error::errno(libc::EPERM, "unlink", Path::new("/d/.x.tmp")),
+        Error::errno(libc::EBUSY, "unlink", Path::new("/d/.y.tmp")),
+      ],
+    };
+    let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(v["code"], "EPERM");
+    assert_eq!(v["syscall"], "unlink");
+    assert_eq!(v["path"], "/d/.x.tmp");
+    assert_eq!(v["removed"], serde_json::json!(["a"]));
+    assert_eq!(v["errors"][1]["code"], "EBUSY");
+    assert_eq!(v["errors"][1]["path"], "/d/.y.tmp");
+    assert!(v["message"].as_str().unwrap().contains("/d/.y.tmp"));
   }
 }

@@ -120,7 +120,30 @@ pub fn classify(fstype: &str, options: &str) -> (Coherence, &'static str) {
       Coherence::Unsafe,
       "network or shared-folder filesystem without coherent flock",
     ),
-    t if t == "fuse" || t.starts_with("fuse.") || t == "fuseblk" => (
+    // FUSE backends whose files all live on this host (a block device, local directories,
+    // kernel state): the kernel's own flock covers every process that can reach them.
+    "fuseblk"
+    | "fuse.fuse-overlayfs"
+    | "fuse.ntfs-3g"
+    | "fuse.ntfs"
+    | "fuse.exfat"
+    | "fuse.fuse-exfat"
+    | "fuse.lxcfs"
+    | "fuse.squashfuse"
+    | "fuse.squashfuse_ll"
+    | "fuse.bindfs"
+    | "fuse.mergerfs"
+    | "fuse.unionfs"
+    | "fuse.unionfs-fuse"
+    | "fuse.encfs"
+    | "fuse.gocryptfs"
+    | "fuse.securefs"
+    | "fuse.portal"
+    | "fuse.appimagefuse" => (
+      Coherence::Local,
+      "local FUSE filesystem (its data stays on this host)",
+    ),
+    t if t == "fuse" || t.starts_with("fuse.") => (
       Coherence::Unsafe,
       "FUSE filesystem (sync clients and remote mounts do not carry flock between hosts)",
     ),
@@ -221,6 +244,13 @@ mod tests {
       ("fuse.sshfs", "rw", Coherence::Unsafe),
       ("fuse.rclone", "rw", Coherence::Unsafe),
       ("fuse", "rw", Coherence::Unsafe),
+      ("fuse.gvfsd-fuse", "rw", Coherence::Unsafe),
+      ("fuse.s3fs", "rw", Coherence::Unsafe),
+      // Rootless containers' overlay and NTFS/exFAT drives are local.
+      ("fuse.fuse-overlayfs", "rw", Coherence::Local),
+      ("fuseblk", "rw,user_id=0", Coherence::Local),
+      ("fuse.lxcfs", "rw", Coherence::Local),
+      ("fuse.mergerfs", "rw", Coherence::Local),
       ("9p", "rw", Coherence::Unsafe),
       ("vboxsf", "rw", Coherence::Unsafe),
     ] {

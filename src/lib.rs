@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod error;
 pub mod fstype;
+pub mod json;
 pub mod lock;
 pub mod path;
 pub mod registry;
@@ -63,6 +64,15 @@ impl NativeLock {
 #[napi]
 pub fn resolve_path(path: String) -> Result<String> {
   Ok(path::resolve(&path)?.to_string_lossy().into_owned())
+}
+
+/// The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
+/// long file name; see `path::sidecar`).
+#[napi]
+pub fn sidecar_path(key: String) -> String {
+  path::sidecar(Path::new(&key))
+    .to_string_lossy()
+    .into_owned()
 }
 
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
@@ -129,24 +139,39 @@ pub fn lock_holders(key: String) -> Vec<LockHolder> {
 }
 
 /// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their
-/// names. Needs no lock: a file is only removed when its writer is gone or it is long stale.
+/// names. Needs no lock: a file is only removed when no writer holds its lock. Rejects with an
+/// aggregate (`Error::Sweep`) when any removal failed.
 #[napi]
 pub async fn sweep_temps(key: String) -> Result<Vec<String>> {
-  tokio::task::spawn_blocking(move || sweep::sweep(Path::new(&key)))
-    .await
-    .map_err(|e| napi::Error::from_reason(e.to_string()))?
-    .map_err(Into::into)
+  let swept = tokio::task::spawn_blocking({
+    let key = key.clone();
+    move || sweep::sweep(Path::new(&key))
+  })
+  .await
+  .map_err(|e| napi::Error::from_reason(e.to_string()))??;
+  if swept.errors.is_empty() {
+    return Ok(swept.removed);
+  }
+  Err(
+    error::Error::Sweep {
+      path: key.into(),
+      removed: swept.removed,
+      errors: swept.errors,
+    }
+    .into(),
+  )
 }
 
 /// A temp file beside a data file.
 #[napi(object)]
 pub struct TempFileInfo {
   pub name: String,
+  /// The pid its name carries, in its writer's pid namespace (informative only).
   pub pid: u32,
-  /// Its writer still runs on this host.
+  /// Its writer holds its lock (or that cannot be told): a save is under way, `sweep` keeps it.
   pub alive: bool,
   pub age_ms: f64,
-  /// Left behind (writer gone, or older than any save takes): `sweep` removes it.
+  /// No writer holds its lock: left behind by a writer that died mid-save; `sweep` removes it.
   pub orphaned: bool,
 }
 
@@ -225,7 +250,9 @@ fn bytes_of(data: &Either<String, Uint8Array>) -> &[u8] {
 /// for a lock, and a pool hand-off costs a fraction of a tokio blocking-pool round trip.
 pub struct WriteTask {
   path: String,
-  data: Either<String, Uint8Array>,
+  /// Owned: JS memory may not be read off the JS thread. A typed array's buffer can be
+  /// transferred to a worker (detached here) and freed while the write runs.
+  data: Vec<u8>,
   fsync: bool,
   mode: Option<u32>,
 }
@@ -236,10 +263,7 @@ impl Task for WriteTask {
 
   fn compute(&mut self) -> Result<()> {
     Ok(atomic::write(
-      &self.path,
-      bytes_of(&self.data),
-      self.fsync,
-      self.mode,
+      &self.path, &self.data, self.fsync, self.mode,
     )?)
   }
 
@@ -248,7 +272,8 @@ impl Task for WriteTask {
   }
 }
 
-/// Atomically replaces the file at `path` (see `atomic::write`).
+/// Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
+/// the JS thread, before the write starts.
 #[napi(ts_return_type = "Promise<void>")]
 pub fn atomic_write(
   path: String,
@@ -256,6 +281,10 @@ pub fn atomic_write(
   fsync: bool,
   mode: Option<u32>,
 ) -> AsyncTask<WriteTask> {
+  let data = match data {
+    Either::A(s) => s.into_bytes(),
+    Either::B(b) => b.to_vec(),
+  };
   AsyncTask::new(WriteTask {
     path,
     data,
@@ -288,7 +317,8 @@ pub fn read_file(path: String) -> AsyncTask<ReadTask> {
   AsyncTask::new(ReadTask { path })
 }
 
-/// Where JSON text stops being valid, for error messages (V8's parser does not say).
+/// Where a JSON file stops being valid, for error messages (V8's parser does not always say).
+/// Offsets and columns count bytes of the file, a BOM included; lines and columns are 1-based.
 #[napi(object)]
 pub struct JsonErrorPosition {
   pub line: u32,
@@ -297,28 +327,17 @@ pub struct JsonErrorPosition {
   pub reason: String,
 }
 
+/// The first error in a JSON file's bytes (invalid UTF-8 first, then the grammar, as `JSON.parse`
+/// decides it); null when it is valid.
 #[napi]
 pub fn json_error_position(data: Uint8Array) -> Option<JsonErrorPosition> {
-  let err = serde_json::from_slice::<serde_json::Value>(&data).err()?;
-  // serde_json says column 0 for an error before a line's first character; columns here are
-  // 1-based like every editor's.
-  let (line, column) = (err.line(), err.column().max(1));
-  let offset: usize = data
-    .split_inclusive(|b| *b == b'\n')
-    .take(line.saturating_sub(1))
-    .map(<[u8]>::len)
-    .sum::<usize>()
-    + column.saturating_sub(1);
-  let reason = err.to_string();
-  let reason = reason
-    .rsplit_once(" at line ")
-    .map_or(reason.as_str(), |(r, _)| r)
-    .to_string();
+  let at = json::error_position(&data)?;
+  let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
   Some(JsonErrorPosition {
-    line: line as u32,
-    column: column as u32,
-    offset: offset as u32,
-    reason,
+    line: clamp(at.line),
+    column: clamp(at.column),
+    offset: clamp(at.offset),
+    reason: at.reason,
   })
 }
 

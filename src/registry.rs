@@ -166,8 +166,9 @@ fn deliver(out: Outbox) {
   }
 }
 
-/// Proof of holding a path's lock; dropping it releases (so a terminated worker or a collected
-/// handle never leaves a path locked).
+/// Proof of holding a path's lock; dropping it releases (so a terminated worker never leaves a
+/// path locked). The JS side keeps every held lock referenced until `release()`, so a handle the
+/// program drops is not released early by the garbage collector.
 #[derive(Debug)]
 pub struct Grant {
   key: Arc<Path>,

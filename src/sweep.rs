@@ -1,7 +1,14 @@
 //! Removal of temp files orphaned by writers that died between creating and renaming them.
+//!
+//! A writer holds an exclusive flock on its temp file from the moment it exists until the rename
+//! (see `atomic::create_temp`; on Windows a LockFileEx on one byte far past its end, see
+//! `sys::lock_temp`), and the kernel drops that lock when the writer dies. So a temp
+//! file is orphaned exactly when its lock is free: no pid is consulted, which holds across pid
+//! namespaces (containers sharing a volume) and, where flock is coherent, across hosts.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -9,10 +16,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::atomic::MAX_NAME_IN_TEMP;
 use crate::error::{Error, Result};
 use crate::sys;
-
-/// A temp file this old is an orphan even if a process with its pid runs (pid reuse, or a writer
-/// in another pid namespace that shares the directory).
-pub const MAX_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
 
 /// Directory mtimes younger than this are not trusted to prove "nothing changed": timestamps
 /// tick coarsely, so a temp file created in the same tick as our last scan would be missed.
@@ -55,35 +58,69 @@ fn temp_owner(entry: &[u8], target_name: &[u8]) -> Option<u32> {
   pid.parse().ok()
 }
 
-fn alive(pid: u32) -> bool {
-  sys::pid_alive(pid)
+/// What a temp file's lock says about its writer.
+enum Probe {
+  /// Its writer holds it: a save is under way.
+  Held,
+  /// Nobody holds it; the returned descriptor now holds it shared, so no writer can take it
+  /// until it is dropped.
+  Free(File),
+  /// Cannot be told (the file is not readable by us, or the filesystem has no flock). Kept.
+  Unknown,
+  /// Gone, or not a regular file (not one of ours).
+  Skip,
+}
+
+fn probe(path: &Path) -> Probe {
+  // Read-only and shared: needs only read permission, and a shared lock still conflicts with
+  // the writer's exclusive one (and, on NFS, a shared lock is all a read-only descriptor gets).
+  let file = match sys::open_temp_probe(path) {
+    Ok(f) => f,
+    Err(e) if e.kind() == io::ErrorKind::NotFound => return Probe::Skip,
+    Err(e) if e.raw_os_error() == Some(sys::errno::ELOOP) => return Probe::Skip,
+    Err(_) => return Probe::Unknown,
+  };
+  if !file.metadata().is_ok_and(|m| m.is_file()) {
+    return Probe::Skip;
+  }
+  match sys::probe_temp(&file) {
+    Ok(true) => Probe::Free(file),
+    Ok(false) => Probe::Held,
+    Err(_) => Probe::Unknown,
+  }
+}
+
+/// True while `path` still names the file `file` has open.
+fn still_named(file: &File, path: &Path) -> bool {
+  sys::same_file(file, path)
 }
 
 /// A temp file of some writer of a data file.
 #[derive(Debug, Clone)]
 pub struct TempFile {
   pub name: String,
+  /// The pid its name carries (in its writer's pid namespace; informative only).
   pub pid: u32,
-  /// Its writer still runs on this host.
+  /// Its writer holds its lock: a save is under way. Also true where that cannot be told (a
+  /// file we may not read, a filesystem without flock): such a file is never removed.
   pub alive: bool,
   pub age: Duration,
 }
 
 impl TempFile {
-  /// Left behind: its writer is gone, or it is older than any save takes.
+  /// Left behind by a writer that is gone: `sweep` removes it.
   pub fn orphaned(&self) -> bool {
-    !self.alive || self.age > MAX_TEMP_AGE
+    !self.alive
   }
 }
 
-/// The temp files beside the data file `target` (resolved) that index-lock's writers made.
-pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
+/// index-lock's temp file names beside the data file `target` (resolved), with their pids.
+fn candidates(target: &Path) -> Result<Vec<(String, u32, Option<fs::Metadata>)>> {
   let dir = target.parent().expect("resolved paths have a directory");
   let name = target
     .file_name()
     .expect("resolved paths name a file")
     .as_encoded_bytes();
-  let now = SystemTime::now();
   let mut found = Vec::new();
   let entries = fs::read_dir(dir).map_err(|e| Error::io(e, "scandir", dir))?;
   for entry in entries.flatten() {
@@ -91,35 +128,78 @@ pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
     let Some(pid) = temp_owner(file_name.as_encoded_bytes(), name) else {
       continue;
     };
-    let age = entry
-      .metadata()
-      .ok()
+    // Symlinks, FIFOs and the like at temp names are not ours to judge or remove.
+    if entry.file_type().is_ok_and(|t| !t.is_file()) {
+      continue;
+    }
+    found.push((
+      file_name.to_string_lossy().into_owned(),
+      pid,
+      entry.metadata().ok(),
+    ));
+  }
+  found.sort_by(|a, b| a.0.cmp(&b.0));
+  Ok(found)
+}
+
+/// The temp files beside the data file `target` (resolved) that index-lock's writers made, each
+/// probed by its lock (and released at once: a probe removes nothing).
+pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
+  let dir = target.parent().expect("resolved paths have a directory");
+  let now = SystemTime::now();
+  let mut found = Vec::new();
+  for (name, pid, meta) in candidates(target)? {
+    let alive = match probe(&dir.join(&name)) {
+      Probe::Skip => continue,
+      Probe::Free(_) => false,
+      Probe::Held | Probe::Unknown => true,
+    };
+    let age = meta
       .and_then(|m| m.modified().ok())
       .and_then(|t| now.duration_since(t).ok())
       .unwrap_or_default();
     found.push(TempFile {
-      name: file_name.to_string_lossy().into_owned(),
+      name,
       pid,
-      alive: alive(pid),
+      alive,
       age,
     });
   }
-  found.sort_by(|a, b| a.name.cmp(&b.name));
   Ok(found)
 }
 
-/// Removes the orphaned temp files of the data file `target` (resolved): those whose writer is
-/// gone from this host, or that are older than `MAX_TEMP_AGE`. A live writer's file is kept.
-/// Returns the names removed.
-pub fn sweep(target: &Path) -> Result<Vec<String>> {
+/// What a sweep did: the names removed, and each removal that failed (an `unlink` error naming
+/// the file).
+#[derive(Debug, Default)]
+pub struct Swept {
+  pub removed: Vec<String>,
+  pub errors: Vec<Error>,
+}
+
+/// Removes the orphaned temp files of the data file `target` (resolved): those whose lock no
+/// writer holds. Each is unlinked while this sweep holds its lock and only if the name still
+/// names the inode it locked, so a writer that created the file a moment ago cannot lose it
+/// (its own lock attempt fails, and it moves on to a fresh name). A live writer's file is kept.
+pub fn sweep(target: &Path) -> Result<Swept> {
   let dir = target.parent().expect("resolved paths have a directory");
-  let mut removed = Vec::new();
-  for temp in temp_files(target)? {
-    if temp.orphaned() && fs::remove_file(dir.join(&temp.name)).is_ok() {
-      removed.push(temp.name);
+  let mut swept = Swept::default();
+  for (name, _, _) in candidates(target)? {
+    let path = dir.join(&name);
+    let Probe::Free(file) = probe(&path) else {
+      continue;
+    };
+    if !still_named(&file, &path) {
+      continue;
     }
+    match fs::remove_file(&path) {
+      Ok(()) => swept.removed.push(name),
+      // Another sweep, or the writer giving up on the name, got there first.
+      Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+      Err(e) => swept.errors.push(Error::io(e, "unlink", &path)),
+    }
+    drop(file);
   }
-  Ok(removed)
+  Ok(swept)
 }
 
 /// `sweep`, skipped when the directory has not changed since the last scan (the usual case, so
@@ -147,6 +227,7 @@ pub fn sweep_if_changed(target: &Path) {
     }
   }
   let started = Instant::now();
+  // Failures are left for `sweep()` and `index-lock status` to report.
   if sweep(target).is_ok() {
     let cost = started.elapsed();
     let mut cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
@@ -196,21 +277,37 @@ mod tests {
   }
 
   #[test]
-  fn removes_dead_writers_files_and_keeps_live_ones() {
+  fn removes_unlocked_temps_and_keeps_locked_ones_whatever_their_pid() {
     let d = std::env::temp_dir().join(format!("index-lock-sweep-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     let target = d.join("index.json");
-    // A pid that cannot be running: above the kernel's pid_max.
-    let dead = d.join(".index.json.4194305.1.1.00000000.tmp");
-    let live = d.join(temp_name(b"index.json"));
+    // A pid that cannot be running, but its file is locked (a writer in another pid namespace).
+    let foreign = d.join(".index.json.4194305.1.1.00000000.tmp");
+    // Our own pid, but nobody holds the file.
+    let dead = d.join(temp_name(b"index.json"));
     let other = d.join(".notes.json.4194305.1.1.00000000.tmp");
-    for f in [&dead, &live, &other, &target] {
+    for f in [&foreign, &dead, &other, &target] {
       fs::write(f, "x").unwrap();
     }
-    let removed = sweep(&target).unwrap();
-    assert_eq!(removed, vec![".index.json.4194305.1.1.00000000.tmp"]);
-    assert!(live.exists() && other.exists() && target.exists());
+    let writer = fs::OpenOptions::new().write(true).open(&foreign).unwrap();
+    assert!(sys::lock_temp(&writer).unwrap());
+    let listed: Vec<(String, bool)> = temp_files(&target)
+      .unwrap()
+      .into_iter()
+      .map(|t| (t.name.clone(), t.orphaned()))
+      .collect();
+    let dead_name = dead.file_name().unwrap().to_string_lossy().into_owned();
+    let foreign_name = ".index.json.4194305.1.1.00000000.tmp".to_string();
+    let mut want = vec![(dead_name.clone(), true), (foreign_name.clone(), false)];
+    want.sort();
+    assert_eq!(listed, want);
+    let swept = sweep(&target).unwrap();
+    assert_eq!(swept.removed, vec![dead_name]);
+    assert!(swept.errors.is_empty());
+    assert!(foreign.exists() && other.exists() && target.exists());
+    drop(writer);
+    assert_eq!(sweep(&target).unwrap().removed, vec![foreign_name]);
     fs::remove_dir_all(d).unwrap();
   }
 }

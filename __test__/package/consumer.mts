@@ -13,6 +13,7 @@ import {
   readJson,
   readJsonSync,
   sweep,
+  SweepError,
   tryAcquire,
   updateJson,
   updateJsonSync,
@@ -21,6 +22,7 @@ import {
   writeJson,
   writeJsonSync,
   type AtomicWriteOptions,
+  type FileSystemError,
   type LockHandle,
   type LockMode,
   type LockOptions,
@@ -77,7 +79,12 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     cur.entries['a'] = { title: 't' }
   }, u)
   const replaced: Index = await updateJson<Index>(path, async (cur) => ({ ...cur, version: 1 }))
-  const removed: string[] = await sweep(path)
+  const removed: string[] = await sweep(path).catch((err: unknown) => {
+    if (!(err instanceof SweepError)) throw err
+    const failed: FileSystemError[] = err.errors
+    const syscall: 'unlink' = err.syscall
+    return [...err.removed, ...failed.map((e) => `${e.code} ${syscall} ${e.path} ${e.errno}`)]
+  })
 
   try {
     await acquire(path, { timeoutMs: 0 })

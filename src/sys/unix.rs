@@ -5,7 +5,7 @@ use std::ffi::{CString, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use fs4::{FileExt, TryLockError};
@@ -75,26 +75,84 @@ pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {
   }
 }
 
-/// Creates a new temp file, never opening an existing file or following a planted symlink
-/// (O_EXCL | O_NOFOLLOW).
-pub fn create_temp(tmp: &Path) -> io::Result<File> {
+/// Creates a new temp file with permission bits `mode` (less the umask), never opening an
+/// existing file or following a planted symlink (O_EXCL | O_NOFOLLOW).
+pub fn create_temp(tmp: &Path, mode: u32) -> io::Result<File> {
   OpenOptions::new()
     .write(true)
     .create_new(true)
-    .mode(0o666)
+    .mode(mode)
     .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
     .open(tmp)
 }
 
-/// Gives the temp file the permission bits `mode` (else the replaced file's) and, where we may,
-/// the replaced file's owner.
+/// The exclusive lock a writer holds on its temp file until the rename (flock(2), without
+/// waiting): `Ok(false)` when someone else (a sweep's probe) holds it.
+pub fn lock_temp(file: &File) -> io::Result<bool> {
+  try_lock(file, Mode::Exclusive)
+}
+
+/// Opens a temp file for a sweep's probe: read-only, never following a symlink, never blocking
+/// on a FIFO.
+pub fn open_temp_probe(path: &Path) -> io::Result<File> {
+  OpenOptions::new()
+    .read(true)
+    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+    .open(path)
+}
+
+/// The probe's shared lock on a temp file: `Ok(false)` while its writer holds it.
+pub fn probe_temp(file: &File) -> io::Result<bool> {
+  try_lock(file, Mode::Shared)
+}
+
+/// Opens a data file to read it; O_NONBLOCK in case a FIFO appears there (opening one for
+/// reading would wait for a writer).
+pub fn open_read(path: &Path) -> io::Result<File> {
+  OpenOptions::new()
+    .read(true)
+    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+    .open(path)
+}
+
+/// True while `path` names the file `file` has open (same device and inode).
+pub fn same_file(file: &File, path: &Path) -> bool {
+  match (file.metadata(), fs::symlink_metadata(path)) {
+    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    _ => false,
+  }
+}
+
+/// What kind of non-regular file a file type is, for `Error::NotRegular`; `None` for a regular
+/// file or a directory (directories have their own error, EISDIR).
+pub fn special_kind(t: fs::FileType) -> Option<&'static str> {
+  if t.is_fifo() {
+    Some("a FIFO")
+  } else if t.is_socket() {
+    Some("a socket")
+  } else if t.is_char_device() {
+    Some("a character device")
+  } else if t.is_block_device() {
+    Some("a block device")
+  } else if t.is_file() || t.is_dir() {
+    None
+  } else {
+    Some("not a file")
+  }
+}
+
+/// The permission bits a save gives the file: `mode`, else the replaced file's.
+pub fn final_mode(mode: Option<u32>, previous: Option<&fs::Metadata>) -> Option<u32> {
+  mode.or(previous.map(|m| m.mode() & 0o7777))
+}
+
+/// Gives the temp file the replaced file's owner where we may, then its final permission bits.
 pub fn stage_temp(
   file: &File,
   previous: Option<&fs::Metadata>,
-  mode: Option<u32>,
+  perm: Option<u32>,
   given: &Path,
 ) -> Result<()> {
-  let perm = mode.or(previous.map(|m| m.mode() & 0o7777));
   if let Some(prev) = previous {
     // Keep the owner of the replaced file where we may (root rewriting a user's index);
     // anyone else cannot change owners, and the file then becomes theirs, as with any rewrite.
@@ -127,16 +185,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// another host replaced.
 pub fn is_stale(e: &io::Error) -> bool {
   e.raw_os_error() == Some(libc::ESTALE)
-}
-
-/// Whether a process with this pid runs on this host (in this pid namespace).
-pub fn pid_alive(pid: u32) -> bool {
-  if pid == std::process::id() {
-    return true;
-  }
-  // SAFETY: signal 0 only checks that the process exists; EPERM means it does (another user).
-  let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-  r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Node's `errno` (negative), code and text for an OS error number.

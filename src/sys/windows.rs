@@ -104,34 +104,148 @@ pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {
 }
 
 /// Creates a new temp file; CREATE_NEW fails on any existing name, a symlink included, so a
-/// planted file is never opened.
-pub fn create_temp(tmp: &Path) -> io::Result<File> {
+/// planted file is never opened. Of `mode` only "read-only" maps, and that is set later.
+pub fn create_temp(tmp: &Path, _mode: u32) -> io::Result<File> {
   OpenOptions::new().write(true).create_new(true).open(tmp)
 }
 
-fn read_only(mode: Option<u32>, previous: Option<&fs::Metadata>) -> bool {
-  match mode {
-    Some(m) => m & 0o222 == 0,
-    None => previous.is_some_and(|m| m.permissions().readonly()),
+/// The one byte a temp file's lock covers: far past any end of file. Windows byte-range locks
+/// are mandatory for reads and writes through other handles, so a lock over the data would make
+/// readers of the renamed file fail until the writer closes it; this byte is never read.
+const TEMP_LOCK_OFFSET: u64 = u64::MAX - 1;
+
+fn lock_far_byte(file: &File, exclusive: bool) -> io::Result<bool> {
+  use std::os::windows::io::AsRawHandle;
+  use windows_sys::Win32::System::IO::OVERLAPPED;
+  // SAFETY: a zeroed OVERLAPPED is valid; it only carries the offset for a synchronous call.
+  let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+  ov.Anonymous.Anonymous.Offset = TEMP_LOCK_OFFSET as u32;
+  ov.Anonymous.Anonymous.OffsetHigh = (TEMP_LOCK_OFFSET >> 32) as u32;
+  let flags = FS::LOCKFILE_FAIL_IMMEDIATELY
+    | if exclusive {
+      FS::LOCKFILE_EXCLUSIVE_LOCK
+    } else {
+      0
+    };
+  // SAFETY: a valid open handle and OVERLAPPED for the duration of the call.
+  let handle = file.as_raw_handle() as W::HANDLE;
+  if unsafe { FS::LockFileEx(handle, flags, 0, 1, 0, &mut ov) } != 0 {
+    return Ok(true);
+  }
+  let e = io::Error::last_os_error();
+  match e.raw_os_error().map(|c| c as u32) {
+    Some(W::ERROR_LOCK_VIOLATION) => Ok(false),
+    _ => Err(e),
   }
 }
 
-/// Windows has no permission bits: of `mode` (or the replaced file) only "nobody may write" maps,
-/// to the read-only attribute.
+/// The exclusive lock a writer holds on its temp file until the rename (see `TEMP_LOCK_OFFSET`):
+/// `Ok(false)` when someone else (a sweep's probe) holds it.
+pub fn lock_temp(file: &File) -> io::Result<bool> {
+  lock_far_byte(file, true)
+}
+
+/// Opens a temp file for a sweep's probe: read-only; a symlink or junction is opened as itself
+/// (and then is not a regular file, so it is skipped).
+pub fn open_temp_probe(path: &Path) -> io::Result<File> {
+  OpenOptions::new()
+    .read(true)
+    .custom_flags(FS::FILE_FLAG_OPEN_REPARSE_POINT)
+    .open(path)
+}
+
+/// The probe's shared lock on a temp file: `Ok(false)` while its writer holds it.
+pub fn probe_temp(file: &File) -> io::Result<bool> {
+  lock_far_byte(file, false)
+}
+
+pub fn open_read(path: &Path) -> io::Result<File> {
+  File::open(path)
+}
+
+/// Volume serial number and file index: what identifies a file on Windows.
+fn file_id(file: &File) -> Option<(u32, u32, u32)> {
+  use std::os::windows::io::AsRawHandle;
+  // SAFETY: a zeroed out-struct and a valid open handle.
+  let mut info: FS::BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+  let handle = file.as_raw_handle() as W::HANDLE;
+  let ok = unsafe { FS::GetFileInformationByHandle(handle, &mut info) };
+  (ok != 0).then_some((
+    info.dwVolumeSerialNumber,
+    info.nFileIndexHigh,
+    info.nFileIndexLow,
+  ))
+}
+
+/// Whether someone deleted the file `file` has open (its deletion waits for the last handle).
+fn delete_pending(file: &File) -> bool {
+  use std::os::windows::io::AsRawHandle;
+  let mut info = FS::FILE_STANDARD_INFO::default();
+  // SAFETY: a valid open handle and an out-struct of the size passed.
+  let ok = unsafe {
+    FS::GetFileInformationByHandleEx(
+      file.as_raw_handle() as W::HANDLE,
+      FS::FileStandardInfo,
+      (&mut info as *mut FS::FILE_STANDARD_INFO).cast(),
+      std::mem::size_of::<FS::FILE_STANDARD_INFO>() as u32,
+    )
+  };
+  ok != 0 && info.DeletePending
+}
+
+/// True while `path` names the file `file` has open and nobody deleted it. (Windows 10 removes a
+/// deleted name at once; older Windows and wine keep it until the last handle closes, and wine
+/// even opens it again meanwhile: hence the pending-deletion check.)
+pub fn same_file(file: &File, path: &Path) -> bool {
+  if delete_pending(file) {
+    return false;
+  }
+  let Ok(other) = OpenOptions::new()
+    .access_mode(0)
+    .share_mode(FS::FILE_SHARE_READ | FS::FILE_SHARE_WRITE | FS::FILE_SHARE_DELETE)
+    .custom_flags(FS::FILE_FLAG_OPEN_REPARSE_POINT | FS::FILE_FLAG_BACKUP_SEMANTICS)
+    .open(path)
+  else {
+    return false;
+  };
+  matches!((file_id(file), file_id(&other)), (Some(a), Some(b)) if a == b)
+}
+
+/// Windows has files, directories and links only; anything else is not a file.
+pub fn special_kind(t: fs::FileType) -> Option<&'static str> {
+  if t.is_file() || t.is_dir() {
+    None
+  } else {
+    Some("not a file")
+  }
+}
+
+/// The permission bits a save gives the file, of which Windows keeps only "read-only": `mode`,
+/// else read-only if the replaced file was.
+pub fn final_mode(mode: Option<u32>, previous: Option<&fs::Metadata>) -> Option<u32> {
+  mode.or_else(|| {
+    previous
+      .filter(|m| m.permissions().readonly())
+      .map(|_| 0o444)
+  })
+}
+
+/// Windows has no permission bits: of the final mode only "nobody may write" maps, to the
+/// read-only attribute.
 pub fn stage_temp(
   file: &File,
-  previous: Option<&fs::Metadata>,
-  mode: Option<u32>,
+  _previous: Option<&fs::Metadata>,
+  perm: Option<u32>,
   given: &Path,
 ) -> Result<()> {
-  if read_only(mode, previous) {
-    let mut perm = file
+  if perm.is_some_and(|p| p & 0o222 == 0) {
+    let mut attrs = file
       .metadata()
       .map_err(|e| Error::io(e, "fstat", given))?
       .permissions();
-    perm.set_readonly(true);
+    attrs.set_readonly(true);
     file
-      .set_permissions(perm)
+      .set_permissions(attrs)
       .map_err(|e| Error::io(e, "fchmod", given))?;
   }
   Ok(())
@@ -208,26 +322,6 @@ pub fn sync_dir(_dir: &Path) -> Result<()> {
 /// Windows has no stale-handle condition to retry.
 pub fn is_stale(_e: &io::Error) -> bool {
   false
-}
-
-/// Whether a process with this pid runs.
-pub fn pid_alive(pid: u32) -> bool {
-  use windows_sys::Win32::System::Threading as T;
-  if pid == std::process::id() {
-    return true;
-  }
-  // SAFETY: plain Win32 calls; the handle is closed before returning.
-  unsafe {
-    let h = T::OpenProcess(T::PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-    if h.is_null() {
-      // Access denied: it exists (another user's); anything else: no such process.
-      return W::GetLastError() == W::ERROR_ACCESS_DENIED;
-    }
-    let mut code = 0u32;
-    let ok = T::GetExitCodeProcess(h, &mut code) != 0;
-    W::CloseHandle(h);
-    ok && code == W::STILL_ACTIVE as u32
-  }
 }
 
 /// Windows error codes as libuv (Node 20) names them: (code, Node errno, name, text).
