@@ -33,6 +33,13 @@ export declare function atomicWrite(path: string, data: string | Uint8Array, fsy
 export declare function atomicWriteSync(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): void
 
 /**
+ * The platform backend this build uses (see src/sys): `linux` (flock, /proc/locks, mountinfo, a
+ * signal-interrupted wait), `generic-unix` (macOS and other Unixes, or Linux built with the
+ * `generic-unix` feature: no holder list, a polling wait) or `windows`.
+ */
+export declare function backend(): 'linux' | 'generic-unix' | 'windows'
+
+/**
  * Withdraws a queued request; its promise rejects with `ECANCELED`. False when it was granted
  * (or failed) already.
  */

@@ -839,6 +839,7 @@ module.exports.NativeLock = nativeBinding.NativeLock
 module.exports.activePaths = nativeBinding.activePaths
 module.exports.atomicWrite = nativeBinding.atomicWrite
 module.exports.atomicWriteSync = nativeBinding.atomicWriteSync
+module.exports.backend = nativeBinding.backend
 module.exports.cancelWait = nativeBinding.cancelWait
 module.exports.faultInjection = nativeBinding.faultInjection
 module.exports.filesystemInfo = nativeBinding.filesystemInfo

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { acquire, atomicWrite, readJson, tryAcquire, updateJson, withIndexLock, writeJson } from '../index.js'
-import { FIXTURES, run, tempDir } from './helpers'
+import { expectHolder, FIXTURES, run, tempDir } from './helpers'
 
 const isRoot = process.getuid?.() === 0
 const mounts: string[] = []
@@ -162,7 +162,7 @@ describe('faults', () => {
     )
     for (const e of errs) {
       expect(e.code).toBe('ELOCKTIMEOUT')
-      expect(e.holders).toContainEqual({ pid: holder.child.pid })
+      expectHolder(e.holders, holder.child.pid)
     }
     // The native threads that waited in flock for the timed-out requests are called off (they
     // would otherwise take the lock for a moment when the holder lets go, making a tryAcquire

@@ -1,12 +1,33 @@
 // Shared test plumbing: temp directories that are removed afterwards, and child processes.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, realpathSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 
 export const ROOT = resolve(__dirname, '..')
 export const FIXTURES = join(__dirname, 'fixtures')
+
+/** The addon's platform backend (src/sys). Only 'linux' can name lock holders (/proc/locks); the
+ * 'generic-unix' backend (macOS; run here by scripts/generic-unix.js) and 'windows' report none. */
+export const BACKEND: 'linux' | 'generic-unix' | 'windows' = (
+  createRequire(import.meta.url)('../binding.js') as typeof import('../binding.js')
+).backend()
+export const HOLDERS_KNOWN = BACKEND === 'linux'
+
+/** A holder list (LockTimeoutError.holders, lockHolders) names `pid` where the backend can tell
+ * who holds a lock, and is empty where it cannot. */
+export function expectHolder(holders: { pid: number | null }[], pid: number | undefined) {
+  if (HOLDERS_KNOWN) expect(holders).toContainEqual({ pid })
+  else expect(holders).toEqual([])
+}
+
+/** `expectHolder` for a list of pids. */
+export function expectHolderPid(pids: (number | null)[], pid: number | undefined) {
+  if (HOLDERS_KNOWN) expect(pids).toContain(pid)
+  else expect(pids).toEqual([])
+}
 
 const made: string[] = []
 const children = new Set<ChildProcess>()

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, LockTimeoutError, tryAcquire } from '../index.js'
-import { FIXTURES, node, run, tempDir, type Run } from './helpers'
+import { expectHolder, FIXTURES, node, run, tempDir, type Run } from './helpers'
 
 const PY_WRITER = join(FIXTURES, 'interop_writer.py')
 const SH_WRITER = join(FIXTURES, 'interop_writer.sh')
@@ -165,7 +165,7 @@ describe('interop with Python (fcntl.flock) and shell (flock(1)) writers', () =>
     await expectTaken(p, 'shared')
     const err = await timeoutOf(acquire(p, { timeoutMs: 150 }))
     expect(err.code).toBe('ELOCKTIMEOUT')
-    expect(err.holders).toContainEqual({ pid: holder.child.pid })
+    expectHolder(err.holders, holder.child.pid)
 
     // A waiting acquire gets the lock once the Python holder is gone (the kernel frees it).
     const waiting = acquire(p, { timeoutMs: 10_000 })
@@ -186,7 +186,7 @@ describe('interop with Python (fcntl.flock) and shell (flock(1)) writers', () =>
     await expectTaken(p)
     const err = await timeoutOf(acquire(p, { timeoutMs: 150 }))
     expect(err.code).toBe('ELOCKTIMEOUT')
-    expect(err.holders).toContainEqual({ pid: holder.child.pid })
+    expectHolder(err.holders, holder.child.pid)
 
     const viaTry = tryAcquire(p, { mode: 'shared' })
     expect(viaTry).not.toBeNull()

@@ -18,7 +18,7 @@ import {
   withIndexLockSync,
   writeJsonSync,
 } from '../index.js'
-import { node, ROOT, tempDir } from './helpers'
+import { expectHolder, node, ROOT, tempDir } from './helpers'
 
 function thrownSync(f: () => unknown): Error & { code?: string; path?: string } {
   try {
@@ -90,7 +90,7 @@ describe('withIndexLockSync', () => {
     const err = thrownSync(() => acquireSync(p, { timeoutMs: 150 })) as LockTimeoutError
     expect(Date.now() - started).toBeGreaterThanOrEqual(140)
     expect(err).toBeInstanceOf(LockTimeoutError)
-    expect(err.holders).toContainEqual({ pid: child.child.pid })
+    expectHolder(err.holders, child.child.pid)
     expect(thrownSync(() => acquireSync(p, { timeoutMs: 0 }))).toBeInstanceOf(LockTimeoutError)
     child.child.kill('SIGKILL')
     await child.exited

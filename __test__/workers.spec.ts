@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { acquire, LockTimeoutError, readJson, tryAcquire, updateJson, type LockHandle } from '../index.js'
-import { FIXTURES, tempDir } from './helpers'
+import { expectHolder, FIXTURES, tempDir } from './helpers'
 
 const workers = new Set<Worker>()
 
@@ -114,7 +114,7 @@ describe('worker threads', () => {
     expect(err.code).toBe('ELOCKTIMEOUT')
     expect(err.path).toBe(p)
     // The flock is this process's own (the worker took it), so /proc/locks names this pid.
-    expect(err.holders).toContainEqual({ pid: process.pid })
+    expectHolder(err.holders, process.pid)
 
     // A waiter queued now gets the lock once the worker lets go.
     let entered = false

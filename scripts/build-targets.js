@@ -2,8 +2,9 @@
 'use strict'
 // `npm run build:targets [-- --quick] [triple...]`: cross-builds the addon for every target in
 // package.json `napi.targets` (plus x86_64-pc-windows-gnu, the Windows code built with mingw so it
-// can be tested under wine here), copies each binary into its npm/<platform>/ package and prints
-// its format as `file` sees it. x86_64-pc-windows-msvc cannot link without MSVC's libraries: it is
+// can be tested under wine here), copies each binary into its npm/<platform>/ package (a test-only
+// target, which has no package, into target/test-binaries/<platform>/) and prints its format as
+// `file` sees it. x86_64-pc-windows-msvc cannot link without MSVC's libraries: it is
 // type-checked and linted here (`cargo clippy --target`) and linked by .github/workflows/release.yml
 // on a Windows runner. `--quick` builds without LTO (the `quick` profile) for the test runs.
 //
@@ -89,7 +90,8 @@ for (const triple of triples) {
     continue
   }
   const built = join(root, 'target', triple, profile, libraryName(triple))
-  const dir = join(root, 'npm', platform)
+  const published = pkg.napi.targets.includes(triple)
+  const dir = published ? join(root, 'npm', platform) : join(root, 'target', 'test-binaries', platform)
   mkdirSync(dir, { recursive: true })
   const dest = join(dir, `index-lock.${platform}.node`)
   copyFileSync(built, dest)

@@ -69,7 +69,8 @@ impl Error {
     }
   }
 
-  /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`).
+  /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`: pass
+  /// `sys::errno::*`, which every OS names the same).
   pub fn errno(errno: i32, syscall: &'static str, path: &Path) -> Self {
     Self::io(io::Error::from_raw_os_error(errno), syscall, path)
   }
@@ -142,7 +143,8 @@ impl Error {
         syscall,
         path,
       } => {
-        v["errno"] = serde_json::json!(-source.raw_os_error().unwrap_or(0));
+        let errno = lookup(source).map_or(-source.raw_os_error().unwrap_or(0), |(n, _, _)| n);
+        v["errno"] = serde_json::json!(errno);
         v["syscall"] = serde_json::json!(syscall);
         v["path"] = serde_json::json!(path.to_string_lossy());
       }
@@ -197,8 +199,10 @@ impl From<Error> for napi::Error {
 
 /// errno values and the names and short texts libuv (and so Node) uses for them: every errno
 /// Node names (`os.constants.errno`, `util.getSystemErrorMap()`), so no OS error reaches JS as a
-/// bare number. Texts of errnos libuv has no text for follow strerror.
-const ERRNOS: &[(i32, &str, &str)] = &[
+/// bare number. Texts of errnos libuv has no text for follow strerror. Unix only: Windows codes
+/// are named in `sys::windows`.
+#[cfg(unix)]
+pub(crate) const ERRNOS: &[(i32, &str, &str)] = &[
   (libc::E2BIG, "E2BIG", "argument list too long"),
   (libc::EACCES, "EACCES", "permission denied"),
   (libc::EADDRINUSE, "EADDRINUSE", "address already in use"),
@@ -469,16 +473,16 @@ const ERRNOS: &[(i32, &str, &str)] = &[
   (libc::ENOTBLK, "ENOTBLK", "block device required"),
 ];
 
-fn lookup(e: &io::Error) -> Option<&'static (i32, &'static str, &'static str)> {
-  let raw = e.raw_os_error()?;
-  ERRNOS.iter().find(|(n, _, _)| *n == raw)
+/// Node's errno number, code and text for an OS error.
+fn lookup(e: &io::Error) -> Option<(i32, &'static str, &'static str)> {
+  crate::sys::translate(e.raw_os_error()?)
 }
 
 /// `ENOENT` for errno 2; libuv's `UNKNOWN` for an errno it has no name for (the number stays
 /// in `errno`); `EUNKNOWN` where the OS gave no errno at all.
 pub fn errno_name(e: &io::Error) -> String {
   match (lookup(e), e.raw_os_error()) {
-    (Some((_, name, _)), _) => (*name).into(),
+    (Some((_, name, _)), _) => name.into(),
     (None, Some(_)) => "UNKNOWN".into(),
     (None, None) => "EUNKNOWN".into(),
   }
@@ -486,7 +490,7 @@ pub fn errno_name(e: &io::Error) -> String {
 
 fn describe(e: &io::Error) -> String {
   match lookup(e) {
-    Some((_, _, text)) => (*text).into(),
+    Some((_, _, text)) => text.into(),
     None => e.to_string(),
   }
 }
@@ -495,6 +499,7 @@ fn describe(e: &io::Error) -> String {
 mod tests {
   use super::*;
 
+  #[cfg(unix)]
   #[test]
   fn io_errors_look_like_node_fs_errors() {
     let e = Error::errno(libc::ENOENT, "open", Path::new("/x/index.json"));
@@ -507,6 +512,52 @@ mod tests {
     assert_eq!(v["errno"], -2);
     assert_eq!(v["syscall"], "open");
     assert_eq!(v["path"], "/x/index.json");
+  }
+
+  #[test]
+  fn conditions_detected_here_have_one_name_everywhere() {
+    let e = Error::errno(crate::sys::errno::EISDIR, "open", Path::new("index.json"));
+    assert_eq!(e.code(), "EISDIR");
+    assert!(e
+      .message()
+      .starts_with("EISDIR: illegal operation on a directory, open"));
+    let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(
+      v["errno"],
+      if cfg!(windows) { -4068 } else { -libc::EISDIR }
+    );
+    assert_eq!(
+      Error::errno(crate::sys::errno::ELOOP, "open", Path::new("x")).code(),
+      "ELOOP"
+    );
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn windows_codes_get_libuv_names_and_numbers() {
+    use windows_sys::Win32::Foundation as W;
+    for (code, name, errno) in [
+      (W::ERROR_FILE_NOT_FOUND, "ENOENT", -4058),
+      (W::ERROR_PATH_NOT_FOUND, "ENOENT", -4058),
+      (W::ERROR_ACCESS_DENIED, "EPERM", -4048),
+      (W::ERROR_SHARING_VIOLATION, "EBUSY", -4082),
+      (W::ERROR_LOCK_VIOLATION, "EBUSY", -4082),
+      (W::ERROR_FILE_EXISTS, "EEXIST", -4075),
+      (W::ERROR_ALREADY_EXISTS, "EEXIST", -4075),
+      (W::ERROR_DISK_FULL, "ENOSPC", -4055),
+      (W::ERROR_HANDLE_DISK_FULL, "ENOSPC", -4055),
+      (W::ERROR_FILENAME_EXCED_RANGE, "ENAMETOOLONG", -4064),
+      (W::ERROR_DIRECTORY, "ENOENT", -4058),
+    ] {
+      let e = Error::io(
+        io::Error::from_raw_os_error(code as i32),
+        "open",
+        Path::new("x"),
+      );
+      assert_eq!(e.code(), name);
+      let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+      assert_eq!(v["errno"], errno, "{name}");
+    }
   }
 
   #[test]
@@ -551,6 +602,7 @@ mod tests {
     }
   }
 
+  #[cfg(unix)]
   #[test]
   fn sweep_failures_carry_each_file_and_the_first_ones_fields() {
     let e = Error::Sweep {

@@ -1,11 +1,9 @@
 //! Filesystem identification: which filesystem holds a path, and whether flock is coherent there.
 
-use std::ffi::CString;
-use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::sys;
 
 /// What flock(2) on a filesystem can be trusted with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +32,9 @@ impl Coherence {
 pub struct FsInfo {
   /// `statfs` f_type.
   pub magic: u64,
-  /// The type name: from /proc/self/mountinfo where available (it tells FUSE backends apart,
-  /// e.g. `fuse.sshfs`), else from the statfs magic.
+  /// The type name: from /proc/self/mountinfo on Linux (it tells FUSE backends apart, e.g.
+  /// `fuse.sshfs`), statfs's `f_fstypename` on macOS, the volume's file system on Windows, else
+  /// from the statfs magic.
   pub fstype: String,
   /// The mount's options (mount and superblock), comma-separated; empty when unknown.
   pub options: String,
@@ -79,6 +78,12 @@ const MAGICS: &[(u64, &str)] = &[
 
 fn magic_name(magic: u64) -> Option<&'static str> {
   MAGICS.iter().find(|(m, _)| *m == magic).map(|(_, n)| *n)
+}
+
+/// The type name of a statfs magic, or the magic in hex when the table does not know it.
+#[allow(dead_code)]
+pub(crate) fn magic_type(magic: u64) -> String {
+  magic_name(magic).map_or_else(|| format!("0x{magic:x}"), str::to_string)
 }
 
 /// The verdict for a filesystem type (as mountinfo names it) and its mount options.
@@ -177,7 +182,7 @@ pub fn mount_of(table: &str, path: &Path) -> Option<(PathBuf, String, String)> {
     if left.len() < 6 || right.len() < 3 {
       continue;
     }
-    let mount_point = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(left[4])));
+    let mount_point = PathBuf::from(sys::os_string(unescape(left[4])));
     if !path.starts_with(&mount_point) {
       continue;
     }
@@ -192,38 +197,21 @@ pub fn mount_of(table: &str, path: &Path) -> Option<(PathBuf, String, String)> {
   best
 }
 
-fn statfs_magic(dir: &Path) -> Result<u64> {
-  let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| Error::InvalidArgValue {
-    name: "path",
-    reason: "must be a string without null bytes".into(),
-  })?;
-  // SAFETY: a zeroed statfs is a valid out-parameter; `c` is a valid C string.
-  let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-  if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-    return Err(Error::io(std::io::Error::last_os_error(), "statfs", dir));
-  }
-  #[allow(clippy::unnecessary_cast)]
-  Ok(st.f_type as u64)
-}
-
 /// Identifies the filesystem holding the directory `dir` (resolved).
 pub fn identify(dir: &Path) -> Result<FsInfo> {
-  let magic = statfs_magic(dir)?;
-  let mount = fs::read_to_string("/proc/self/mountinfo")
-    .ok()
-    .and_then(|t| mount_of(&t, dir));
-  let (mount_point, fstype, options) = match mount {
-    Some((mp, t, o)) => (Some(mp), t, o),
-    None => (
-      None,
-      magic_name(magic).map_or_else(|| format!("0x{magic:x}"), str::to_string),
-      String::new(),
-    ),
-  };
+  let sys::Probe {
+    magic,
+    fstype,
+    options,
+    mount_point,
+    verdict,
+  } = sys::probe_fs(dir)?;
   // Crash tests of the warning path impersonate a network filesystem.
   #[cfg(feature = "fault-injection")]
   let fstype = std::env::var("INDEX_LOCK_FAKE_FSTYPE").unwrap_or(fstype);
-  let (coherence, reason) = classify(&fstype, &options);
+  #[cfg(feature = "fault-injection")]
+  let verdict = verdict.filter(|_| std::env::var("INDEX_LOCK_FAKE_FSTYPE").is_err());
+  let (coherence, reason) = verdict.unwrap_or_else(|| classify(&fstype, &options));
   Ok(FsInfo {
     magic,
     fstype,
@@ -288,6 +276,7 @@ mod tests {
     let info = identify(&std::env::temp_dir()).unwrap();
     assert_eq!(info.coherence, Coherence::Local, "{info:?}");
     assert!(!info.fstype.is_empty());
+    #[cfg(target_os = "linux")]
     assert_eq!(identify(Path::new("/proc")).unwrap().fstype, "proc");
   }
 }

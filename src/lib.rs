@@ -10,6 +10,7 @@ pub mod lock;
 pub mod path;
 pub mod registry;
 pub mod sweep;
+pub mod sys;
 
 use std::path::Path;
 
@@ -216,6 +217,14 @@ pub fn filesystem_info(dir: String) -> Result<FilesystemInfo> {
     coherence: info.coherence.as_str().into(),
     reason: info.reason.into(),
   })
+}
+
+/// The platform backend this build uses (see src/sys): `linux` (flock, /proc/locks, mountinfo, a
+/// signal-interrupted wait), `generic-unix` (macOS and other Unixes, or Linux built with the
+/// `generic-unix` feature: no holder list, a polling wait) or `windows`.
+#[napi(ts_return_type = "'linux' | 'generic-unix' | 'windows'")]
+pub fn backend() -> String {
+  sys::BACKEND.into()
 }
 
 /// Whether this build has the test-only pause points.

@@ -3,10 +3,10 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// Symlink hops followed before giving up with `ELOOP`, as the kernel does (40 on Linux).
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -37,8 +37,9 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
       .join(given)
   };
   for _ in 0..MAX_SYMLINK_HOPS {
-    let (dir, name) = split(&current).ok_or_else(|| Error::errno(libc::EISDIR, "open", given))?;
-    let dir = fs::canonicalize(&dir).map_err(|e| Error::io(e, "realpath", given))?;
+    let (dir, name) =
+      split(&current).ok_or_else(|| Error::errno(sys::errno::EISDIR, "open", given))?;
+    let dir = sys::simplify(fs::canonicalize(&dir).map_err(|e| Error::io(e, "realpath", given))?);
     let full = dir.join(&name);
     match fs::symlink_metadata(&full) {
       Ok(meta) if meta.file_type().is_symlink() => {
@@ -50,13 +51,14 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
       Err(e) => return Err(Error::io(e, "lstat", given)),
     }
   }
-  Err(Error::errno(libc::ELOOP, "open", given))
+  Err(Error::errno(sys::errno::ELOOP, "open", given))
 }
 
 /// Splits an absolute path into its directory and final name; `None` when the final component
-/// names a directory by construction (`/`, `..`, a trailing `/`).
+/// names a directory by construction (`/`, `C:\`, `..`, a trailing separator).
 fn split(path: &Path) -> Option<(PathBuf, OsString)> {
-  if path.as_os_str().as_bytes().ends_with(b"/") {
+  let last = *path.as_os_str().as_encoded_bytes().last()?;
+  if std::path::is_separator(last as char) {
     return None;
   }
   let name = path.file_name()?;
@@ -75,20 +77,20 @@ const LONG_NAME_KEPT: usize = 200;
 /// long for that (more than 250 bytes), `<first 200 bytes of the name>.<first 16 hex digits of
 /// the SHA-256 of the whole name>.lock`: still beside it, still derivable by any language.
 pub fn sidecar(data: &Path) -> PathBuf {
-  let name = data.file_name().map_or(&[][..], |n| n.as_bytes());
+  let name = data.file_name().map_or(&[][..], |n| n.as_encoded_bytes());
   if name.len() + ".lock".len() <= NAME_MAX {
     let mut s = data.as_os_str().to_os_string();
     s.push(".lock");
     return PathBuf::from(s);
   }
   let digest = sha256(name);
-  let mut short = name[..LONG_NAME_KEPT].to_vec();
+  let mut short = crate::sys::name_prefix(name, LONG_NAME_KEPT).to_vec();
   short.push(b'.');
   for b in &digest[..8] {
     short.extend_from_slice(format!("{b:02x}").as_bytes());
   }
   short.extend_from_slice(b".lock");
-  data.with_file_name(std::ffi::OsStr::from_bytes(&short))
+  data.with_file_name(crate::sys::os_string(short))
 }
 
 /// SHA-256 (FIPS 180-4), for long sidecar names: small enough to carry instead of a crate.
@@ -160,15 +162,17 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
   use super::*;
+  #[cfg(unix)]
   use std::os::unix::fs::symlink;
 
   fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("index-lock-path-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
-    fs::canonicalize(d).unwrap()
+    sys::simplify(fs::canonicalize(d).unwrap())
   }
 
+  #[cfg(unix)]
   #[test]
   fn spellings_and_symlinks_resolve_to_one_key() {
     let d = tempdir("spell");
@@ -193,6 +197,7 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn missing_file_resolves_beside_its_real_directory() {
     let d = tempdir("missing");
@@ -205,6 +210,7 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
   #[test]
   fn errors_name_the_given_path() {
     let err = resolve("/definitely/not/here/index.json").unwrap_err();
@@ -215,6 +221,7 @@ mod tests {
     assert_eq!(resolve("/tmp/..").unwrap_err().code(), "EISDIR");
   }
 
+  #[cfg(unix)]
   #[test]
   fn symlink_loops_end_in_eloop() {
     let d = tempdir("loop");
@@ -267,5 +274,43 @@ mod tests {
     // Different long names that share their first 200 bytes get different sidecars.
     let other = format!("{}x", "l".repeat(250));
     assert_ne!(sidecar(&Path::new("/d").join(other)), got);
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn windows_spellings_resolve_to_one_plain_key() {
+    let d = tempdir("win");
+    fs::write(d.join("index.json"), "{}").unwrap();
+    let want = d.join("index.json");
+    assert!(!want.to_str().unwrap().starts_with(r"\\?\"), "{want:?}");
+    let forward = want.to_str().unwrap().replace('\\', "/");
+    let verbatim = format!(r"\\?\{}", want.display());
+    let dotted = d.join("x").join("..").join("index.json");
+    for spelling in [forward, verbatim, dotted.to_str().unwrap().to_string()] {
+      assert_eq!(resolve(&spelling).unwrap(), want, "{spelling}");
+    }
+    let root = &want.to_str().unwrap()[..3];
+    assert_eq!(resolve(root).unwrap_err().code(), "EISDIR");
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn verbatim_paths_lose_their_prefix_only_when_that_keeps_their_meaning() {
+    assert_eq!(
+      sys::simplify(PathBuf::from(r"\\?\C:\data\index.json")),
+      Path::new(r"C:\data\index.json")
+    );
+    assert_eq!(
+      sys::simplify(PathBuf::from(r"\\?\UNC\server\share\index.json")),
+      Path::new(r"\\server\share\index.json")
+    );
+    for keep in [
+      r"\\?\C:\data\trailing.",
+      r"\\?\C:\data\NUL.json",
+      r"\\?\C:\data\space ",
+    ] {
+      assert_eq!(sys::simplify(PathBuf::from(keep)), Path::new(keep));
+    }
   }
 }

@@ -1,10 +1,12 @@
 //! The in-process half: one readers-writer FIFO per canonical path, shared by every worker thread.
 //!
 //! Requests join a path's queue synchronously on the calling thread, so JS call order is queue
-//! order. Only the request at the head touches the OS lock: it tries flock without blocking and,
-//! when another process holds it, one dedicated thread per (path, mode) waits in a blocking flock,
-//! so neither the event loop nor libuv's threadpool ever waits for a lock.
+//! order. Only the request at the head touches the OS lock: it tries it without blocking and,
+//! when another process holds it, one dedicated thread per (path, mode) waits for it (a blocking
+//! flock on Linux, a polling wait elsewhere; see `sys`), so neither the event loop nor libuv's
+//! threadpool ever waits for a lock.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
 use crate::path::sidecar;
 use crate::sweep;
+use crate::sys;
 
 /// Called once with the outcome of a queued request: a grant, or why there will be none.
 pub type Notify = Box<dyn FnOnce(Result<Grant>) + Send>;
@@ -32,9 +35,9 @@ struct Waiter {
 /// waits for it. flock(2) has no queue, so without a bound a process whose own callers keep
 /// queueing would never let others in.
 const FAIR_SLICE: Duration = Duration::from_millis(10);
-/// After giving the lock up for fairness, how long to stay out of the race for it, so that a
-/// waiter the kernel just woke gets it before we ask again.
-const YIELD_DELAY: Duration = Duration::from_millis(1);
+/// After giving the lock up for fairness, how long to stay out of the race for it, so that the
+/// other process's waiter gets it before we ask again (see `sys::YIELD_DELAY`).
+const YIELD_DELAY: Duration = sys::YIELD_DELAY;
 
 struct HeldOs {
   lock: OsLock,
@@ -53,9 +56,9 @@ impl HeldOs {
   }
 }
 
-/// A thread waiting in a blocking flock for one mode of a path.
+/// A thread waiting for the OS lock in one mode of a path.
 struct PendingWait {
-  thread: libc::pthread_t,
+  thread: sys::Waker,
   /// Set when no queued request wants this mode any more; the thread then gives up.
   abandoned: Arc<AtomicBool>,
 }
@@ -103,7 +106,7 @@ impl Entry {
 
   /// True when this process has had the OS lock for a full slice and another process is waiting
   /// for it: then no more in-process requests are admitted until it has been handed over. The
-  /// /proc/locks read happens at most once per slice.
+  /// look (a /proc/locks read on Linux) happens at most once per slice.
   fn should_yield(&mut self) -> bool {
     let Some(held) = &mut self.os else {
       return false;
@@ -229,7 +232,7 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   for mode in [Mode::Shared, Mode::Exclusive] {
     if let Some(wait) = &e.pending[mode.index()] {
       if !e.queue.iter().any(|w| w.mode == mode) && !wait.abandoned.swap(true, Ordering::AcqRel) {
-        lock::interrupt(wait.thread);
+        lock::interrupt(&wait.thread);
       }
     }
   }
@@ -310,7 +313,6 @@ fn spawn_wait(
   mode: Mode,
   delay: Duration,
 ) -> Result<PendingWait> {
-  use std::os::unix::thread::JoinHandleExt;
   lock::init_wake_signal();
   let abandoned = Arc::new(AtomicBool::new(false));
   let flag = abandoned.clone();
@@ -350,9 +352,19 @@ fn spawn_wait(
     })
     .map_err(|e| Error::io(e, "pthread_create", Path::new("index-lock-wait")))?;
   Ok(PendingWait {
-    thread: handle.as_pthread_t(),
+    thread: sys::waker_of(&handle),
     abandoned,
   })
+}
+
+/// The table's key for a lock key: the key itself, folded on a case-insensitive volume (see
+/// `sys::fold_key`) so two spellings of one file share one queue. Their sidecar is the same file
+/// there anyway; each entry keeps the first spelling's.
+fn table_key(key: &Path) -> Cow<'_, Path> {
+  match sys::fold_key(key) {
+    Some(folded) => Cow::Owned(folded),
+    None => Cow::Borrowed(key),
+  }
 }
 
 fn key_of(t: &Table, key: &Path) -> Arc<Path> {
@@ -364,8 +376,8 @@ fn key_of(t: &Table, key: &Path) -> Arc<Path> {
 /// Grants the lock now if that needs no waiting and jumps no queue; `Ok(None)` otherwise.
 pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
   let mut t = table();
-  let k = key_of(&t, key);
-  let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+  let k = key_of(&t, &table_key(key));
+  let e = t.entry(k.clone()).or_insert_with(|| Entry::new(key));
   let granted = if !e.queue.is_empty() {
     None
   } else if e.holders > 0 {
@@ -399,8 +411,8 @@ pub fn enter(key: &Path, mode: Mode, id: u64, notify: Notify) {
   let mut out = Outbox::default();
   {
     let mut t = table();
-    let k = key_of(&t, key);
-    let e = t.entry(k.clone()).or_insert_with(|| Entry::new(&k));
+    let k = key_of(&t, &table_key(key));
+    let e = t.entry(k.clone()).or_insert_with(|| Entry::new(key));
     e.queue.push_back(Waiter {
       id,
       mode,
@@ -419,7 +431,7 @@ pub fn cancel(key: &Path, id: u64) -> bool {
   let mut out = Outbox::default();
   let found = {
     let mut t = table();
-    let Some(k) = t.get_key_value(key).map(|(k, _)| k.clone()) else {
+    let Some(k) = t.get_key_value(&*table_key(key)).map(|(k, _)| k.clone()) else {
       return false;
     };
     let e = t.get_mut(&k).expect("key just found");
@@ -454,7 +466,7 @@ pub fn next_id() -> u64 {
 /// and asks for exclusive (`ELOCKUPGRADE`).
 pub fn enter_blocking(key: &Path, mode: Mode, timeout: Option<Duration>) -> Result<Option<Grant>> {
   let me = std::thread::current().id();
-  if let Some(e) = table().get(key) {
+  if let Some(e) = table().get(&*table_key(key)) {
     if e.holder_threads.contains(&me) {
       return Err(if e.hold_mode == Mode::Shared && mode == Mode::Exclusive {
         Error::Upgrade { path: key.into() }
@@ -651,5 +663,35 @@ mod tests {
       );
       std::thread::sleep(Duration::from_millis(5));
     }
+  }
+
+  #[cfg(windows)]
+  #[test]
+  fn two_spellings_of_one_file_share_one_queue() {
+    let k = key("case");
+    let upper = PathBuf::from(k.to_str().unwrap().to_uppercase());
+    let g = try_enter(&k, Mode::Exclusive).unwrap().unwrap();
+    // One queue: this thread already holds it, so a blocking wait is refused at once instead
+    // of timing out behind itself.
+    assert_eq!(
+      enter_blocking(&upper, Mode::Exclusive, Some(Duration::from_millis(50)))
+        .unwrap_err()
+        .code(),
+      "ELOCKDEADLOCK"
+    );
+    assert_eq!(active_paths_for_test(&[&k, &upper]), 1);
+    drop(g);
+    assert!(!table().contains_key(&*table_key(&k)));
+  }
+
+  #[cfg(windows)]
+  fn active_paths_for_test(keys: &[&Path]) -> usize {
+    let t = table();
+    let mut found: Vec<&Arc<Path>> = keys
+      .iter()
+      .filter_map(|k| t.get_key_value(&*table_key(k)).map(|(k, _)| k))
+      .collect();
+    found.dedup();
+    found.len()
   }
 }

@@ -1,21 +1,21 @@
 //! Removal of temp files orphaned by writers that died between creating and renaming them.
 //!
 //! A writer holds an exclusive flock on its temp file from the moment it exists until the rename
-//! (see `atomic::create_temp`), and the kernel drops that lock when the writer dies. So a temp
+//! (see `atomic::create_temp`; on Windows a LockFileEx on one byte far past its end, see
+//! `sys::lock_temp`), and the kernel drops that lock when the writer dies. So a temp
 //! file is orphaned exactly when its lock is free: no pid is consulted, which holds across pid
 //! namespaces (containers sharing a volume) and, where flock is coherent, across hosts.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::atomic::MAX_NAME_IN_TEMP;
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// Directory mtimes younger than this are not trusted to prove "nothing changed": timestamps
 /// tick coarsely, so a temp file created in the same tick as our last scan would be missed.
@@ -40,7 +40,7 @@ const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 /// The pid in a temp name of `target_name` (`.<name>.<pid>.<tid>.<n>.<random>.tmp`), or `None`
 /// when `entry` is not one of its temp files.
 fn temp_owner(entry: &[u8], target_name: &[u8]) -> Option<u32> {
-  let kept = &target_name[..target_name.len().min(MAX_NAME_IN_TEMP)];
+  let kept = sys::name_prefix(target_name, MAX_NAME_IN_TEMP);
   let rest = entry
     .strip_prefix(b".")?
     .strip_prefix(kept)?
@@ -74,32 +74,25 @@ enum Probe {
 fn probe(path: &Path) -> Probe {
   // Read-only and shared: needs only read permission, and a shared lock still conflicts with
   // the writer's exclusive one (and, on NFS, a shared lock is all a read-only descriptor gets).
-  let file = match OpenOptions::new()
-    .read(true)
-    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-    .open(path)
-  {
+  let file = match sys::open_temp_probe(path) {
     Ok(f) => f,
     Err(e) if e.kind() == io::ErrorKind::NotFound => return Probe::Skip,
-    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Probe::Skip,
+    Err(e) if e.raw_os_error() == Some(sys::errno::ELOOP) => return Probe::Skip,
     Err(_) => return Probe::Unknown,
   };
   if !file.metadata().is_ok_and(|m| m.is_file()) {
     return Probe::Skip;
   }
-  match fs4::FileExt::try_lock_shared(&file) {
-    Ok(()) => Probe::Free(file),
-    Err(fs4::TryLockError::WouldBlock) => Probe::Held,
-    Err(fs4::TryLockError::Error(_)) => Probe::Unknown,
+  match sys::probe_temp(&file) {
+    Ok(true) => Probe::Free(file),
+    Ok(false) => Probe::Held,
+    Err(_) => Probe::Unknown,
   }
 }
 
-/// True while `path` still names the inode `file` has open.
+/// True while `path` still names the file `file` has open.
 fn still_named(file: &File, path: &Path) -> bool {
-  match (file.metadata(), fs::symlink_metadata(path)) {
-    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-    _ => false,
-  }
+  sys::same_file(file, path)
 }
 
 /// A temp file of some writer of a data file.
@@ -127,12 +120,12 @@ fn candidates(target: &Path) -> Result<Vec<(String, u32, Option<fs::Metadata>)>>
   let name = target
     .file_name()
     .expect("resolved paths name a file")
-    .as_bytes();
+    .as_encoded_bytes();
   let mut found = Vec::new();
   let entries = fs::read_dir(dir).map_err(|e| Error::io(e, "scandir", dir))?;
   for entry in entries.flatten() {
     let file_name = entry.file_name();
-    let Some(pid) = temp_owner(file_name.as_bytes(), name) else {
+    let Some(pid) = temp_owner(file_name.as_encoded_bytes(), name) else {
       continue;
     };
     // Symlinks, FIFOs and the like at temp names are not ours to judge or remove.
@@ -264,10 +257,10 @@ mod tests {
   fn recognises_only_temp_names_of_its_target() {
     let ours = temp_name(b"index.json");
     assert_eq!(
-      temp_owner(ours.as_bytes(), b"index.json"),
+      temp_owner(ours.as_encoded_bytes(), b"index.json"),
       Some(std::process::id())
     );
-    assert_eq!(temp_owner(ours.as_bytes(), b"other.json"), None);
+    assert_eq!(temp_owner(ours.as_encoded_bytes(), b"other.json"), None);
     assert_eq!(temp_owner(b"index.json", b"index.json"), None);
     assert_eq!(temp_owner(b"index.json.lock", b"index.json"), None);
     assert_eq!(
@@ -280,7 +273,7 @@ mod tests {
     );
     assert_eq!(temp_owner(b".index.json.tmp", b"index.json"), None);
     let long = [b'a'; 250];
-    assert!(temp_owner(temp_name(&long).as_bytes(), &long).is_some());
+    assert!(temp_owner(temp_name(&long).as_encoded_bytes(), &long).is_some());
   }
 
   #[test]
@@ -297,8 +290,8 @@ mod tests {
     for f in [&foreign, &dead, &other, &target] {
       fs::write(f, "x").unwrap();
     }
-    let writer = OpenOptions::new().write(true).open(&foreign).unwrap();
-    fs4::FileExt::try_lock(&writer).unwrap();
+    let writer = fs::OpenOptions::new().write(true).open(&foreign).unwrap();
+    assert!(sys::lock_temp(&writer).unwrap());
     let listed: Vec<(String, bool)> = temp_files(&target)
       .unwrap()
       .into_iter()

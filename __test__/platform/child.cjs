@@ -41,6 +41,32 @@ async function main() {
       }
     }
     fs.writeFileSync(count, String(reads))
+  } else if (role === 'read-slowly') {
+    // read-slowly <index> <stopFile> <countFile>: opens the index, keeps it open for a while
+    // (a slow reader, a backup tool, a scanner), reads it, closes it, again and again.
+    const [file, stop, count] = args
+    let reads = 0
+    while (!fs.existsSync(stop)) {
+      let fd
+      try {
+        fd = fs.openSync(file, 'r')
+      } catch (err) {
+        if (err.code === 'ENOENT') continue
+        throw err
+      }
+      await new Promise((r) => setTimeout(r, 150))
+      JSON.parse(fs.readFileSync(fd, 'utf8'))
+      fs.closeSync(fd)
+      if (reads++ === 0) fs.writeFileSync(`${count}.started`, '')
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    fs.writeFileSync(count, String(reads))
+  } else if (role === 'keep-open') {
+    // keep-open <index> <readyFile>: opens the index and keeps it open until killed.
+    const [file, ready] = args
+    globalThis.fd = fs.openSync(file, 'r')
+    fs.writeFileSync(ready, String(process.pid))
+    setInterval(() => {}, 1 << 30)
   } else {
     throw new Error(`unknown role ${role}`)
   }

@@ -151,6 +151,58 @@ async function main() {
     return { final, reads }
   })
 
+  await check('writes land while another process keeps the file open for a while on each read', async () => {
+    // On Windows a rename over a file another process has open without FILE_SHARE_DELETE fails
+    // (always under wine): each write must wait that out within its retry bound, so no EPERM or
+    // EBUSY reaches the caller here, where every hold is short.
+    const file = path.join(dir(), 'index.json')
+    await il.writeJson(file, { count: 0 })
+    const stop = `${file}.stop`
+    const count = `${file}.reads`
+    const reader = child('read-slowly', file, stop, count)
+    await until(() => fs.existsSync(`${count}.started`) || reader.exitCode !== null, 60_000, 'reader started')
+    const errors = []
+    for (let i = 0; i < 20; i++) {
+      try {
+        await il.updateJson(file, (s) => { s.count += 1 })
+      } catch (err) {
+        errors.push(`${err.code}: ${err.message}`)
+      }
+    }
+    fs.writeFileSync(stop, '')
+    await reader.exited
+    const final = JSON.parse(fs.readFileSync(file, 'utf8')).count
+    const reads = Number(fs.readFileSync(count, 'utf8'))
+    if (errors.length || final !== 20) throw new Error(`final ${final}, errors ${errors.join('; ')}`)
+    if (reads < 2) throw new Error(`the reader read ${reads} times`)
+    const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
+    if (temps.length) throw new Error(`temp files left: ${temps}`)
+    return { final, reads }
+  })
+
+  await check('a file held open past the retry bound: the write lands or fails with EBUSY naming it, never EPERM', async () => {
+    const file = path.join(dir(), 'index.json')
+    await il.writeJson(file, { v: 'old' })
+    const ready = `${file}.open`
+    const c = child('keep-open', file, ready)
+    await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
+    let outcome
+    try {
+      await il.writeJson(file, { v: 'new' })
+      outcome = 'landed'
+    } catch (err) {
+      if (err.code !== 'EBUSY' || err.syscall !== 'rename' || err.path !== file || !err.message.includes(file) || !/another process/.test(err.message)) {
+        throw new Error(`expected a landed write or EBUSY naming the file, got ${err.code} ${err.syscall} ${err.path}: ${err.message}`)
+      }
+      outcome = 'EBUSY'
+    }
+    const now = JSON.parse(fs.readFileSync(file, 'utf8')).v
+    if (now !== (outcome === 'landed' ? 'new' : 'old')) throw new Error(`${outcome} but the file says ${now}`)
+    const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
+    if (temps.length) throw new Error(`temp files left: ${temps}`)
+    return { outcome }
+  })
+
   await check('2 worker threads + the main thread x 25 updates: none lost', async () => {
     const file = path.join(dir(), 'index.json')
     const body = `const { workerData, parentPort } = require('node:worker_threads')

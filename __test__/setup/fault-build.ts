@@ -4,14 +4,19 @@ import { spawnSync } from 'node:child_process'
 import { copyFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
-export const FAULT_BUILD = resolve(__dirname, '..', '..', 'target', 'fault', 'index-lock-fault.node')
+// INDEX_LOCK_FEATURES (set by scripts/generic-unix.js) adds cargo features, e.g. the generic-Unix
+// backend; that variant gets a target directory of its own so neither build invalidates the other.
+const EXTRA = process.env.INDEX_LOCK_FEATURES ?? ''
+const TARGET = resolve(__dirname, '..', '..', 'target', ...(EXTRA ? [EXTRA.replaceAll(',', '-')] : []))
+export const FAULT_BUILD = join(TARGET, 'fault', 'index-lock-fault.node')
 
 export default function setup() {
   const root = resolve(__dirname, '..', '..')
-  const res = spawnSync('cargo', ['build', '--profile', 'fault', '--features', 'fault-injection'], {
+  const features = ['fault-injection', ...(EXTRA ? [EXTRA] : [])].join(',')
+  const res = spawnSync('cargo', ['build', '--profile', 'fault', '--features', features, '--target-dir', TARGET], {
     cwd: root,
     stdio: 'inherit',
   })
   if (res.status !== 0) throw new Error('cargo build of the fault-injection variant failed')
-  copyFileSync(join(root, 'target', 'fault', 'libindex_lock.so'), FAULT_BUILD)
+  copyFileSync(join(TARGET, 'fault', 'libindex_lock.so'), FAULT_BUILD)
 }

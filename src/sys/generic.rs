@@ -1,0 +1,134 @@
+//! macOS and the other Unixes (and Linux with the `generic-unix` feature): flock(2) with a polling
+//! wait, no holder list, statfs for the filesystem type.
+
+use std::path::{Path, PathBuf};
+
+use super::{Holder, Probe};
+use crate::error::Result;
+
+pub use super::polling::*;
+pub use super::unix::*;
+
+pub const BACKEND: &str = "generic-unix";
+
+/// No portable interface lists the holders of a flock (macOS's `lsof` digs them out of the
+/// kernel with private calls), so timeouts and `status` report none.
+pub fn holders(_sidecar: &Path) -> Vec<Holder> {
+  Vec::new()
+}
+
+/// An id of the calling thread that is unique on the host while it runs.
+#[cfg(target_vendor = "apple")]
+pub fn thread_id() -> u64 {
+  let mut id = 0u64;
+  // SAFETY: a null thread means the calling thread; `id` is a valid out-parameter.
+  unsafe { libc::pthread_threadid_np(0 as libc::pthread_t, &mut id) };
+  id
+}
+
+#[cfg(target_os = "linux")]
+pub fn thread_id() -> u64 {
+  // SAFETY: gettid takes no arguments and cannot fail.
+  unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+#[cfg(not(any(target_vendor = "apple", target_os = "linux")))]
+pub fn thread_id() -> u64 {
+  // Unique within the process, which is what a temp name needs beside the pid.
+  use std::hash::{Hash, Hasher};
+  let mut h = std::collections::hash_map::DefaultHasher::new();
+  std::thread::current().id().hash(&mut h);
+  h.finish() & 0xffff_ffff
+}
+
+/// C char array to String, up to its NUL.
+#[cfg(target_vendor = "apple")]
+fn c_chars(chars: &[libc::c_char]) -> String {
+  let bytes: Vec<u8> = chars
+    .iter()
+    .take_while(|c| **c != 0)
+    .map(|c| *c as u8)
+    .collect();
+  String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// macOS's statfs names the filesystem (`apfs`, `nfs`, `smbfs`, `macfuse`, ...) and says
+/// whether it is local (`MNT_LOCAL`).
+#[cfg(target_vendor = "apple")]
+pub fn probe_fs(dir: &Path) -> Result<Probe> {
+  let st = statfs(dir)?;
+  let fstype = c_chars(&st.f_fstypename);
+  let mount_point = Some(PathBuf::from(c_chars(&st.f_mntonname)));
+  let local = st.f_flags & (libc::MNT_LOCAL as u32) != 0;
+  let verdict = match fstype.as_str() {
+    // NFS keeps the type table's verdict (locks go through the NFS lock manager).
+    "nfs" => None,
+    "smbfs" | "afpfs" | "webdav" | "ftp" => Some((
+      crate::fstype::Coherence::Unsafe,
+      "network filesystem: flock is not carried to the server",
+    )),
+    t if t.contains("fuse") => Some((
+      crate::fstype::Coherence::Unsafe,
+      "FUSE filesystem (sync clients and remote mounts do not carry flock between hosts)",
+    )),
+    _ if !local => Some((
+      crate::fstype::Coherence::Unsafe,
+      "not a local filesystem: flock may not exclude other hosts",
+    )),
+    _ => None,
+  };
+  Ok(Probe {
+    magic: u64::from(st.f_type),
+    fstype,
+    options: String::new(),
+    mount_point,
+    verdict,
+  })
+}
+
+/// Elsewhere statfs has only the type number; the type table names it.
+#[cfg(not(target_vendor = "apple"))]
+pub fn probe_fs(dir: &Path) -> Result<Probe> {
+  #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+  let magic = statfs(dir)?.f_type as u64;
+  Ok(Probe {
+    magic,
+    fstype: crate::fstype::magic_type(magic),
+    options: String::new(),
+    mount_point: mount_point_of(dir),
+    verdict: None,
+  })
+}
+
+/// The mount point holding `dir`: its highest ancestor on the same device.
+#[cfg(not(target_vendor = "apple"))]
+fn mount_point_of(dir: &Path) -> Option<PathBuf> {
+  use std::os::unix::fs::MetadataExt;
+  let dev = std::fs::metadata(dir).ok()?.dev();
+  let mut top = dir;
+  while let Some(parent) = top.parent() {
+    match std::fs::metadata(parent) {
+      Ok(m) if m.dev() == dev => top = parent,
+      _ => break,
+    }
+  }
+  Some(top.to_path_buf())
+}
+
+/// The lock key of `key` on a case-insensitive volume (APFS and HFS+ by default): folded, so that
+/// two spellings of one file share one queue. `None` on a case-sensitive volume.
+#[cfg(target_vendor = "apple")]
+pub fn fold_key(key: &Path) -> Option<PathBuf> {
+  use std::os::unix::ffi::OsStrExt;
+  let dir = key.parent()?;
+  let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+  // SAFETY: `c` is a valid C string. 1: case-sensitive; 0: not; -1: unknown (treated as
+  // sensitive, which only costs a second queue for a second spelling).
+  let sensitive = unsafe { libc::pathconf(c.as_ptr(), libc::_PC_CASE_SENSITIVE) };
+  (sensitive == 0).then(|| super::fold_case(key))
+}
+
+#[cfg(not(target_vendor = "apple"))]
+pub fn fold_key(_key: &Path) -> Option<PathBuf> {
+  None
+}
