@@ -141,6 +141,9 @@ describe('npm pack', () => {
         'index.d.ts',
         'index.js',
         'index.mjs',
+        ...['errors', 'files', 'group-commit', 'holds', 'json', 'locks', 'native', 'options', 'targets', 'update', 'wait'].map(
+          (m) => `lib/${m}.js`,
+        ),
         'package.json',
       ]
         .map((f) => `package/${f}`)
