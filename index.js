@@ -11,6 +11,7 @@ const { refuseHeldByChain, refuseInMutator, runLocked, runLockedSync } = require
 const { readBytes, readBytesSync, sweepTemps, writeBytes, writeBytesSync } = require('./lib/files')
 const { parseJson, readDefault, serialize } = require('./lib/json')
 const { update, updateRequest, updateSync } = require('./lib/update')
+const { inspect } = require('./lib/inspect')
 
 // ---------------------------------------------------------------------------------------------
 // Locks
@@ -147,6 +148,8 @@ module.exports = {
   updateJson,
   updateJsonSync,
   sweep,
+  /** The state of `path`'s lock, data file, temp files and filesystem; changes nothing. */
+  inspect,
   SweepError: errors.SweepError,
   LockTimeoutError: errors.LockTimeoutError,
   CorruptFileError: errors.CorruptFileError,

@@ -26,6 +26,7 @@ const VALUE_EXPORTS = [
   'acquireSync',
   'atomicWrite',
   'atomicWriteSync',
+  'inspect',
   'readJson',
   'readJsonSync',
   'sweep',
@@ -141,7 +142,7 @@ describe('npm pack', () => {
         'index.d.ts',
         'index.js',
         'index.mjs',
-        ...['errors', 'files', 'group-commit', 'holds', 'json', 'locks', 'native', 'options', 'targets', 'update', 'wait'].map(
+        ...['errors', 'files', 'group-commit', 'holds', 'inspect', 'json', 'locks', 'native', 'options', 'targets', 'update', 'wait'].map(
           (m) => `lib/${m}.js`,
         ),
         'package.json',

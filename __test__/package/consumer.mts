@@ -9,6 +9,7 @@ import {
   atomicWrite,
   atomicWriteSync,
   CorruptFileError,
+  inspect,
   LockTimeoutError,
   readJson,
   readJsonSync,
@@ -23,13 +24,16 @@ import {
   writeJsonSync,
   type AtomicWriteOptions,
   type FileSystemError,
+  type InspectReport,
   type LockHandle,
+  type LockHolderInfo,
   type LockMode,
   type LockOptions,
   type LockTarget,
   type NetworkFsPolicy,
   type ReadJsonOptions,
   type SyncLockOptions,
+  type TempFileInfo,
   type UpdateJsonOptions,
   type UpdateJsonSyncOptions,
   type WriteJsonOptions,
@@ -110,6 +114,12 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     }
     if (err instanceof Error) return err.message.length
   }
+
+  const report: InspectReport = inspect(path)
+  const holders: LockHolderInfo[] = report.lock?.holders ?? []
+  const temps: TempFileInfo[] = report.tempFiles?.orphaned ?? []
+  const state: 'missing' | 'empty' | 'ok' | 'corrupt' | 'error' | undefined = report.data?.state
+  void [holders.map((x) => x.pid ?? x.cmdline), temps.map((t) => t.ageMs), state, report.error?.code]
 
   // The default export is the same module object (CommonJS `module.exports`).
   const same: typeof withIndexLock = lib.withIndexLock
