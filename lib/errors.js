@@ -76,7 +76,7 @@ function received(value) {
   if (value === undefined || value === null) return ` Received ${value}`
   if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
-    const ctor = value.constructor && value.constructor.name
+    const ctor = value.constructor?.name
     return ctor ? ` Received an instance of ${ctor}` : ' Received [object]'
   }
   let shown = typeof value === 'bigint' ? `${value}n` : String(value)

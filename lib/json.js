@@ -102,7 +102,7 @@ function fileState(path, bytes) {
  * What a reader of `state` gets: its value (the parsed object itself the first time, a parsed
  * copy after that), else a copy of the call's default, else the error a missing or empty file is.
  */
-function valueOf(path, state, { hasDefault, fallback }) {
+function valueFor(path, state, { hasDefault, fallback }) {
   if (state.value === MISSING) {
     if (hasDefault) return fallback()
     throw state.absent === 'missing' ? notFound(path) : new CorruptFileError(path, 'the file is empty')
@@ -116,7 +116,7 @@ function valueOf(path, state, { hasDefault, fallback }) {
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
 function parseJson(path, bytes, read) {
-  return valueOf(path, fileState(path, bytes), read)
+  return valueFor(path, fileState(path, bytes), read)
 }
 
 function serialize(value, space) {
@@ -157,13 +157,13 @@ function stateAfter(input, returned, space) {
 }
 
 /**
- * One read-mutate-write step on `state`, short of the write: the mutator's input (see `valueOf`),
+ * One read-mutate-write step on `state`, short of the write: the mutator's input (see `valueFor`),
  * `run(input)` calling the mutator the way its path needs (in a mutator scope, in its caller's
  * async context), and the state it leaves, serialized. A promise when `run` returns a thenable,
  * unless `sync` (a synchronous update, whose `run` has refused promises already).
  */
 function mutateOnce(path, state, read, space, run, sync = false) {
-  const input = valueOf(path, state, read)
+  const input = valueFor(path, state, read)
   const returned = run(input)
   if (!sync && isThenable(returned)) return Promise.resolve(returned).then((r) => stateAfter(input, r, space))
   return stateAfter(input, returned, space)

@@ -61,7 +61,7 @@ function bindingError(err) {
   // (too old a glibc, a version mismatch) says so here.
   const reasons = []
   for (let e = err; e; e = e.cause) {
-    const first = String(e && e.message).split('\n')[0]
+    const first = String(e?.message).split('\n')[0]
     if (!/^(Cannot find module|Cannot find native binding|Failed to load native binding)/.test(first)) {
       reasons.push(first)
     }

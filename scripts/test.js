@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict'
 // `npm test`: every check the project has, in one run, ending with a plain
-// `N passed, N failed` line. Steps: the release build of the addon, rustfmt, clippy, cargo tests, the strict TypeScript
-// consumer type-check, and the vitest suite. A failing step does not stop the others.
+// `N passed, N failed` line. Steps: the release build of the addon, rustfmt, clippy, cargo tests, Biome's lint and
+// format check of the JS/TS, the strict TypeScript consumer type-check, and the vitest suite. A failing step does not
+// stop the others.
 
 const { spawnSync } = require('node:child_process')
 const { readFileSync, rmSync } = require('node:fs')
@@ -59,6 +60,7 @@ step('build', 'npm', ['run', 'build'])
 step('rustfmt', 'cargo', ['fmt', '--check'])
 step('clippy', 'cargo', ['clippy', '--all-targets', '--', '-D', 'warnings'])
 step('cargo test', 'cargo', ['test'], cargoCounts)
+step('lint and format check (biome)', bin('biome'), ['ci', '.'])
 step('typecheck (strict consumer of index.d.ts)', bin('tsc'), ['-p', join('__test__', 'types', 'tsconfig.json')])
 
 rmSync(vitestJson, { force: true })
