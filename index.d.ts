@@ -110,11 +110,7 @@ export interface LockHandle {
  *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
  *   the mutator should change the object it was given.
  */
-export declare function withIndexLock<T>(
-  path: LockTarget,
-  fn: () => T | Promise<T>,
-  options?: LockOptions,
-): Promise<T>
+export declare function withIndexLock<T>(path: LockTarget, fn: () => T | Promise<T>, options?: LockOptions): Promise<T>
 
 /**
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
@@ -424,8 +420,8 @@ export declare class AbortError extends Error {
  * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
  * the async version (also inside an async `withIndexLock` on the same path, when no other nested
  * call of that chain runs or waits on the path; else `ELOCKDEADLOCK`). Async calls made inside
- * `fn` start after it returns, queued in call order ahead of anything called after it. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
- * lock cannot cover async work).
+ * `fn` start after it returns, queued in call order ahead of anything called after it. If `fn`
+ * returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the lock cannot cover async work).
  */
 export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
 

@@ -4,7 +4,15 @@
 // ARCHITECTURE.md. Locking and file IO live in Rust (src/), reached through lib/native.js.
 
 const errors = require('./lib/errors')
-const { checkData, checkFunction, checkOptions, checkPath, checkPaths, lockOptions, writeOptions } = require('./lib/options')
+const {
+  checkData,
+  checkFunction,
+  checkOptions,
+  checkPath,
+  checkPaths,
+  lockOptions,
+  writeOptions,
+} = require('./lib/options')
 const { checkWriteFilesystem, pathsOf, resolveKey, targetsOf } = require('./lib/targets')
 const { lockSet, lockSetSync, newHandle, retain, tryLockSet } = require('./lib/locks')
 const { refuseHeldByChain, refuseInMutator, runLocked, runLockedSync } = require('./lib/holds')

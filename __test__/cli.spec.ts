@@ -211,7 +211,7 @@ describe('index-lock run', () => {
     }
   })
 
-  it("does not hand the lock to what the command leaves running (unlike flock(1))", async () => {
+  it('does not hand the lock to what the command leaves running (unlike flock(1))', async () => {
     const file = dataFile()
     const r = cli(['run', file, '--', 'sh', '-c', 'sleep 5 >/dev/null 2>&1 & exit 0'], { group: true })
     expect((await r.exited).code).toBe(0)
@@ -259,7 +259,9 @@ describe('index-lock status', () => {
     const r = await done(['status', file])
     expect(r.code, r.stderr).toBe(1)
     expect(r.stdout).toMatch(/^lock {8}held \(exclusive\)$/m)
-    expect(r.stdout).toContain(`holder      pid ${holder.child.pid} (exclusive): ${process.execPath} ${BIN} run ${file} --`)
+    expect(r.stdout).toContain(
+      `holder      pid ${holder.child.pid} (exclusive): ${process.execPath} ${BIN} run ${file} --`,
+    )
     holder.child.kill('SIGTERM')
     await holder.exited
 
@@ -311,7 +313,15 @@ describe('index-lock status', () => {
     expect(r.code).toBe(2)
     const json = JSON.parse(r.stdout)
     expect(Object.keys(json)).toEqual([
-      'path', 'resolved', 'lock', 'data', 'tempFiles', 'filesystem', 'problems', 'error', 'exitCode',
+      'path',
+      'resolved',
+      'lock',
+      'data',
+      'tempFiles',
+      'filesystem',
+      'problems',
+      'error',
+      'exitCode',
     ])
     expect(json).toMatchObject({
       path: file,

@@ -119,7 +119,7 @@ describe('inspect()', () => {
     expect(report.problems).toEqual(['the data file does not parse as JSON'])
   })
 
-  it('orphaned and live temp files are told apart by their writer\'s lock', async () => {
+  it("orphaned and live temp files are told apart by their writer's lock", async () => {
     const file = dataFile('{}')
     writeFileSync(join(dirname(file), ORPHAN), '{')
     writeFileSync(join(dirname(file), LIVE), '{')
@@ -127,7 +127,9 @@ describe('inspect()', () => {
     await writer.line('LOCKED')
     const report = inspect(file)
     expectShape(report)
-    expect(report.tempFiles!.orphaned).toEqual([{ name: ORPHAN, pid: 4194305, alive: false, ageMs: expect.any(Number) }])
+    expect(report.tempFiles!.orphaned).toEqual([
+      { name: ORPHAN, pid: 4194305, alive: false, ageMs: expect.any(Number) },
+    ])
     expect(report.tempFiles!.live).toEqual([{ name: LIVE, pid: process.pid, alive: true, ageMs: expect.any(Number) }])
     expect(report.problems).toEqual([expect.stringContaining('1 orphaned temp file')])
     expect(existsSync(join(dirname(file), ORPHAN))).toBe(true) // inspect removes nothing

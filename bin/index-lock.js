@@ -224,17 +224,19 @@ async function runCommand(args) {
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const command = dashes === -1 ? [] : args.slice(dashes + 1)
   if (own.some(isHelp)) return help('run')
-  const { options, positionals } = parseArgs('run', own, { '--shared': 'flag', '--timeout': 'value' }, 1, (arg, [file]) =>
-    dashes === -1
-      ? `put '--' before the command: index-lock run ${file} [options] -- ${arg} ...`
-      : `unexpected argument '${arg}' (the command goes after '--')`,
+  const { options, positionals } = parseArgs(
+    'run',
+    own,
+    { '--shared': 'flag', '--timeout': 'value' },
+    1,
+    (arg, [file]) =>
+      dashes === -1
+        ? `put '--' before the command: index-lock run ${file} [options] -- ${arg} ...`
+        : `unexpected argument '${arg}' (the command goes after '--')`,
   )
   const file = onePath('run', positionals)
   if (command.length === 0) {
-    throw new UsageError(
-      dashes === -1 ? "missing '-- <command>' to run" : "missing the command after '--'",
-      'run',
-    )
+    throw new UsageError(dashes === -1 ? "missing '-- <command>' to run" : "missing the command after '--'", 'run')
   }
   const mode = options['--shared'] ? 'shared' : 'exclusive'
   const timeoutMs = options['--timeout'] === undefined ? undefined : parseTimeout(options['--timeout'])
@@ -310,17 +312,22 @@ function describe(report) {
     const { held, mode, holders, unusable } = report.lock
     line('lock', unusable ? `unusable: the lock file is a ${unusable}` : held ? `held (${mode})` : 'free')
     for (const h of holders) {
-      line('holder', `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`)
+      line(
+        'holder',
+        `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`,
+      )
     }
   }
-  if (report.data) line('data', report.data.message ? `${report.data.state}: ${report.data.message}` : report.data.state)
+  if (report.data)
+    line('data', report.data.message ? `${report.data.state}: ${report.data.message}` : report.data.state)
   if (report.tempFiles) {
     const { orphaned, live } = report.tempFiles
     const counts = [orphaned.length && `${orphaned.length} orphaned`, live.length && `${live.length} being written`]
     line('temp files', counts.filter(Boolean).join(', ') || 'none')
     // Liveness is the writer's flock on its temp file, exact across pid namespaces and hosts; the
     // pid in the name is its writer's in its own namespace, shown only as a hint.
-    for (const t of orphaned) line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
+    for (const t of orphaned)
+      line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
     for (const t of live) line('writing', `${t.name} (locked by its writer, pid ${t.pid}, ${seconds(t.ageMs)})`)
   }
   if (report.filesystem) {

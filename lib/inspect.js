@@ -56,7 +56,11 @@ function unusableSidecar(sidecar) {
 
 /** Who holds the lock of `path` (resolved: `key`), and in which mode. */
 function lockState(path, key, sidecar) {
-  let holders = callNative(() => native.lockHolders(key)).map(({ pid, mode }) => ({ pid, mode, cmdline: commandLine(pid) }))
+  let holders = callNative(() => native.lockHolders(key)).map(({ pid, mode }) => ({
+    pid,
+    mode,
+    cmdline: commandLine(pid),
+  }))
   // Where the OS lists nobody, it may simply not show the lock: macOS has no /proc/locks, and
   // distributed filesystems (GlusterFS) hand flocks to their server. Probe with a shared try,
   // which sees exclusive holders (pid unknown). Never an exclusive probe: that would sweep the

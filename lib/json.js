@@ -147,7 +147,9 @@ function serialize(value, space) {
 }
 
 function isThenable(value) {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+  return (
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+  )
 }
 
 /** The state a mutator leaves: what it returned, or (returning undefined) its input as it changed it. */

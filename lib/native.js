@@ -46,7 +46,8 @@ const SYSTEMS = { darwin: 'darwin', windows: 'win32', linux: 'linux', freebsd: '
 function platformOfTriple(triple) {
   const parts = triple.split('-')
   // <cpu>-<vendor>-<system>[-<abi>], or <cpu>-<system>-<abi> (no vendor).
-  const [cpu, system, abi] = parts.length === 3 && !(parts[2] in SYSTEMS) ? [parts[0], parts[1], parts[2]] : [parts[0], parts[2], parts[3]]
+  const [cpu, system, abi] =
+    parts.length === 3 && !(parts[2] in SYSTEMS) ? [parts[0], parts[1], parts[2]] : [parts[0], parts[2], parts[3]]
   const platform = `${SYSTEMS[system] ?? system}-${CPUS[cpu] ?? cpu}`
   return abi && system !== 'darwin' && system !== 'android' ? `${platform}-${abi}` : platform
 }

@@ -85,7 +85,11 @@ function lockOptions(options, { sync = false, wait = true } = {}) {
   const o = checkOptions(options)
   if (!wait) return { mode: checkMode(o.mode), networkFs: checkNetworkFs(o.networkFs) }
   if (sync && o.signal !== undefined) {
-    throw invalidArgValue('options.signal', o.signal, 'is not supported by synchronous calls (they cannot be interrupted)')
+    throw invalidArgValue(
+      'options.signal',
+      o.signal,
+      'is not supported by synchronous calls (they cannot be interrupted)',
+    )
   }
   return {
     mode: checkMode(o.mode),

@@ -62,7 +62,11 @@ async function updateNested(req, mutator) {
 function updateSync(req, mutator) {
   return runLockedSync(req.targets, req.opts, () => {
     const state = fileState(req.path, readTargetSync(req.file))
-    const run = (input) => checkSyncResult(asMutator(req.key, () => mutator(input)), 'mutator')
+    const run = (input) =>
+      checkSyncResult(
+        asMutator(req.key, () => mutator(input)),
+        'mutator',
+      )
     const next = mutateOnce(req.path, state, req.read, req.space, run, true)
     writeTargetSync(req.file, next.text)
     return next.value

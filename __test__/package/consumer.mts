@@ -79,9 +79,13 @@ export async function consumeAsync(path: string, other: string): Promise<number>
   const wj: WriteJsonOptions = { space: 2, fsync: true }
   await writeJson(path, idx, wj)
   const u: UpdateJsonOptions<Index> = { default: empty(), timeoutMs: 50, space: '\t', signal: AbortSignal.abort() }
-  const next: Index = await updateJson<Index>(path, (cur) => {
-    cur.entries['a'] = { title: 't' }
-  }, u)
+  const next: Index = await updateJson<Index>(
+    path,
+    (cur) => {
+      cur.entries['a'] = { title: 't' }
+    },
+    u,
+  )
   const replaced: Index = await updateJson<Index>(path, async (cur) => ({ ...cur, version: 1 }))
   const removed: string[] = await sweep(path).catch((err: unknown) => {
     if (!(err instanceof SweepError)) throw err
@@ -136,8 +140,17 @@ export async function consumeAsync(path: string, other: string): Promise<number>
   await updateJson<Index>(path, (cur: { other: string }) => cur)
 
   return (
-    n + s.length + held.length + all.length + m.length + Number(done) + next.version + replaced.version +
-    removed.length + (unknownValue === null ? 0 : 1) + same.length
+    n +
+    s.length +
+    held.length +
+    all.length +
+    m.length +
+    Number(done) +
+    next.version +
+    replaced.version +
+    removed.length +
+    (unknownValue === null ? 0 : 1) +
+    same.length
   )
 }
 
