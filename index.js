@@ -36,7 +36,7 @@ async function withIndexLock(pathOrPaths, fn, options) {
 function withIndexLockSync(pathOrPaths, fn, options) {
   checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
-  const opts = lockOptions(options, { sync: true })
+  const opts = lockOptions(options, 'sync')
   return runLockedSync(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
 }
 
@@ -54,7 +54,7 @@ async function acquire(pathOrPaths, options) {
 /** `acquire` blocking the thread for the lock. */
 function acquireSync(pathOrPaths, options) {
   checkPaths(pathOrPaths)
-  const opts = lockOptions(options, { sync: true })
+  const opts = lockOptions(options, 'sync')
   const targets = targetsOf(pathOrPaths, opts.networkFs)
   refuseInMutator(targets)
   const locks = lockSetSync(targets, opts).map(retain)
@@ -64,7 +64,7 @@ function acquireSync(pathOrPaths, options) {
 /** The lock of `pathOrPaths` if that needs no waiting and jumps no queue, else null. */
 function tryAcquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
-  const { mode, networkFs } = lockOptions(options, { wait: false })
+  const { mode, networkFs } = lockOptions(options, 'try')
   const targets = targetsOf(pathOrPaths, networkFs)
   refuseInMutator(targets)
   const locks = tryLockSet(targets, mode)

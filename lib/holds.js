@@ -122,26 +122,41 @@ function refuseHeldByChain(targets, mode) {
   }
 }
 
-/** Resolves when it is this call's turn among the nested calls of `hold` (call order). */
-function takeTurn(hold, { key, path }, mode, opts) {
-  return waitFor(
-    opts,
-    () => timedOut(key, path, mode, opts.timeoutMs),
-    () => {
-      if (hold.busy) return QUEUE
-      hold.busy = true
-    },
-    ({ granted, failed }) => {
-      const turn = { go: () => granted() }
-      hold.queue.push(turn)
-      return (makeError) => {
-        const i = hold.queue.indexOf(turn)
-        if (i < 0) return
-        hold.queue.splice(i, 1)
-        failed(makeError())
-      }
-    },
-  )
+/** A request for a turn among the nested calls of `hold` (call order), as `waitFor` runs it. */
+class TurnRequest {
+  constructor(hold, { key, path }, mode, timeoutMs) {
+    this.hold = hold
+    this.key = key
+    this.path = path
+    this.mode = mode
+    this.timeoutMs = timeoutMs
+  }
+
+  now() {
+    if (this.hold.busy) return QUEUE
+    this.hold.busy = true
+  }
+
+  timedOut() {
+    return timedOut(this.key, this.path, this.mode, this.timeoutMs)
+  }
+
+  queue(granted, failed) {
+    const { queue } = this.hold
+    const turn = { go: () => granted() }
+    queue.push(turn)
+    return (makeError) => {
+      const i = queue.indexOf(turn)
+      if (i < 0) return
+      queue.splice(i, 1)
+      failed(makeError())
+    }
+  }
+}
+
+/** Resolves when it is this call's turn among the nested calls of `hold`. */
+function takeTurn(hold, target, mode, opts) {
+  return waitFor(opts, new TurnRequest(hold, target, mode, opts.timeoutMs))
 }
 
 function endTurn(hold) {

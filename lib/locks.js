@@ -80,22 +80,36 @@ function queueLock(key, exclusive, granted, failed) {
   return () => native.cancelWait(key, waitId)
 }
 
+/** A request for the native lock of `key`, as `waitFor` runs it. */
+class KeyRequest {
+  constructor(key, path, mode, timeoutMs) {
+    this.key = key
+    this.path = path
+    this.mode = mode
+    this.timeoutMs = timeoutMs
+  }
+
+  now() {
+    return tryLockKey(this.key, this.mode === 'exclusive') ?? QUEUE
+  }
+
+  timedOut() {
+    return timedOut(this.key, this.path, this.mode, this.timeoutMs)
+  }
+
+  queue(granted, failed) {
+    let failure = null
+    const cancel = queueLock(this.key, this.mode === 'exclusive', granted, (err) => failed(failure ?? err))
+    return (makeError) => {
+      if (cancel()) failure = makeError()
+    }
+  }
+}
+
 /** Resolves with the lock of `key`. Fast path: a free lock is taken on this thread, no thread hop. */
 function lockKey(key, path, opts) {
   closeBatch(key)
-  const exclusive = opts.mode === 'exclusive'
-  return waitFor(
-    opts,
-    () => timedOut(key, path, opts.mode, opts.timeoutMs),
-    () => tryLockKey(key, exclusive) ?? QUEUE,
-    ({ granted, failed }) => {
-      let failure = null
-      const cancel = queueLock(key, exclusive, granted, (err) => failed(failure ?? err))
-      return (makeError) => {
-        if (cancel()) failure = makeError()
-      }
-    },
-  )
+  return waitFor(opts, new KeyRequest(key, path, opts.mode, opts.timeoutMs))
 }
 
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */

@@ -77,13 +77,14 @@ function checkNetworkFs(policy) {
 }
 
 /**
- * The options of a lock request, `{ mode, timeoutMs, signal, networkFs }`. `sync`: a synchronous
- * call, which cannot be interrupted and so refuses a signal. `wait: false` (tryAcquire): nothing
- * waits, so only `mode` and `networkFs` are read.
+ * The options of a lock request, `{ mode, timeoutMs, signal, networkFs }`, for a call of `kind`:
+ * `'async'`; `'sync'`, which cannot be interrupted and so refuses a signal; `'try'` (tryAcquire),
+ * which never waits, so only `mode` and `networkFs` are read.
  */
-function lockOptions(options, { sync = false, wait = true } = {}) {
+function lockOptions(options, kind = 'async') {
   const o = checkOptions(options)
-  if (!wait) return { mode: checkMode(o.mode), networkFs: checkNetworkFs(o.networkFs) }
+  if (kind === 'try') return { mode: checkMode(o.mode), networkFs: checkNetworkFs(o.networkFs) }
+  const sync = kind === 'sync'
   if (sync && o.signal !== undefined) {
     throw invalidArgValue(
       'options.signal',

@@ -19,7 +19,7 @@ function updateRequest(path, mutator, options, sync) {
   checkPath(path)
   checkFunction(mutator, 'mutator')
   const o = checkOptions(options)
-  const opts = lockOptions(o, { sync })
+  const opts = lockOptions(o, sync ? 'sync' : 'async')
   if (opts.mode !== 'exclusive') {
     throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for an update (it needs the exclusive lock)")
   }

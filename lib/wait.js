@@ -74,13 +74,17 @@ function watchAbort(signal, onAbort) {
   }
 }
 
+/** The watch of a wait without a signal: nothing to watch, shared (and never changed). */
+const UNWATCHED = Object.freeze({ onAbort: null, unwatch: () => {} })
+
 /**
  * Starts a wait, before it queues anywhere: `{ unwatch, onAbort }`, where the wait sets `onAbort`
  * once it has something to cancel. Throws an AbortError for an aborted signal, and what the
  * signal throws (registering nothing) if it cannot be watched.
  */
 function beginWait(signal) {
-  if (signal?.aborted) throw new AbortError(signal)
+  if (!signal) return UNWATCHED
+  if (signal.aborted) throw new AbortError(signal)
   const watch = { onAbort: null, unwatch: null }
   watch.unwatch = watchAbort(signal, () => watch.onAbort?.())
   return watch
@@ -94,7 +98,7 @@ function beginWait(signal) {
 function armWait(watch, { timeoutMs, signal }, makeTimeout, leave) {
   const ms = timeoutMs === 0 ? null : finiteTimeout(timeoutMs)
   const timer = ms === null ? null : setTimeout(() => leave(makeTimeout), ms)
-  watch.onAbort = () => leave(() => new AbortError(signal))
+  if (signal) watch.onAbort = () => leave(() => new AbortError(signal))
   return () => {
     if (timer) clearTimeout(timer)
     watch.unwatch()
@@ -102,13 +106,14 @@ function armWait(watch, { timeoutMs, signal }, makeTimeout, leave) {
 }
 
 /**
- * The wait of one request: `now()` takes what is free without waiting (`QUEUE`: it is not); a
- * request that may not wait (`timeoutMs: 0`) then fails with `makeTimeout()`; otherwise
- * `queue({ granted, failed })` queues it synchronously (so call order is queue order) and returns
- * `leave(makeError)`, which withdraws it if it is still queued and then fails it with
- * `makeError()`. Resolves with what `now` or `granted` gave.
+ * The wait of one request, an object with three methods: `now()` takes what is free without
+ * waiting (`QUEUE`: it is not); a request that may not wait (`timeoutMs: 0`) then fails with
+ * `timedOut()`; otherwise `queue(granted, failed)` queues it synchronously (so call order is
+ * queue order) and returns `leave(makeError)`, which withdraws it if it is still queued and then
+ * fails it with `makeError()`. Resolves with what `now` or `granted` gave. (Methods on one object
+ * rather than three closures: a free lock, the common case, allocates nothing more.)
  */
-function waitFor(opts, makeTimeout, now, queue) {
+function waitFor(opts, request) {
   let watch
   let value
   try {
@@ -117,7 +122,7 @@ function waitFor(opts, makeTimeout, now, queue) {
     return Promise.reject(err)
   }
   try {
-    value = now()
+    value = request.now()
   } catch (err) {
     watch.unwatch()
     return Promise.reject(err)
@@ -128,21 +133,21 @@ function waitFor(opts, makeTimeout, now, queue) {
   }
   if (opts.timeoutMs === 0) {
     watch.unwatch()
-    return Promise.reject(makeTimeout())
+    return Promise.reject(request.timedOut())
   }
   return new Promise((resolve, reject) => {
     let stop = null
-    const leave = queue({
-      granted: (result) => {
+    const leave = request.queue(
+      (result) => {
         stop()
         resolve(result)
       },
-      failed: (err) => {
+      (err) => {
         stop()
         reject(err)
       },
-    })
-    stop = armWait(watch, opts, makeTimeout, leave)
+    )
+    stop = armWait(watch, opts, () => request.timedOut(), leave)
   })
 }
 
