@@ -31,19 +31,30 @@ interface Paused {
  * Starts a save of `content` to `p` in the fault-injection build that stops at `step` until
  * `resume()`. `prefix` runs the writer under another command (e.g. unshare).
  */
-async function pausedSave(p: string, content: string, step: string, opts: { mode?: number; prefix?: string[] } = {}): Promise<Paused> {
+async function pausedSave(
+  p: string,
+  content: string,
+  step: string,
+  opts: { mode?: number; prefix?: string[] } = {},
+): Promise<Paused> {
   const resumeFile = `${p}.resume-${Math.random().toString(16).slice(2)}`
   const args = [join(FIXTURES, 'paused-save.cjs'), p, content]
   if (opts.mode !== undefined) args.push(opts.mode.toString(8))
   const prefix = opts.prefix ?? []
   const [cmd, ...rest] = [...prefix, process.execPath, ...args]
-  const r = run(cmd!, rest, { NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD, INDEX_LOCK_PAUSE: step, INDEX_LOCK_RESUME: resumeFile }, { group: true })
+  const r = run(
+    cmd!,
+    rest,
+    { NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD, INDEX_LOCK_PAUSE: step, INDEX_LOCK_RESUME: resumeFile },
+    { group: true },
+  )
   const end = Date.now() + 20_000
   // The whole line, newline included: stderr may arrive in pieces, and a temp path read from a
   // partial line names a file that does not exist.
   const paused = new RegExp(`INDEX_LOCK_PAUSED ${step} (\\S+)\\n`)
   while (!paused.test(r.stderr())) {
-    if (Date.now() > end || r.child.exitCode !== null) throw new Error(`writer never paused: ${r.stdout()} ${r.stderr()}`)
+    if (Date.now() > end || r.child.exitCode !== null)
+      throw new Error(`writer never paused: ${r.stdout()} ${r.stderr()}`)
     await sleep(5)
   }
   const tmp = r.stderr().match(paused)![1]!
@@ -51,11 +62,18 @@ async function pausedSave(p: string, content: string, step: string, opts: { mode
 }
 
 /** The pid a temp file's name carries (`.<name>.<pid>.<tid>.<n>.<random>.tmp`). */
-const pidIn = (tmp: string, target: string) => Number(basename(tmp).slice(target.length + 2).split('.')[0])
+const pidIn = (tmp: string, target: string) =>
+  Number(
+    basename(tmp)
+      .slice(target.length + 2)
+      .split('.')[0],
+  )
 
 function status(p: string) {
   const r = spawnSync(process.execPath, [BIN, 'status', p, '--json'], { encoding: 'utf8' })
-  return JSON.parse(r.stdout) as { tempFiles: { orphaned: { name: string }[]; live: { name: string; alive: boolean }[] } }
+  return JSON.parse(r.stdout) as {
+    tempFiles: { orphaned: { name: string }[]; live: { name: string; alive: boolean }[] }
+  }
 }
 
 /** A pid that no process in this pid namespace has, so `kill(pid, 0)` cannot see its owner. */
@@ -173,12 +191,17 @@ describe('a sweep that cannot remove an orphan', () => {
       expect(err).toBeInstanceOf(Error)
       const code = isRoot ? 'EPERM' : 'EACCES'
       expect(err).toMatchObject({ code, syscall: 'unlink', removed: [] })
-      expect(err.errors.map((e) => [e.code, e.syscall, e.path])).toEqual(orphans.map((o) => [code, 'unlink', join(dir, o)]))
+      expect(err.errors.map((e) => [e.code, e.syscall, e.path])).toEqual(
+        orphans.map((o) => [code, 'unlink', join(dir, o)]),
+      )
       for (const o of orphans) expect(err.message).toContain(o)
 
       const cli = spawnSync(process.execPath, [BIN, 'sweep', p], { encoding: 'utf8' })
       expect(cli.status).toBe(1)
-      for (const o of orphans) expect(cli.stderr).toContain(`${code}: ${isRoot ? 'operation not permitted' : 'permission denied'}, unlink '${join(dir, o)}'`)
+      for (const o of orphans)
+        expect(cli.stderr).toContain(
+          `${code}: ${isRoot ? 'operation not permitted' : 'permission denied'}, unlink '${join(dir, o)}'`,
+        )
     } finally {
       if (isRoot) spawnSync('chattr', ['-i', dir])
       else chmodSync(dir, 0o755)
