@@ -286,9 +286,40 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     if let Some(wait) = &e.pending[mode.index()] {
       if !e.queue.iter().any(|w| w.mode == mode) && !wait.abandoned.swap(true, Ordering::AcqRel) {
         lock::interrupt(&wait.thread);
+        if sys::WAKE_MAY_BE_LOST {
+          keep_waking(key.clone(), mode, wait.abandoned.clone());
+        }
       }
     }
   }
+}
+
+/// Times an abandoned wait is woken again, and the longest pause between two wake-ups: about 10
+/// seconds in all. A wait still there after that is stuck in something a signal does not end
+/// (an `open` on a hung network mount); it ends when that does, and hands back what it got.
+const WAKE_RESENDS: usize = 200;
+const WAKE_RESEND_MAX: Duration = Duration::from_millis(50);
+
+/// Wakes the abandoned wait of `key` in `mode` again and again until it is over (its thread
+/// has deregistered), so that a wake-up lost in the window before its flock(2) (see
+/// `sys::WAKE_MAY_BE_LOST`) cannot leave it blocked until the foreign holder lets go, which may
+/// be never. Each wake-up is sent under the table lock, only while the thread is still
+/// registered: it deregisters under that lock before it exits, so it is alive when signalled.
+fn keep_waking(key: Arc<Path>, mode: Mode, abandoned: Arc<AtomicBool>) {
+  let _ = std::thread::Builder::new()
+    .name("index-lock-wake".into())
+    .spawn(move || {
+      let mut pause = Duration::from_millis(1);
+      for _ in 0..WAKE_RESENDS {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(WAKE_RESEND_MAX);
+        let t = table();
+        match t.get(&key).and_then(|e| e.pending[mode.index()].as_ref()) {
+          Some(wait) if Arc::ptr_eq(&wait.abandoned, &abandoned) => lock::interrupt(&wait.thread),
+          _ => return,
+        }
+      }
+    });
 }
 
 fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
@@ -748,6 +779,33 @@ mod tests {
       );
       std::thread::sleep(Duration::from_millis(5));
     }
+  }
+
+  #[test]
+  fn every_abandoned_os_wait_ends_while_the_lock_stays_held() {
+    let k = key("wake");
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive)
+      .unwrap()
+      .unwrap();
+    // Requests withdrawn at every moment of their wait thread's start, including between its
+    // look at the `abandoned` flag and its flock(2) (widened here so the wake-up lands there).
+    sys::widen_wake_race(300);
+    for i in 0..300u64 {
+      let id = 1_000_000 + i;
+      let rx = queued(&k, Mode::Exclusive, id);
+      std::thread::sleep(Duration::from_micros((i * 37) % 600));
+      assert!(cancel(&k, id));
+      assert!(matches!(rx.recv().unwrap(), Err(Error::Cancelled)));
+    }
+    sys::widen_wake_race(0);
+    // The entry goes once no wait thread is left: a thread still blocked in flock(2) keeps it
+    // (and would until `foreign` lets go, which it never does here).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while table().contains_key(k.as_path()) {
+      assert!(Instant::now() < deadline, "a wait thread never ended");
+      std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(foreign);
   }
 
   #[cfg(windows)]

@@ -44,6 +44,14 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
   }
 }
 
+/// An unpark that comes before the park is kept, and the flag is read before every try: no
+/// wake-up is lost.
+pub const WAKE_MAY_BE_LOST: bool = false;
+
+/// Nothing to widen: an unpark that comes before the park is kept, so no wake-up can be lost.
+#[cfg(test)]
+pub fn widen_wake_race(_us: u64) {}
+
 /// The thread running a polling wait, to wake from its sleep once it is abandoned.
 #[derive(Debug)]
 pub struct Waker(std::thread::Thread);
