@@ -116,6 +116,27 @@ describe('liveness of temp files is the lock their writer holds', () => {
     expect(readFileSync(p, 'utf8')).toBe('{"n":1}')
   })
 
+  it("a killed writer's temp is found and removed when the name's 160-byte cut halves a multibyte character", async () => {
+    const dir = tempDir()
+    // 'é' is bytes 159-160 of the name: the temp name keeps only its first byte, so the temp's
+    // name is not valid UTF-8 (and the writer's own report of it is lossy).
+    const name = `${'a'.repeat(159)}é.json`
+    const p = join(dir, name)
+    writeFileSync(p, '{"n":1}')
+    const w = await pausedSave(p, '{"n":2}', 'before-rename')
+    const temps = () => readdirSync(dir, { encoding: 'buffer' }).filter((f) => f.subarray(-4).toString() === '.tmp')
+    expect(temps()).toHaveLength(1)
+    expect(temps()[0]!.subarray(1, 162)).toEqual(Buffer.concat([Buffer.from(name).subarray(0, 160), Buffer.from('.')]))
+    expect(await sweep(p)).toEqual([])
+    expect(status(p).tempFiles.live).toHaveLength(1)
+    w.run.child.kill('SIGKILL')
+    await w.run.exited
+    expect(status(p).tempFiles.orphaned).toHaveLength(1)
+    expect(await sweep(p)).toHaveLength(1)
+    expect(temps()).toEqual([])
+    expect(readFileSync(p, 'utf8')).toBe('{"n":1}')
+  })
+
   it('a temp file no writer holds is orphaned even when its name carries a running pid', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
