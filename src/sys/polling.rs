@@ -6,8 +6,9 @@
 //!
 //! A polling waiter is invisible to the holder (no /proc/locks), so it leaves a mark the holder
 //! can see: it sets the sidecar's modification time on each failed try. A holder that finds the
-//! time moved during its fair slice knows another process waits and yields for longer than one
-//! poll, so that waiter's next try finds the lock free.
+//! time moved since it took the lock, and recent (a waiter marks at least every `POLL_MAX`),
+//! knows another process waits and yields for longer than one poll, so that waiter's next try
+//! finds the lock free.
 
 use std::fs::File;
 use std::io;
@@ -44,6 +45,14 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
   }
 }
 
+/// An unpark that comes before the park is kept, and the flag is read before every try: no
+/// wake-up is lost.
+pub const WAKE_MAY_BE_LOST: bool = false;
+
+/// Nothing to widen: an unpark that comes before the park is kept, so no wake-up can be lost.
+#[cfg(test)]
+pub fn widen_wake_race(_us: u64) {}
+
 /// The thread running a polling wait, to wake from its sleep once it is abandoned.
 #[derive(Debug)]
 pub struct Waker(std::thread::Thread);
@@ -59,7 +68,13 @@ pub fn interrupt(waker: &Waker) {
   waker.0.unpark();
 }
 
-/// The sidecar's modification time when the holder last looked.
+/// A mark younger than this is from a waiter still polling; an older one from a waiter that has
+/// given up (or got the lock). A few polls, for scheduling delays.
+const MARK_FRESH: Duration = Duration::from_millis(30);
+/// The same where the filesystem keeps whole seconds only (its marks have no nanoseconds).
+const MARK_FRESH_COARSE: Duration = Duration::from_secs(2);
+
+/// The sidecar's modification time when the holder took the lock.
 #[derive(Debug, Default)]
 pub struct Mark(Option<SystemTime>);
 
@@ -69,10 +84,26 @@ impl Mark {
   }
 }
 
-/// Whether a waiter marked the sidecar since the last look.
+/// Whether a waiter marked the sidecar since the lock was taken, recently enough to be still
+/// waiting. Looking changes nothing, so a holder may look as often as it likes (one that
+/// remembered each look would see "nobody" on every look that came sooner than the next poll).
 pub fn others_waiting(file: &File, mark: &mut Mark) -> bool {
-  let now = file.metadata().and_then(|m| m.modified()).ok();
-  let moved = now.is_some() && now != mark.0;
-  mark.0 = now;
-  moved
+  let Ok(marked) = file.metadata().and_then(|m| m.modified()) else {
+    return false;
+  };
+  if Some(marked) == mark.0 {
+    return false;
+  }
+  let coarse = marked
+    .duration_since(SystemTime::UNIX_EPOCH)
+    .is_ok_and(|t| t.subsec_nanos() == 0);
+  let fresh = if coarse {
+    MARK_FRESH_COARSE
+  } else {
+    MARK_FRESH
+  };
+  // A mark from the future (clocks of two hosts) counts as fresh.
+  SystemTime::now()
+    .duration_since(marked)
+    .map_or(true, |age| age < fresh)
 }
