@@ -203,16 +203,20 @@ function aclUnsupported(): string | null {
   const dir = mkdtempSync(join(tmpdir(), 'index-lock-acl-'))
   try {
     writeFileSync(join(dir, 'f'), '')
-    return spawnSync('setfacl', ['-m', 'u:nobody:r', join(dir, 'f')]).status === 0 ? null : 'no POSIX ACLs on the temp filesystem'
+    return spawnSync('setfacl', ['-m', 'u:nobody:r', join(dir, 'f')]).status === 0
+      ? null
+      : 'no POSIX ACLs on the temp filesystem'
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 const NO_ACL = aclUnsupported()
-const getfacl = (p: string) => spawnSync('getfacl', ['--omit-header', '--absolute-names', p], { encoding: 'utf8' }).stdout
+const getfacl = (p: string) =>
+  spawnSync('getfacl', ['--omit-header', '--absolute-names', p], { encoding: 'utf8' }).stdout
 /** Whether `cat` running as uid/gid (no supplementary groups) can read `p`. */
 const canRead = (p: string, uid: number, gid: number) =>
-  spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'cat', p], { stdio: 'ignore' }).status === 0
+  spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'cat', p], { stdio: 'ignore' }).status ===
+  0
 
 describe('POSIX ACLs', () => {
   it.skipIf(NO_ACL !== null)(
