@@ -101,6 +101,12 @@ export declare function lockHolders(key: string): Array<LockHolder>
  */
 export declare function lockSync(key: string, exclusive: boolean, timeoutMs?: number | undefined | null): NativeLock | null
 
+/**
+ * The processes blocked waiting for the OS lock of `key` and the mode each asks for, from
+ * /proc/locks; null where the OS cannot tell (macOS, Windows).
+ */
+export declare function lockWaiters(key: string): Array<LockHolder> | null
+
 /** Identifies a queued request for `cancelWait`; unique across the process's worker threads. */
 export declare function nextWaitId(): number
 

@@ -847,6 +847,7 @@ module.exports.jsonErrorPosition = nativeBinding.jsonErrorPosition
 module.exports.lock = nativeBinding.lock
 module.exports.lockHolders = nativeBinding.lockHolders
 module.exports.lockSync = nativeBinding.lockSync
+module.exports.lockWaiters = nativeBinding.lockWaiters
 module.exports.nextWaitId = nativeBinding.nextWaitId
 module.exports.readFile = nativeBinding.readFile
 module.exports.readFileSync = nativeBinding.readFileSync

@@ -303,7 +303,11 @@ export interface InspectReport {
     mode: LockMode | null
     /** Holders on this host (Linux: /proc/locks); one with `pid: null` when only a probe saw it. */
     holders: LockHolderInfo[]
-    /** Processes waiting for the lock; `null`: not known (the native layer reports holders only). */
+    /**
+     * Processes blocked waiting for the lock on this host, with the mode each asks for (Linux:
+     * /proc/locks; a waiter inside a process that holds the lock is not listed, it waits in that
+     * process's queue); `null` where the OS cannot tell (macOS, Windows).
+     */
     waiters: LockHolderInfo[] | null
     /**
      * A directory (e.g. a leftover proper-lockfile lock) or symlink at the lock file's path: nobody

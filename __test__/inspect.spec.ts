@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 
 import * as lib from '../index.js'
 import { inspect, type InspectReport } from '../index.js'
-import { node, run, tempDir } from './helpers'
+import { HOLDERS_KNOWN, node, run, tempDir, until } from './helpers'
 
 const ORPHAN = '.index.json.4194305.1.1.0badcafe.tmp'
 const LIVE = `.index.json.${process.pid}.1.1.0badcafe.tmp`
@@ -96,18 +96,48 @@ describe('inspect()', () => {
     let report = inspect(file)
     expectShape(report)
     expect(report.lock).toMatchObject({ held: true, mode: 'exclusive' })
-    expect(report.lock!.holders).toEqual([
-      { pid: holder.child.pid, mode: 'exclusive', cmdline: expect.stringContaining('proc-hold.cjs') },
-    ])
+    if (HOLDERS_KNOWN) {
+      expect(report.lock!.holders).toEqual([
+        { pid: holder.child.pid, mode: 'exclusive', cmdline: expect.stringContaining('proc-hold.cjs') },
+      ])
+    } else {
+      // Where the OS cannot name holders, a shared probe still sees an exclusive one.
+      expect(report.lock!.holders).toEqual([{ pid: null, mode: 'exclusive', cmdline: null }])
+    }
     holder.child.kill('SIGTERM')
     await holder.exited
 
     const readers = [node('proc-hold.cjs', [file, 'shared']), node('proc-hold.cjs', [file, 'shared'])]
     await Promise.all(readers.map((r) => r.line('HELD')))
     report = inspect(file)
-    expect(report.lock).toMatchObject({ held: true, mode: 'shared' })
-    expect(report.lock!.holders.map((h) => h.pid).sort()).toEqual(readers.map((r) => r.child.pid).sort())
-    for (const h of report.lock!.holders) expect(h.mode).toBe('shared')
+    if (HOLDERS_KNOWN) {
+      expect(report.lock).toMatchObject({ held: true, mode: 'shared' })
+      expect(report.lock!.holders.map((h) => h.pid).sort()).toEqual(readers.map((r) => r.child.pid).sort())
+      for (const h of report.lock!.holders) expect(h.mode).toBe('shared')
+    } else {
+      // A shared probe cannot see shared holders.
+      expect(report.lock).toMatchObject({ held: false, holders: [] })
+    }
+  })
+
+  it('processes waiting for the lock: their pid and the mode they ask for (null where the OS cannot tell)', async () => {
+    const file = dataFile('{}')
+    const holder = node('proc-hold.cjs', [file, 'exclusive'])
+    await holder.line('HELD')
+    expect(inspect(file).lock!.waiters).toEqual(HOLDERS_KNOWN ? [] : null)
+    const waiter = node('proc-hold.cjs', [file, 'shared'])
+    if (!HOLDERS_KNOWN) {
+      await new Promise((r) => setTimeout(r, 300))
+      expect(inspect(file).lock!.waiters).toBeNull()
+      return
+    }
+    await until(() => (inspect(file).lock!.waiters ?? []).length > 0, 10_000, 'waiter listed')
+    expect(inspect(file).lock!.waiters).toEqual([
+      { pid: waiter.child.pid, mode: 'shared', cmdline: expect.stringContaining('proc-hold.cjs') },
+    ])
+    holder.child.kill('SIGTERM')
+    await waiter.line('HELD')
+    expect(inspect(file).lock!.waiters).toEqual([])
   })
 
   it('a corrupt data file: state corrupt with the CorruptFileError message, and a problem', () => {

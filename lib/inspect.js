@@ -71,8 +71,11 @@ function lockState(path, key, sidecar) {
     else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
   }
   const mode = holders.length === 0 ? null : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared'
-  // Processes waiting for the lock: the native layer reports holders only, so not known here yet.
-  return { held: holders.length > 0, mode, holders, waiters: null, unusable: null }
+  // Processes blocked waiting for it (Linux: /proc/locks); null where the OS cannot tell.
+  const waiters =
+    callNative(() => native.lockWaiters(key))?.map(({ pid, mode }) => ({ pid, mode, cmdline: commandLine(pid) })) ??
+    null
+  return { held: holders.length > 0, mode, holders, waiters, unusable: null }
 }
 
 /** Whether the data file parses, exactly as the JSON readers decide it. */

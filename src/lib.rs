@@ -128,14 +128,25 @@ pub struct LockHolder {
 pub fn lock_holders(key: String) -> Vec<LockHolder> {
   registry::holders(Path::new(&key))
     .into_iter()
-    .map(|h| LockHolder {
-      pid: h.pid,
-      mode: match h.mode {
-        Mode::Exclusive => "exclusive".into(),
-        Mode::Shared => "shared".into(),
-      },
-    })
+    .map(holder_of)
     .collect()
+}
+
+/// The processes blocked waiting for the OS lock of `key` and the mode each asks for, from
+/// /proc/locks; null where the OS cannot tell (macOS, Windows).
+#[napi]
+pub fn lock_waiters(key: String) -> Option<Vec<LockHolder>> {
+  registry::waiters(Path::new(&key)).map(|w| w.into_iter().map(holder_of).collect())
+}
+
+fn holder_of(h: lock::Holder) -> LockHolder {
+  LockHolder {
+    pid: h.pid,
+    mode: match h.mode {
+      Mode::Exclusive => "exclusive".into(),
+      Mode::Shared => "shared".into(),
+    },
+  }
 }
 
 /// Removes the orphaned temp files of the data file `key` (see `sweep::sweep`); returns their

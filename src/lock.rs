@@ -102,6 +102,12 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   sys::holders(sidecar)
 }
 
+/// The processes waiting for the lock on `sidecar`; `None` where the OS cannot tell (only Linux
+/// can: /proc/locks).
+pub fn waiters(sidecar: &Path) -> Option<Vec<Holder>> {
+  sys::waiters(sidecar)
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;

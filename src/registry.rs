@@ -629,6 +629,11 @@ pub fn holders(key: &Path) -> Vec<lock::Holder> {
   lock::holders(&sidecar(key))
 }
 
+/// The processes waiting for the OS lock of `key` (`None`: the OS cannot tell).
+pub fn waiters(key: &Path) -> Option<Vec<lock::Holder>> {
+  lock::waiters(&sidecar(key))
+}
+
 /// Number of paths with any lock activity in this process (for leak checks).
 pub fn active_paths() -> usize {
   table().len()

@@ -17,6 +17,11 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
+/// Nor its waiters: `None`, unknown.
+pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
+  None
+}
+
 /// An id of the calling thread that is unique on the host while it runs.
 #[cfg(target_vendor = "apple")]
 pub fn thread_id() -> u64 {

@@ -181,6 +181,18 @@ fn read_proc_locks() -> Option<String> {
   String::from_utf8(table).ok()
 }
 
+/// The processes blocked waiting for a flock on `sidecar`, and the mode each asks for, from
+/// /proc/locks (`Some`: this OS can tell).
+pub fn waiters(sidecar: &Path) -> Option<Vec<Holder>> {
+  let Ok(meta) = fs::metadata(sidecar) else {
+    return Some(Vec::new());
+  };
+  let table = read_proc_locks()?;
+  let mut entries = flock_entries(&table, meta.dev(), meta.ino(), true);
+  entries.dedup();
+  Some(entries)
+}
+
 fn holders_in(table: &str, dev: u64, ino: u64) -> Vec<Holder> {
   flock_entries(table, dev, ino, false)
 }

@@ -682,6 +682,11 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
+/// Nor its waiters: `None`, unknown.
+pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
+  None
+}
+
 fn wide(p: &Path) -> Vec<u16> {
   p.as_os_str()
     .encode_wide()
