@@ -191,7 +191,7 @@ pub fn sweep(target: &Path) -> Result<Swept> {
     if !still_named(&file, &path) {
       continue;
     }
-    match fs::remove_file(&path) {
+    match sys::remove_temp(&path) {
       Ok(()) => swept.removed.push(name),
       // Another sweep, or the writer giving up on the name, got there first.
       Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -203,6 +203,44 @@ async function main() {
     return { outcome }
   })
 
+  await check('a directory at the sidecar (a leftover proper-lockfile lock): EISDIR naming it', async () => {
+    const file = path.join(dir(), 'index.json')
+    fs.mkdirSync(`${file}.lock`)
+    const got = []
+    for (const take of [() => il.withIndexLock(file, () => 1), async () => il.tryAcquire(file), () => il.updateJson(file, () => {}, { default: {} })]) {
+      const err = await take().then(() => null, (e) => e)
+      if (err?.code !== 'EISDIR' || err.syscall !== 'open' || err.path !== `${file}.lock`) {
+        throw new Error(`expected EISDIR open '${file}.lock', got ${err && `${err.code} ${err.syscall} ${err.path}: ${err.message}`}`)
+      }
+      got.push(err.code)
+    }
+    return { got }
+  })
+
+  await check('a failed save of a read-only file leaves no temp; a sweep removes a read-only orphan', async () => {
+    const d = dir()
+    const file = path.join(d, 'index.json')
+    await il.writeJson(file, { v: 'old' })
+    fs.chmodSync(file, 0o444)
+    // Held open past the rename's retry bound, the save fails on Windows (EBUSY) after its temp
+    // got the read-only attribute; elsewhere it lands.
+    const ready = `${file}.open`
+    const c = child('keep-open', file, ready)
+    await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
+    const outcome = await il.writeJson(file, { v: 'new' }).then(() => 'landed', (e) => e.code)
+    c.kill()
+    await c.exited
+    const temps = () => fs.readdirSync(d).filter((f) => f.endsWith('.tmp'))
+    if (temps().length) throw new Error(`${outcome}: temp files left: ${temps()}`)
+    if (fs.statSync(file).mode & 0o222) throw new Error(`${outcome}: the file lost its read-only mode`)
+    const orphan = path.join(d, '.index.json.999999.1.1.deadbeef.tmp')
+    fs.writeFileSync(orphan, 'x')
+    fs.chmodSync(orphan, 0o444)
+    const removed = await il.sweep(file)
+    if (removed.length !== 1 || fs.existsSync(orphan)) throw new Error(`sweep removed ${removed}; orphan left: ${fs.existsSync(orphan)}`)
+    return { outcome, removed }
+  })
+
   await check('2 worker threads + the main thread x 25 updates: none lost', async () => {
     const file = path.join(dir(), 'index.json')
     const body = `const { workerData, parentPort } = require('node:worker_threads')
