@@ -110,11 +110,7 @@ export interface LockHandle {
  *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
  *   the mutator should change the object it was given.
  */
-export declare function withIndexLock<T>(
-  path: LockTarget,
-  fn: () => T | Promise<T>,
-  options?: LockOptions,
-): Promise<T>
+export declare function withIndexLock<T>(path: LockTarget, fn: () => T | Promise<T>, options?: LockOptions): Promise<T>
 
 /**
  * Waits for the lock of `path` and resolves with a handle; call `release()` when done (or use
@@ -272,6 +268,75 @@ export declare function updateJson<T>(
  */
 export declare function sweep(path: string): Promise<string[]>
 
+/** A process holding (or waiting for) a lock, as {@link inspect} reports it. */
+export interface LockHolderInfo {
+  /** `null`: the lock is known to be held (a probe failed) but the OS does not say by whom. */
+  pid: number | null
+  mode: LockMode
+  /** Its command line (Linux: /proc/<pid>/cmdline), or `null` where it cannot be read. */
+  cmdline: string | null
+}
+
+/** A temp file beside a data file, as {@link inspect} reports it. */
+export interface TempFileInfo {
+  name: string
+  /** The pid its name carries, in its writer's pid namespace: a hint only. */
+  pid: number
+  /** Its writer holds its flock: a save is under way (`sweep` keeps it). */
+  alive: boolean
+  /** Age in whole milliseconds. */
+  ageMs: number
+}
+
+/** The state of a data file's lock, files and filesystem, from {@link inspect}. */
+export interface InspectReport {
+  /** The path as given. */
+  path: string
+  /** The canonical data file path (the lock key), or `null` when `path` cannot be resolved. */
+  resolved: string | null
+  /** The sidecar lock file (`<resolved>.lock`, or the hashed name of a long file name). */
+  lockFile: string | null
+  /** `null` when it could not be determined (see `problems`). */
+  lock: {
+    held: boolean
+    /** `'exclusive'` if any holder is; `null` when free. */
+    mode: LockMode | null
+    /** Holders on this host (Linux: /proc/locks); one with `pid: null` when only a probe saw it. */
+    holders: LockHolderInfo[]
+    /** Processes waiting for the lock; `null`: not known (the native layer reports holders only). */
+    waiters: LockHolderInfo[] | null
+    /**
+     * A directory (e.g. a leftover proper-lockfile lock) or symlink at the lock file's path: nobody
+     * can take the lock (`EISDIR`, `ELOOP`) until it is removed. `null` otherwise.
+     */
+    unusable: 'directory' | 'symlink' | null
+  } | null
+  /** Whether the data file parses as the JSON readers decide it; `message` for corrupt and error. */
+  data: { state: 'missing' | 'empty' | 'ok' | 'corrupt' | 'error'; message: string | null } | null
+  /** Orphaned temp files (`sweep` removes them) and live writers' ones. */
+  tempFiles: { orphaned: TempFileInfo[]; live: TempFileInfo[] } | null
+  /** The filesystem holding the data file and whether flock is coherent there. */
+  filesystem: {
+    fstype: string
+    mountPoint: string | null
+    coherence: 'local' | 'distributed' | 'unsafe'
+    reason: string
+  } | null
+  /** What is wrong, in words: corrupt data, orphaned temp files, an unusable lock file, ... */
+  problems: string[]
+  /** Why `path` could not be resolved at all (e.g. `ENOENT` for a missing directory), else `null`. */
+  error: { code: string | null; message: string } | null
+}
+
+/**
+ * The state of `path`'s lock and files, as `index-lock status` prints it: who holds the lock and
+ * in which mode, whether the data file parses, its temp files, and the filesystem. Changes
+ * nothing and takes no lock (where the OS lists no holder it probes with a shared try-lock,
+ * released at once). Synchronous. Throws only for a `path` that is not a string; a path that
+ * cannot be resolved is reported in `error`.
+ */
+export declare function inspect(path: string): InspectReport
+
 /** An error of one file operation, as Node's fs functions report it. */
 export interface FileSystemError extends Error {
   code: string
@@ -355,8 +420,8 @@ export declare class AbortError extends Error {
  * {@link withIndexLock} for a synchronous `fn`: holds the lock while `fn` runs. Reentrant like
  * the async version (also inside an async `withIndexLock` on the same path, when no other nested
  * call of that chain runs or waits on the path; else `ELOCKDEADLOCK`). Async calls made inside
- * `fn` start after it returns, queued in call order ahead of anything called after it. If `fn` returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the
- * lock cannot cover async work).
+ * `fn` start after it returns, queued in call order ahead of anything called after it. If `fn`
+ * returns a promise, throws `ERR_INVALID_RETURN_VALUE` (the lock cannot cover async work).
  */
 export declare function withIndexLockSync<T>(path: LockTarget, fn: () => T, options?: SyncLockOptions): T
 

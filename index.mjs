@@ -17,6 +17,7 @@ export const {
   updateJson,
   updateJsonSync,
   sweep,
+  inspect,
   SweepError,
   LockTimeoutError,
   CorruptFileError,

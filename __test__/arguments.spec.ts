@@ -149,16 +149,22 @@ describe('module formats', () => {
   it('works from require() and from ESM named imports', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
-    writeFileSync(join(dir, 'esm.mjs'), [
-      "import { withIndexLock, updateJson, LockTimeoutError } from 'index-lock'",
-      "import lib from 'index-lock'",
-      `const v = await withIndexLock(${JSON.stringify(p)}, () => updateJson(${JSON.stringify(p)}, (c) => ({ n: c.n + 1 }), { default: { n: 0 } }))`,
-      "console.log(JSON.stringify({ n: v.n, cls: typeof LockTimeoutError, same: lib.withIndexLock === withIndexLock }))",
-    ].join('\n'))
-    writeFileSync(join(dir, 'cjs.cjs'), [
-      "const { withIndexLock, readJson } = require('index-lock')",
-      `withIndexLock(${JSON.stringify(p)}, () => readJson(${JSON.stringify(p)})).then((v) => console.log(JSON.stringify(v)))`,
-    ].join('\n'))
+    writeFileSync(
+      join(dir, 'esm.mjs'),
+      [
+        "import { withIndexLock, updateJson, LockTimeoutError } from 'index-lock'",
+        "import lib from 'index-lock'",
+        `const v = await withIndexLock(${JSON.stringify(p)}, () => updateJson(${JSON.stringify(p)}, (c) => ({ n: c.n + 1 }), { default: { n: 0 } }))`,
+        'console.log(JSON.stringify({ n: v.n, cls: typeof LockTimeoutError, same: lib.withIndexLock === withIndexLock }))',
+      ].join('\n'),
+    )
+    writeFileSync(
+      join(dir, 'cjs.cjs'),
+      [
+        "const { withIndexLock, readJson } = require('index-lock')",
+        `withIndexLock(${JSON.stringify(p)}, () => readJson(${JSON.stringify(p)})).then((v) => console.log(JSON.stringify(v)))`,
+      ].join('\n'),
+    )
     // Resolve 'index-lock' to this checkout the way an installed package would be.
     mkdirSync(join(dir, 'node_modules'))
     symlinkSync(ROOT, join(dir, 'node_modules', 'index-lock'))

@@ -35,7 +35,9 @@ export function buildExamples(): void {
       const tsc = join(ROOT, 'node_modules', '.bin', 'tsc')
       const res = spawnSync(tsc, ['-p', EXAMPLE], { cwd: ROOT, encoding: 'utf8' })
       if (res.status !== 0) {
-        throw new Error(`tsc -p examples/trajectories failed (${res.status ?? res.signal}):\n${res.stdout}${res.stderr}`)
+        throw new Error(
+          `tsc -p examples/trajectories failed (${res.status ?? res.signal}):\n${res.stdout}${res.stderr}`,
+        )
       }
       writeFileSync(stamp, `${new Date().toISOString()}\n`)
     },

@@ -218,7 +218,7 @@ describe('index-lock run', () => {
     }
   })
 
-  it("does not hand the lock to what the command leaves running (unlike flock(1))", async () => {
+  it('does not hand the lock to what the command leaves running (unlike flock(1))', async () => {
     const file = dataFile()
     const r = cli(['run', file, '--', 'sh', '-c', 'sleep 5 >/dev/null 2>&1 & exit 0'], { group: true })
     expect((await r.exited).code).toBe(0)
@@ -329,7 +329,15 @@ describe('index-lock status', () => {
     expect(r.code).toBe(2)
     const json = JSON.parse(r.stdout)
     expect(Object.keys(json)).toEqual([
-      'path', 'resolved', 'lock', 'data', 'tempFiles', 'filesystem', 'problems', 'error', 'exitCode',
+      'path',
+      'resolved',
+      'lock',
+      'data',
+      'tempFiles',
+      'filesystem',
+      'problems',
+      'error',
+      'exitCode',
     ])
     expect(json).toMatchObject({
       path: file,

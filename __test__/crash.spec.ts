@@ -77,7 +77,10 @@ describe('crash safety', () => {
     let kills = 0
     // Two writers at a time, so kills land while holding, while waiting and mid-save.
     while (kills < 100) {
-      const pair = [node('crash-writer.cjs', [p], { CRASH_FSYNC: kills % 2 ? '0' : '1' }), node('crash-writer.cjs', [p])]
+      const pair = [
+        node('crash-writer.cjs', [p], { CRASH_FSYNC: kills % 2 ? '0' : '1' }),
+        node('crash-writer.cjs', [p]),
+      ]
       await Promise.all(pair.map((r) => r.line('ACK')))
       await sleep(Math.random() * 15)
       for (const r of pair) {

@@ -2,7 +2,16 @@
 // over-long paths. Each keeps the old content, leaves no temp file and leaves the lock free.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
@@ -29,73 +38,86 @@ async function expectFreeLock(p: string) {
 }
 
 describe('faults', () => {
-  it.skipIf(!isRoot)('full disk: ENOSPC, old content intact, no temp, lock free, recovers (needs root for tmpfs)', async () => {
-    const dir = join(tempDir(), 'mnt')
-    mkdirSync(dir)
-    mountTmpfs(dir, '256k')
-    const p = join(dir, 'index.json')
-    await writeJson(p, { keep: true })
-    const filler = join(dir, 'filler')
-    try {
-      writeFileSync(filler, Buffer.alloc(1 << 20))
-    } catch (err) {
-      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
-    }
-    const err = (await updateJson(p, (c: object) => ({ ...c, big: 'x'.repeat(64 * 1024) })).catch((e: unknown) => e)) as NodeJS.ErrnoException
-    expect(err.code).toBe('ENOSPC')
-    expect(err.path).toBe(p)
-    expect(err.message).toContain(p)
-    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ keep: true })
-    expect(readdirSync(dir).sort()).toEqual(['filler', 'index.json', 'index.json.lock'])
-    await expectFreeLock(p)
-    unlinkSync(filler)
-    await updateJson(p, (c: object) => ({ ...c, big: 'x'.repeat(64 * 1024) }))
-    expect((await readJson<{ big: string }>(p)).big).toHaveLength(64 * 1024)
-    expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
-  })
+  it.skipIf(!isRoot)(
+    'full disk: ENOSPC, old content intact, no temp, lock free, recovers (needs root for tmpfs)',
+    async () => {
+      const dir = join(tempDir(), 'mnt')
+      mkdirSync(dir)
+      mountTmpfs(dir, '256k')
+      const p = join(dir, 'index.json')
+      await writeJson(p, { keep: true })
+      const filler = join(dir, 'filler')
+      try {
+        writeFileSync(filler, Buffer.alloc(1 << 20))
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
+      }
+      const err = (await updateJson(p, (c: object) => ({ ...c, big: 'x'.repeat(64 * 1024) })).catch(
+        (e: unknown) => e,
+      )) as NodeJS.ErrnoException
+      expect(err.code).toBe('ENOSPC')
+      expect(err.path).toBe(p)
+      expect(err.message).toContain(p)
+      expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ keep: true })
+      expect(readdirSync(dir).sort()).toEqual(['filler', 'index.json', 'index.json.lock'])
+      await expectFreeLock(p)
+      unlinkSync(filler)
+      await updateJson(p, (c: object) => ({ ...c, big: 'x'.repeat(64 * 1024) }))
+      expect((await readJson<{ big: string }>(p)).big).toHaveLength(64 * 1024)
+      expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
+    },
+  )
 
-  it.skipIf(!isRoot)('read-only filesystem: EROFS naming the path, locking still works (needs root to mount)', async () => {
-    const dir = join(tempDir(), 'mnt')
-    mkdirSync(dir)
-    mountTmpfs(dir, '1m')
-    const p = join(dir, 'index.json')
-    await updateJson(p, () => ({ keep: 1 }), { default: {} })
-    const r = spawnSync('mount', ['-o', 'remount,ro', dir], { encoding: 'utf8' })
-    expect(r.status, r.stderr).toBe(0)
-    // The sidecar cannot be opened for writing, so it is opened read-only: both modes still lock.
-    const s = await acquire(p, { mode: 'shared', timeoutMs: 1000 })
-    await s.release()
-    const err = (await updateJson(p, () => ({ keep: 2 }), { timeoutMs: 1000 }).catch((e: unknown) => e)) as NodeJS.ErrnoException
-    expect(err.code).toBe('EROFS')
-    expect(err.path).toBe(p)
-    expect(err.message).toContain(p)
-    await expect(readJson(p)).resolves.toEqual({ keep: 1 })
-    await expect(atomicWrite(join(dir, 'new.json'), 'x')).rejects.toMatchObject({ code: 'EROFS' })
-    await expectFreeLock(p)
-    expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
-  })
+  it.skipIf(!isRoot)(
+    'read-only filesystem: EROFS naming the path, locking still works (needs root to mount)',
+    async () => {
+      const dir = join(tempDir(), 'mnt')
+      mkdirSync(dir)
+      mountTmpfs(dir, '1m')
+      const p = join(dir, 'index.json')
+      await updateJson(p, () => ({ keep: 1 }), { default: {} })
+      const r = spawnSync('mount', ['-o', 'remount,ro', dir], { encoding: 'utf8' })
+      expect(r.status, r.stderr).toBe(0)
+      // The sidecar cannot be opened for writing, so it is opened read-only: both modes still lock.
+      const s = await acquire(p, { mode: 'shared', timeoutMs: 1000 })
+      await s.release()
+      const err = (await updateJson(p, () => ({ keep: 2 }), { timeoutMs: 1000 }).catch(
+        (e: unknown) => e,
+      )) as NodeJS.ErrnoException
+      expect(err.code).toBe('EROFS')
+      expect(err.path).toBe(p)
+      expect(err.message).toContain(p)
+      await expect(readJson(p)).resolves.toEqual({ keep: 1 })
+      await expect(atomicWrite(join(dir, 'new.json'), 'x')).rejects.toMatchObject({ code: 'EROFS' })
+      await expectFreeLock(p)
+      expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
+    },
+  )
 
-  it.skipIf(!isRoot)('a directory the process may not write: EACCES, nothing lost (needs root to run a child as nobody)', async () => {
-    const dir = tempDir()
-    chmodSync(dir, 0o755)
-    const p = join(dir, 'index.json')
-    await writeJson(p, { keep: 1 })
-    await withIndexLock(p, () => {}) // creates the sidecar, root-owned 0644: read-only for nobody
-    const child = spawnSync(process.execPath, [join(FIXTURES, 'as-user.cjs'), p], {
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
-      timeout: 20_000,
-    })
-    expect(child.status, child.stderr).toBe(0)
-    const out = JSON.parse(child.stdout) as Record<string, string>
-    expect(out.shared).toBe('ok')
-    expect(out.exclusive).toBe('ok')
-    expect(out.update).toBe(`EACCES open ${p}`)
-    expect(out.read).toBe('ok')
-    expect(await readJson(p)).toEqual({ keep: 1 })
-    expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
-  })
+  it.skipIf(!isRoot)(
+    'a directory the process may not write: EACCES, nothing lost (needs root to run a child as nobody)',
+    async () => {
+      const dir = tempDir()
+      chmodSync(dir, 0o755)
+      const p = join(dir, 'index.json')
+      await writeJson(p, { keep: 1 })
+      await withIndexLock(p, () => {}) // creates the sidecar, root-owned 0644: read-only for nobody
+      const child = spawnSync(process.execPath, [join(FIXTURES, 'as-user.cjs'), p], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      expect(child.status, child.stderr).toBe(0)
+      const out = JSON.parse(child.stdout) as Record<string, string>
+      expect(out.shared).toBe('ok')
+      expect(out.exclusive).toBe('ok')
+      expect(out.update).toBe(`EACCES open ${p}`)
+      expect(out.read).toBe('ok')
+      expect(await readJson(p)).toEqual({ keep: 1 })
+      expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
+    },
+  )
 
   it('a symlink planted at the sidecar is refused, and nothing is created where it points', async () => {
     const dir = tempDir()
@@ -158,7 +180,9 @@ describe('faults', () => {
     const holder = run(process.execPath, [join(FIXTURES, 'twin-hold.cjs'), p])
     await holder.line('HELD')
     const errs = await Promise.all(
-      [0, 50, 100].map((t) => acquire(p, { timeoutMs: t }).catch((e: { code: string; holders: { pid: number }[] }) => e)),
+      [0, 50, 100].map((t) =>
+        acquire(p, { timeoutMs: t }).catch((e: { code: string; holders: { pid: number }[] }) => e),
+      ),
     )
     for (const e of errs) {
       expect(e.code).toBe('ELOCKTIMEOUT')

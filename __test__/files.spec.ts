@@ -337,16 +337,19 @@ describe('files that are not regular files', () => {
     }
   })
 
-  it.skipIf(!isRoot)('a data path symlinked to a device node is refused; the device stays (needs root for mknod)', async () => {
-    const dir = tempDir()
-    const dev = join(dir, 'null')
-    execFileSync('mknod', [dev, 'c', '1', '3'])
-    const p = join(dir, 'index.json')
-    symlinkSync(dev, p)
-    await expect(atomicWrite(p, 'x')).rejects.toMatchObject({ code: 'EFTYPE', syscall: 'open', path: p })
-    await expect(writeJson(p, { a: 1 })).rejects.toMatchObject({ code: 'EFTYPE' })
-    await expect(readJson(p, { default: {} })).rejects.toMatchObject({ code: 'EFTYPE' })
-    expect(lstatSync(dev).isCharacterDevice()).toBe(true)
-    expect(readdirSync(dir).sort()).toEqual(['index.json', 'null'])
-  })
+  it.skipIf(!isRoot)(
+    'a data path symlinked to a device node is refused; the device stays (needs root for mknod)',
+    async () => {
+      const dir = tempDir()
+      const dev = join(dir, 'null')
+      execFileSync('mknod', [dev, 'c', '1', '3'])
+      const p = join(dir, 'index.json')
+      symlinkSync(dev, p)
+      await expect(atomicWrite(p, 'x')).rejects.toMatchObject({ code: 'EFTYPE', syscall: 'open', path: p })
+      await expect(writeJson(p, { a: 1 })).rejects.toMatchObject({ code: 'EFTYPE' })
+      await expect(readJson(p, { default: {} })).rejects.toMatchObject({ code: 'EFTYPE' })
+      expect(lstatSync(dev).isCharacterDevice()).toBe(true)
+      expect(readdirSync(dir).sort()).toEqual(['index.json', 'null'])
+    },
+  )
 })

@@ -15,7 +15,10 @@ afterEach(() => {
   for (const m of mounts.splice(0)) spawnSync('umount', ['-l', m])
 })
 
-type Seen = { warnings: { code: string; message: string }[]; errors: { code: string; message: string; fstype: string }[] }
+type Seen = {
+  warnings: { code: string; message: string }[]
+  errors: { code: string; message: string; fstype: string }[]
+}
 
 async function pretend(fstype: string, policy: string): Promise<Seen> {
   const base = tempDir()
@@ -95,7 +98,7 @@ describe('filesystem checks', () => {
     }
   })
 
-  it('local FUSE filesystems (rootless containers\' fuse-overlayfs, NTFS/exFAT drives) are not flagged; remote FUSE ones are', async () => {
+  it("local FUSE filesystems (rootless containers' fuse-overlayfs, NTFS/exFAT drives) are not flagged; remote FUSE ones are", async () => {
     for (const fstype of ['fuse.fuse-overlayfs', 'fuseblk', 'fuse.lxcfs']) {
       expect(await pretend(fstype, 'error'), fstype).toEqual({ warnings: [], errors: [] })
     }
@@ -106,7 +109,9 @@ describe('filesystem checks', () => {
 
   it('rejects an unknown policy', async () => {
     const p = join(tempDir(), 'index.json')
-    expect(() => tryAcquire(p, { networkFs: 'ignore' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+    expect(() => tryAcquire(p, { networkFs: 'ignore' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    )
     await expect(writeJson(p, {}, { networkFs: 1 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' })
   })
 })

@@ -31,7 +31,10 @@ type Outcomes = { outcomes: string[]; runs: number[]; keys: string[]; temps: str
 /** Runs __test__/fixtures/batch-outcomes.cjs (optionally under a shell prefix such as ulimit). */
 async function outcomes(path: string, mode: 'batched' | 'sequential', sizes: number[], shellPrefix = '', slow = '') {
   const script = join(FIXTURES, 'batch-outcomes.cjs')
-  const r = run('bash', ['-c', `${shellPrefix} exec "${process.execPath}" "${script}" "${path}" ${mode} ${sizes.join(',')} ${slow}`])
+  const r = run('bash', [
+    '-c',
+    `${shellPrefix} exec "${process.execPath}" "${script}" "${path}" ${mode} ${sizes.join(',')} ${slow}`,
+  ])
   const { code } = await r.exited
   expect(r.stdout()).not.toContain('UNHANDLED')
   expect(code, r.stderr()).toBe(0)
@@ -116,10 +119,34 @@ describe('group commit', () => {
   it('a mutator that throws a falsy value rejects with exactly that value and fails no one else', async () => {
     const p = join(tempDir(), 'index.json')
     const throwers: [string, unknown, () => unknown][] = [
-      ['throw null', null, () => { throw null }],
-      ['throw undefined', undefined, () => { throw undefined }],
-      ['throw 0', 0, () => { throw 0 }],
-      ["throw ''", '', () => { throw '' }],
+      [
+        'throw null',
+        null,
+        () => {
+          throw null
+        },
+      ],
+      [
+        'throw undefined',
+        undefined,
+        () => {
+          throw undefined
+        },
+      ],
+      [
+        'throw 0',
+        0,
+        () => {
+          throw 0
+        },
+      ],
+      [
+        "throw ''",
+        '',
+        () => {
+          throw ''
+        },
+      ],
       ['Promise.reject(false)', false, () => Promise.reject(false)],
     ]
     const reason = (promise: Promise<unknown>) =>
@@ -135,7 +162,11 @@ describe('group commit', () => {
         reason(updateJson(p, thrower)),
         reason(updateJson(p, (s: Record<string, number>) => void (s.c = 1))),
       ])
-      expect(batched, `${label} batched`).toStrictEqual([{ value: { a: 1 } }, { error: thrown }, { value: { a: 1, c: 1 } }])
+      expect(batched, `${label} batched`).toStrictEqual([
+        { value: { a: 1 } },
+        { error: thrown },
+        { value: { a: 1, c: 1 } },
+      ])
       expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ a: 1, c: 1 })
     }
   })
@@ -171,9 +202,13 @@ describe('group commit', () => {
   it('a missing file gives each call its own default until one of them succeeds', async () => {
     const p = join(tempDir(), 'index.json')
     const held = await acquire(p)
-    const a = updateJson<Log>(p, () => {
-      throw new Error('first fails')
-    }, { default: { seq: [100] } }).catch((e: Error) => e.message)
+    const a = updateJson<Log>(
+      p,
+      () => {
+        throw new Error('first fails')
+      },
+      { default: { seq: [100] } },
+    ).catch((e: Error) => e.message)
     const b = updateJson<Log>(p, (c) => void c.seq.push(1), { default: { seq: [200] } })
     const c = updateJson<Log>(p, (c) => void c.seq.push(2)).catch((e: { code: string }) => e.code)
     await held.release()
@@ -188,7 +223,9 @@ describe('group commit', () => {
     const ac = new AbortController()
     const keep1 = updateJson<Log>(p, (c) => void c.seq.push(1), { default: { seq: [] } })
     const late = updateJson<Log>(p, (c) => void c.seq.push(2), { timeoutMs: 30 }).catch((e: { code: string }) => e.code)
-    const aborted = updateJson<Log>(p, (c) => void c.seq.push(3), { signal: ac.signal }).catch((e: { code: string }) => e.code)
+    const aborted = updateJson<Log>(p, (c) => void c.seq.push(3), { signal: ac.signal }).catch(
+      (e: { code: string }) => e.code,
+    )
     const busy = updateJson<Log>(p, (c) => void c.seq.push(4), { timeoutMs: 0 }).catch((e: { code: string }) => e.code)
     const keep2 = updateJson<Log>(p, (c) => void c.seq.push(5))
     ac.abort()
@@ -230,10 +267,14 @@ describe('group commit', () => {
     const held = await acquire(p)
     const seen = ['a', 'b', 'c'].map((id) =>
       request.run(id, () =>
-        updateJson<{ by: string[] }>(p, async (c) => {
-          await Promise.resolve()
-          c.by.push(request.getStore()!)
-        }, { default: { by: [] } }),
+        updateJson<{ by: string[] }>(
+          p,
+          async (c) => {
+            await Promise.resolve()
+            c.by.push(request.getStore()!)
+          },
+          { default: { by: [] } },
+        ),
       ),
     )
     await held.release()
@@ -244,14 +285,21 @@ describe('group commit', () => {
     const p = join(tempDir(), 'index.json')
     const held = await acquire(p)
     const nested = [1, 2].map((n) =>
-      updateJson<Log>(p, async (c) => {
-        c.seq.push(n)
-        const code = await withIndexLock(p, () => 'ran', { timeoutMs: 100 }).catch((e: { code: string }) => e.code)
-        c.seq.push(code as never)
-      }, { default: { seq: [] } }),
+      updateJson<Log>(
+        p,
+        async (c) => {
+          c.seq.push(n)
+          const code = await withIndexLock(p, () => 'ran', { timeoutMs: 100 }).catch((e: { code: string }) => e.code)
+          c.seq.push(code as never)
+        },
+        { default: { seq: [] } },
+      ),
     )
     await held.release()
-    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([[1, 'ELOCKNESTED'], [1, 'ELOCKNESTED', 2, 'ELOCKNESTED']])
+    expect((await Promise.all(nested)).map((s) => s.seq)).toEqual([
+      [1, 'ELOCKNESTED'],
+      [1, 'ELOCKNESTED', 2, 'ELOCKNESTED'],
+    ])
   })
 
   it('quick async mutators still share one write', async () => {
@@ -262,10 +310,12 @@ describe('group commit', () => {
     const results: Promise<Log>[] = []
     const writes = await countWrites(dir, 'index.json', async () => {
       for (let i = 0; i < 10; i++) {
-        results.push(updateJson<Log>(p, async (c) => {
-          await Promise.resolve()
-          c.seq.push(i)
-        }))
+        results.push(
+          updateJson<Log>(p, async (c) => {
+            await Promise.resolve()
+            c.seq.push(i)
+          }),
+        )
       }
       await held.release()
       await Promise.all(results)
@@ -291,7 +341,9 @@ describe('group commit', () => {
     })
     const c = updateJson<Log>(p, (c) => void c.seq.push(3), { timeoutMs: 300 }).catch((e: { code: string }) => e.code)
     const ac = new AbortController()
-    const d = updateJson<Log>(p, (c) => void c.seq.push(4), { signal: ac.signal }).catch((e: { code: string }) => e.code)
+    const d = updateJson<Log>(p, (c) => void c.seq.push(4), { signal: ac.signal }).catch(
+      (e: { code: string }) => e.code,
+    )
     const e = updateJson<Log>(p, (c) => void c.seq.push(5))
     await held.release()
     // A is written and settled while B's mutator is still pending, as if A had run alone first.
@@ -362,24 +414,27 @@ describe('group commit', () => {
     await free()
   })
 
-  it.skipIf(!isRoot)('a batch on a disk that fills up ends each caller as alone (ENOSPC; needs root to mount tmpfs)', async () => {
-    // 256 KiB: a save needs room for the old file and the new one at once, so the third call
-    // (270 KB) cannot be saved, the fourth alone can, and the whole batch (270 KB) cannot.
-    const sizes = [60_000, 60_000, 150_000, 1]
-    const results: Outcomes[] = []
-    for (const mode of ['sequential', 'batched'] as const) {
-      const dir = join(tempDir(), 'mnt')
-      mkdirSync(dir)
-      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'tmpfs', dir], { encoding: 'utf8' })
-      expect(r.status, r.stderr).toBe(0)
-      mounts.push(dir)
-      results.push(await outcomes(join(dir, 'index.json'), mode, sizes))
-    }
-    const [alone, batched] = results
-    expect(alone.outcomes).toEqual(['ok', 'ok', 'ENOSPC', 'ok'])
-    expect(batched.outcomes).toEqual(alone.outcomes)
-    expect(batched.keys).toEqual(['k0', 'k1', 'k3'])
-    expect(batched.temps).toEqual([])
-    expect(batched.runs).toEqual([1, 1, 1, 2])
-  })
+  it.skipIf(!isRoot)(
+    'a batch on a disk that fills up ends each caller as alone (ENOSPC; needs root to mount tmpfs)',
+    async () => {
+      // 256 KiB: a save needs room for the old file and the new one at once, so the third call
+      // (270 KB) cannot be saved, the fourth alone can, and the whole batch (270 KB) cannot.
+      const sizes = [60_000, 60_000, 150_000, 1]
+      const results: Outcomes[] = []
+      for (const mode of ['sequential', 'batched'] as const) {
+        const dir = join(tempDir(), 'mnt')
+        mkdirSync(dir)
+        const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'tmpfs', dir], { encoding: 'utf8' })
+        expect(r.status, r.stderr).toBe(0)
+        mounts.push(dir)
+        results.push(await outcomes(join(dir, 'index.json'), mode, sizes))
+      }
+      const [alone, batched] = results
+      expect(alone.outcomes).toEqual(['ok', 'ok', 'ENOSPC', 'ok'])
+      expect(batched.outcomes).toEqual(alone.outcomes)
+      expect(batched.keys).toEqual(['k0', 'k1', 'k3'])
+      expect(batched.temps).toEqual([])
+      expect(batched.runs).toEqual([1, 1, 1, 2])
+    },
+  )
 })

@@ -154,10 +154,50 @@ describe('error positions', () => {
   it('point at the error V8 rejects, for hand-picked and randomly broken documents', () => {
     const p = join(tempDir(), 'index.json')
     const cases = [
-      '{"a": }', 'trux', 'tru', '[1,]', '01', '[01]', '-a', '1.', '1.e5', '"\\x"', '"\\u12G4"', '"\\u12"',
-      '"abc', '"a\u0001"', '{"a" 1}', '{1:2}', '[1 2]', '1 2', 'nulx', '{"a":1,}', '-', '1e', '1e+', '[',
-      '{', '{"a"', '[1,2', '"ab\\', 'fals', 'Infinity', 'NaN', '+1', '.5', '[1]]', '{"a":1}}', ' \u00a0',
-      '\u00a0', '{"a":1 "b":2}', '"\t"', "'a'", '[-]', '[1e5x]', '{"a":[{"b":tru}]}', '{"\u00e9":1,"\u00e9"}',
+      '{"a": }',
+      'trux',
+      'tru',
+      '[1,]',
+      '01',
+      '[01]',
+      '-a',
+      '1.',
+      '1.e5',
+      '"\\x"',
+      '"\\u12G4"',
+      '"\\u12"',
+      '"abc',
+      '"a\u0001"',
+      '{"a" 1}',
+      '{1:2}',
+      '[1 2]',
+      '1 2',
+      'nulx',
+      '{"a":1,}',
+      '-',
+      '1e',
+      '1e+',
+      '[',
+      '{',
+      '{"a"',
+      '[1,2',
+      '"ab\\',
+      'fals',
+      'Infinity',
+      'NaN',
+      '+1',
+      '.5',
+      '[1]]',
+      '{"a":1}}',
+      ' \u00a0',
+      '\u00a0',
+      '{"a":1 "b":2}',
+      '"\t"',
+      "'a'",
+      '[-]',
+      '[1e5x]',
+      '{"a":[{"b":tru}]}',
+      '{"\u00e9":1,"\u00e9"}',
     ]
     // Deterministic single-byte damage to a document with every kind of token.
     const doc = '{"a": [1, -2.5e+3, true, false, null, "s\\n\\u00e9"], "b": {"c": {}}, "d": []}'
@@ -171,7 +211,13 @@ describe('error positions', () => {
       const at = rand(doc.length)
       const how = rand(3)
       const ch = junk[rand(junk.length)]
-      cases.push(how === 0 ? doc.slice(0, at) : how === 1 ? doc.slice(0, at) + ch + doc.slice(at + 1) : doc.slice(0, at) + ch + doc.slice(at))
+      cases.push(
+        how === 0
+          ? doc.slice(0, at)
+          : how === 1
+            ? doc.slice(0, at) + ch + doc.slice(at + 1)
+            : doc.slice(0, at) + ch + doc.slice(at),
+      )
     }
     let checked = 0
     for (const text of cases) {
@@ -275,7 +321,10 @@ describe('defaults', () => {
       expect(copy).toStrictEqual(asJson)
       copy.entries.push('changed')
     }
-    const updated = await updateJson<typeof jsonOnly>(missing, (c) => void c.entries.push('u'), { default: jsonOnly, fsync: false })
+    const updated = await updateJson<typeof jsonOnly>(missing, (c) => void c.entries.push('u'), {
+      default: jsonOnly,
+      fsync: false,
+    })
     expect(updated).toStrictEqual({ ...asJson, entries: ['u'] })
     expect(jsonOnly.entries).toEqual([])
     rmSync(missing)
@@ -331,7 +380,11 @@ describe('values JSON cannot hold', () => {
     const p = join(tempDir(), 'index.json')
     writeFileSync(p, '{"ok":1}\n')
     const mine = new TypeError('my toJSON failed')
-    const own = { toJSON: () => { throw mine } }
+    const own = {
+      toJSON: () => {
+        throw mine
+      },
+    }
     const v8s = { toJSON: () => (null as unknown as { x: number }).x }
     for (const bad of [own, v8s]) {
       for (const call of writers(p, bad)) {

@@ -189,14 +189,21 @@ describe('reentrancy', () => {
     const dir = tempDir()
     const p = indexIn(dir)
     symlinkSync(dir, join(dir, 'again'))
-    const result = await withIndexLock(p, async () => {
-      const inner = await withIndexLock(join(dir, 'again', 'index.json'), async () => {
-        const shared = await withIndexLock(p, () => 'shared-in-exclusive', { mode: 'shared' })
-        return `${shared}+exclusive-in-exclusive`
-      })
-      const updated = await updateJson(p, (c: { n: number }) => ({ n: c.n + 1 }), { default: { n: 0 }, timeoutMs: 200 })
-      return `${inner}+${updated.n}`
-    }, { timeoutMs: 200 })
+    const result = await withIndexLock(
+      p,
+      async () => {
+        const inner = await withIndexLock(join(dir, 'again', 'index.json'), async () => {
+          const shared = await withIndexLock(p, () => 'shared-in-exclusive', { mode: 'shared' })
+          return `${shared}+exclusive-in-exclusive`
+        })
+        const updated = await updateJson(p, (c: { n: number }) => ({ n: c.n + 1 }), {
+          default: { n: 0 },
+          timeoutMs: 200,
+        })
+        return `${inner}+${updated.n}`
+      },
+      { timeoutMs: 200 },
+    )
     expect(result).toBe('shared-in-exclusive+exclusive-in-exclusive+1')
   })
 

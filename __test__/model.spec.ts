@@ -97,17 +97,20 @@ describe('model check', () => {
     const dir = tempDir()
     let run = 0
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(step, { minLength: 1, maxLength: 6 }), { minLength: 2, maxLength: 6 }), async (callers) => {
-        const path = join(dir, `index-${run++}.json`)
-        const { violations, settled, requests } = await runSchedule(path, callers)
-        expect(violations).toEqual([])
-        expect(settled).toBe(requests)
-        // Nothing leaked: the path is idle and free.
-        expect(native.activePaths()).toBe(0)
-        const h = tryAcquire(path)
-        expect(h).not.toBeNull()
-        await h!.release()
-      }),
+      fc.asyncProperty(
+        fc.array(fc.array(step, { minLength: 1, maxLength: 6 }), { minLength: 2, maxLength: 6 }),
+        async (callers) => {
+          const path = join(dir, `index-${run++}.json`)
+          const { violations, settled, requests } = await runSchedule(path, callers)
+          expect(violations).toEqual([])
+          expect(settled).toBe(requests)
+          // Nothing leaked: the path is idle and free.
+          expect(native.activePaths()).toBe(0)
+          const h = tryAcquire(path)
+          expect(h).not.toBeNull()
+          await h!.release()
+        },
+      ),
       { numRuns: 60 },
     )
   }, 120_000)

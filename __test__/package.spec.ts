@@ -4,7 +4,18 @@
 // error a user gets when the platform's binary is missing. The consumer sources are in
 // __test__/package/.
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -26,6 +37,7 @@ const VALUE_EXPORTS = [
   'acquireSync',
   'atomicWrite',
   'atomicWriteSync',
+  'inspect',
   'readJson',
   'readJsonSync',
   'sweep',
@@ -98,7 +110,9 @@ function versionIn(dir: string, pkg: string): string {
 function declaredExports(dts: string): { values: string[]; types: string[] } {
   const values: string[] = []
   const types: string[] = []
-  for (const m of dts.matchAll(/^export\s+(?:declare\s+)?(function|class|const|let|var|enum|type|interface)\s+(\w+)/gm)) {
+  for (const m of dts.matchAll(
+    /^export\s+(?:declare\s+)?(function|class|const|let|var|enum|type|interface)\s+(\w+)/gm,
+  )) {
     const list = m[1] === 'type' || m[1] === 'interface' ? types : values
     if (!list.includes(m[2]!)) list.push(m[2]!)
   }
@@ -118,10 +132,7 @@ beforeAll(() => {
   }
   work = realpathSync(mkdtempSync(join(tmpdir(), 'index-lock-package-')))
   tarball = pack(ROOT)
-  packedFiles = ok('tar', ['-tzf', tarball], work)
-    .split('\n')
-    .filter(Boolean)
-    .sort()
+  packedFiles = ok('tar', ['-tzf', tarball], work).split('\n').filter(Boolean).sort()
 }, 60_000)
 
 afterAll(() => {
@@ -141,6 +152,20 @@ describe('npm pack', () => {
         'index.d.ts',
         'index.js',
         'index.mjs',
+        ...[
+          'errors',
+          'files',
+          'group-commit',
+          'holds',
+          'inspect',
+          'json',
+          'locks',
+          'native',
+          'options',
+          'targets',
+          'update',
+          'wait',
+        ].map((m) => `lib/${m}.js`),
         'package.json',
       ]
         .map((f) => `package/${f}`)
@@ -187,7 +212,11 @@ describe('per-platform packages (npm/)', () => {
       .map((d) => d.name)
       .sort()
     expect(dirs).toEqual(Object.keys(PLATFORMS).sort())
-    expect([...rootPkg.napi.targets].sort()).toEqual(Object.values(PLATFORMS).map((p) => p.triple).sort())
+    expect([...rootPkg.napi.targets].sort()).toEqual(
+      Object.values(PLATFORMS)
+        .map((p) => p.triple)
+        .sort(),
+    )
     const loader = readFileSync(join(ROOT, 'binding.js'), 'utf8')
     for (const [platform, want] of Object.entries(PLATFORMS)) {
       const dir = join(ROOT, 'npm', platform)
@@ -242,7 +271,9 @@ describe('platform packages as optionalDependencies, written at publish time', (
     const after = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
     expect(after.optionalDependencies).toEqual(wanted())
     for (const [name, version] of Object.entries(after.optionalDependencies)) {
-      const npmPkg = JSON.parse(readFileSync(join(ROOT, 'npm', name.slice('index-lock-'.length), 'package.json'), 'utf8'))
+      const npmPkg = JSON.parse(
+        readFileSync(join(ROOT, 'npm', name.slice('index-lock-'.length), 'package.json'), 'utf8'),
+      )
       expect(npmPkg.name).toBe(name)
       expect(npmPkg.version).toBe(version)
     }
@@ -287,7 +318,12 @@ describe('installed into a fresh TypeScript project', { timeout: 90_000 }, () =>
     )
     // The same versions as this repository's, so npm's cache has them.
     const tools = ['typescript', 'vitest', '@types/node'].map((p) => `${p}@${versionIn(ROOT, p)}`)
-    ok('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', tarball, ...tools], project, 120_000)
+    ok(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', tarball, ...tools],
+      project,
+      120_000,
+    )
   }, 150_000)
 
   it('installs the package files, not a link to the repository', () => {
@@ -383,7 +419,9 @@ describe('installed into a fresh TypeScript project', { timeout: 90_000 }, () =>
     writeFileSync(
       script,
       "const { updateJsonSync } = require('index-lock')\n" +
-        "const found = require.resolve('index-lock-" + TARGET + "')\n" +
+        "const found = require.resolve('index-lock-" +
+        TARGET +
+        "')\n" +
         "console.log(JSON.stringify({ found, n: updateJsonSync(__dirname + '/d.json', (c) => ({ n: c.n + 1 }), { default: { n: 0 } }).n }))\n",
     )
     expect(JSON.parse(ok(process.execPath, [script], app))).toEqual({ found: join(target, BINARY), n: 1 })

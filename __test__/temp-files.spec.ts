@@ -2,12 +2,13 @@
 // (liveness is the flock its writer holds on it, not a pid), its mode is never looser than the
 // target's, and a sweep that cannot remove an orphan says which and why.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { acquire, sweep, type SweepError } from '../index.js'
+import { acquire, atomicWrite, sweep, writeJson, type SweepError } from '../index.js'
 import { FIXTURES, ROOT, run, tempDir, type Run } from './helpers'
 import { FAULT_BUILD } from './setup/fault-build'
 
@@ -31,19 +32,30 @@ interface Paused {
  * Starts a save of `content` to `p` in the fault-injection build that stops at `step` until
  * `resume()`. `prefix` runs the writer under another command (e.g. unshare).
  */
-async function pausedSave(p: string, content: string, step: string, opts: { mode?: number; prefix?: string[] } = {}): Promise<Paused> {
+async function pausedSave(
+  p: string,
+  content: string,
+  step: string,
+  opts: { mode?: number; prefix?: string[] } = {},
+): Promise<Paused> {
   const resumeFile = `${p}.resume-${Math.random().toString(16).slice(2)}`
   const args = [join(FIXTURES, 'paused-save.cjs'), p, content]
   if (opts.mode !== undefined) args.push(opts.mode.toString(8))
   const prefix = opts.prefix ?? []
   const [cmd, ...rest] = [...prefix, process.execPath, ...args]
-  const r = run(cmd!, rest, { NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD, INDEX_LOCK_PAUSE: step, INDEX_LOCK_RESUME: resumeFile }, { group: true })
+  const r = run(
+    cmd!,
+    rest,
+    { NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD, INDEX_LOCK_PAUSE: step, INDEX_LOCK_RESUME: resumeFile },
+    { group: true },
+  )
   const end = Date.now() + 20_000
   // The whole line, newline included: stderr may arrive in pieces, and a temp path read from a
   // partial line names a file that does not exist.
   const paused = new RegExp(`INDEX_LOCK_PAUSED ${step} (\\S+)\\n`)
   while (!paused.test(r.stderr())) {
-    if (Date.now() > end || r.child.exitCode !== null) throw new Error(`writer never paused: ${r.stdout()} ${r.stderr()}`)
+    if (Date.now() > end || r.child.exitCode !== null)
+      throw new Error(`writer never paused: ${r.stdout()} ${r.stderr()}`)
     await sleep(5)
   }
   const tmp = r.stderr().match(paused)![1]!
@@ -51,11 +63,18 @@ async function pausedSave(p: string, content: string, step: string, opts: { mode
 }
 
 /** The pid a temp file's name carries (`.<name>.<pid>.<tid>.<n>.<random>.tmp`). */
-const pidIn = (tmp: string, target: string) => Number(basename(tmp).slice(target.length + 2).split('.')[0])
+const pidIn = (tmp: string, target: string) =>
+  Number(
+    basename(tmp)
+      .slice(target.length + 2)
+      .split('.')[0],
+  )
 
 function status(p: string) {
   const r = spawnSync(process.execPath, [BIN, 'status', p, '--json'], { encoding: 'utf8' })
-  return JSON.parse(r.stdout) as { tempFiles: { orphaned: { name: string }[]; live: { name: string; alive: boolean }[] } }
+  return JSON.parse(r.stdout) as {
+    tempFiles: { orphaned: { name: string }[]; live: { name: string; alive: boolean }[] }
+  }
 }
 
 /** A pid that no process in this pid namespace has, so `kill(pid, 0)` cannot see its owner. */
@@ -116,6 +135,27 @@ describe('liveness of temp files is the lock their writer holds', () => {
     expect(readFileSync(p, 'utf8')).toBe('{"n":1}')
   })
 
+  it("a killed writer's temp is found and removed when the name's 160-byte cut halves a multibyte character", async () => {
+    const dir = tempDir()
+    // 'é' is bytes 159-160 of the name: the temp name keeps only its first byte, so the temp's
+    // name is not valid UTF-8 (and the writer's own report of it is lossy).
+    const name = `${'a'.repeat(159)}é.json`
+    const p = join(dir, name)
+    writeFileSync(p, '{"n":1}')
+    const w = await pausedSave(p, '{"n":2}', 'before-rename')
+    const temps = () => readdirSync(dir, { encoding: 'buffer' }).filter((f) => f.subarray(-4).toString() === '.tmp')
+    expect(temps()).toHaveLength(1)
+    expect(temps()[0]!.subarray(1, 162)).toEqual(Buffer.concat([Buffer.from(name).subarray(0, 160), Buffer.from('.')]))
+    expect(await sweep(p)).toEqual([])
+    expect(status(p).tempFiles.live).toHaveLength(1)
+    w.run.child.kill('SIGKILL')
+    await w.run.exited
+    expect(status(p).tempFiles.orphaned).toHaveLength(1)
+    expect(await sweep(p)).toHaveLength(1)
+    expect(temps()).toEqual([])
+    expect(readFileSync(p, 'utf8')).toBe('{"n":1}')
+  })
+
   it('a temp file no writer holds is orphaned even when its name carries a running pid', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
@@ -155,6 +195,74 @@ describe('temp file permissions', () => {
   })
 })
 
+/** Why the ACL tests cannot run here, or null: they need Linux (the only OS whose POSIX ACL a
+ * save copies), setfacl/getfacl (Debian package `acl`) and a temp filesystem with POSIX ACLs. */
+function aclUnsupported(): string | null {
+  if (process.platform !== 'linux') return 'not Linux'
+  if (spawnSync('setfacl', ['--version']).status !== 0) return 'no setfacl'
+  const dir = mkdtempSync(join(tmpdir(), 'index-lock-acl-'))
+  try {
+    writeFileSync(join(dir, 'f'), '')
+    return spawnSync('setfacl', ['-m', 'u:nobody:r', join(dir, 'f')]).status === 0
+      ? null
+      : 'no POSIX ACLs on the temp filesystem'
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+const NO_ACL = aclUnsupported()
+const getfacl = (p: string) =>
+  spawnSync('getfacl', ['--omit-header', '--absolute-names', p], { encoding: 'utf8' }).stdout
+/** Whether `cat` running as uid/gid (no supplementary groups) can read `p`. */
+const canRead = (p: string, uid: number, gid: number) =>
+  spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'cat', p], { stdio: 'ignore' }).status ===
+  0
+
+describe('POSIX ACLs', () => {
+  it.skipIf(NO_ACL !== null)(
+    `a rewrite keeps the file's access ACL, so a group the ACL shuts out stays shut out (needs Linux, setfacl and a filesystem with ACLs${NO_ACL ? `: ${NO_ACL}` : ''})`,
+    async () => {
+      const dir = tempDir()
+      chmodSync(dir, 0o755)
+      const p = join(dir, 'secret.json')
+      writeFileSync(p, '{"secret":1}')
+      // stat shows 0640, yet only the owner and the named user may read: the group class is the
+      // mask (r--), the owning group's own entry is ---.
+      expect(spawnSync('setfacl', ['--set', 'u::rw-,u:nobody:r--,g::---,m::r--,o::---', p]).status).toBe(0)
+      const acl = getfacl(p)
+      expect(acl).toContain('user:nobody:r--')
+      expect(statSync(p).mode & 0o7777).toBe(0o640)
+      await atomicWrite(p, '{"secret":2}')
+      expect(getfacl(p)).toBe(acl)
+      await writeJson(p, { secret: 3 })
+      expect(getfacl(p)).toBe(acl)
+      expect(statSync(p).mode & 0o7777).toBe(0o640)
+      expect(readFileSync(p, 'utf8')).toContain('3')
+      if (isRoot) {
+        const { gid } = statSync(p)
+        expect(canRead(p, 2, gid), 'a member of the owning group reads it').toBe(false)
+        const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout)
+        expect(canRead(p, nobody, nobody), 'the named user reads it').toBe(true)
+      }
+    },
+  )
+
+  it.skipIf(NO_ACL !== null)(
+    `a file without an ACL gets none from the directory's default ACL when rewritten (needs Linux, setfacl and a filesystem with ACLs${NO_ACL ? `: ${NO_ACL}` : ''})`,
+    async () => {
+      const dir = tempDir()
+      const p = join(dir, 'index.json')
+      writeFileSync(p, '{}')
+      chmodSync(p, 0o600)
+      const plain = getfacl(p)
+      expect(spawnSync('setfacl', ['-d', '-m', 'u:nobody:rw', dir]).status).toBe(0)
+      await atomicWrite(p, '{"n":1}')
+      expect(getfacl(p)).toBe(plain)
+      expect(statSync(p).mode & 0o7777).toBe(0o600)
+    },
+  )
+})
+
 describe('a sweep that cannot remove an orphan', () => {
   it(`rejects naming each file and why, and the CLI prints them and exits 1 (${isRoot ? 'chattr +i' : 'a read-only directory'})`, async () => {
     const dir = tempDir()
@@ -173,12 +281,17 @@ describe('a sweep that cannot remove an orphan', () => {
       expect(err).toBeInstanceOf(Error)
       const code = isRoot ? 'EPERM' : 'EACCES'
       expect(err).toMatchObject({ code, syscall: 'unlink', removed: [] })
-      expect(err.errors.map((e) => [e.code, e.syscall, e.path])).toEqual(orphans.map((o) => [code, 'unlink', join(dir, o)]))
+      expect(err.errors.map((e) => [e.code, e.syscall, e.path])).toEqual(
+        orphans.map((o) => [code, 'unlink', join(dir, o)]),
+      )
       for (const o of orphans) expect(err.message).toContain(o)
 
       const cli = spawnSync(process.execPath, [BIN, 'sweep', p], { encoding: 'utf8' })
       expect(cli.status).toBe(1)
-      for (const o of orphans) expect(cli.stderr).toContain(`${code}: ${isRoot ? 'operation not permitted' : 'permission denied'}, unlink '${join(dir, o)}'`)
+      for (const o of orphans)
+        expect(cli.stderr).toContain(
+          `${code}: ${isRoot ? 'operation not permitted' : 'permission denied'}, unlink '${join(dir, o)}'`,
+        )
     } finally {
       if (isRoot) spawnSync('chattr', ['-i', dir])
       else chmodSync(dir, 0o755)

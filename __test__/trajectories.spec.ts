@@ -212,7 +212,10 @@ describe('FileStorage (index-lock) keeps the behaviour users rely on', () => {
 
     // Writers SIGKILLed mid-save (fault-injection build, stopped before the rename) leave index-lock's
     // temp files: one beside a trajectory file, one beside index.json (that one holding the lock).
-    for (const [op, id] of [['save', 'ghost'], ['reconcile', '']] as const) {
+    for (const [op, id] of [
+      ['save', 'ghost'],
+      ['reconcile', ''],
+    ] as const) {
       const run = node('traj-crash.cjs', [base, op, id], {
         NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD,
         INDEX_LOCK_PAUSE: 'before-rename',
@@ -236,7 +239,11 @@ describe('FileStorage (index-lock) keeps the behaviour users rely on', () => {
     expect(await store.reconcileIndex()).toBe(8)
     const index = readIndex(base)
     expect(Object.keys(index.trajectories).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `t-${i}`))
-    expect(Object.values(index.trajectories).map((e) => relative(dir, e.path)).sort()).toEqual(trajectoryFiles)
+    expect(
+      Object.values(index.trajectories)
+        .map((e) => relative(dir, e.path))
+        .sort(),
+    ).toEqual(trajectoryFiles)
 
     // The next holder of the index's lock swept the dead writer's temp file of index.json. The
     // trajectory file's stays (no lock is ever taken on it) until sweep() is run on its path.

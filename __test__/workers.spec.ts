@@ -77,7 +77,9 @@ describe('worker threads', () => {
   it('4 workers x 25 updateJson plus 25 from the main thread keep all 125 entries', async () => {
     const dir = tempDir('workers')
     const p = join(dir, 'index.json')
-    const started = Array.from({ length: 4 }, (_, i) => start('worker-update.cjs', { path: p, count: 25, tag: `w${i}` }))
+    const started = Array.from({ length: 4 }, (_, i) =>
+      start('worker-update.cjs', { path: p, count: 25, tag: `w${i}` }),
+    )
     await Promise.all(started.map((s) => s.next((m) => m.ready)))
     for (const s of started) s.worker.postMessage('go')
     const main = (async () => {

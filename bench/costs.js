@@ -59,7 +59,12 @@ const variants = [
     'writeJsonSync fsync:true',
     () => lib.writeJsonSync(path, index, { fsync: true }),
   ],
-  ['withIndexLock(path, noop)', () => lib.withIndexLock(path, noop), 'withIndexLockSync(path, noop)', () => lib.withIndexLockSync(path, noop)],
+  [
+    'withIndexLock(path, noop)',
+    () => lib.withIndexLock(path, noop),
+    'withIndexLockSync(path, noop)',
+    () => lib.withIndexLockSync(path, noop),
+  ],
   [
     'updateJson fsync:false',
     () => lib.updateJson(path, add, { fsync: false }),
@@ -103,8 +108,12 @@ async function main() {
     const s = Float64Array.from(samples.get(name)).sort()
     return s[Math.floor(s.length / 2)]
   }
-  console.log(`one process, no contention, index of ${ENTRIES} entries (${text.length} B), ${ROUNDS * PER_ROUND} calls each`)
-  console.log(`${'call'.padEnd(46)} ${'median'.padStart(10)}   ${'twin'.padEnd(44)} ${'median'.padStart(10)}   difference`)
+  console.log(
+    `one process, no contention, index of ${ENTRIES} entries (${text.length} B), ${ROUNDS * PER_ROUND} calls each`,
+  )
+  console.log(
+    `${'call'.padEnd(46)} ${'median'.padStart(10)}   ${'twin'.padEnd(44)} ${'median'.padStart(10)}   difference`,
+  )
   for (const [a, , b] of variants) {
     const ma = median(a)
     const left = `${a.padEnd(46)} ${`${ma.toFixed(1)} us`.padStart(10)}`

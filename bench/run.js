@@ -49,7 +49,7 @@ function parseArgs(argv) {
         if (!m) throw new Error(`--rmw takes PxCxU[,PxCxU...], not ${c}`)
         return { P: Number(m[1]), C: Number(m[2]), U: Number(m[3]), all: true }
       })
-    }    else if (a === '--json') args.json = argv[++i]
+    } else if (a === '--json') args.json = argv[++i]
     else if (a.startsWith('--json=')) args.json = a.slice(7)
     else if (a === '--only') args.only = argv[++i].split(',')
     else if (a.startsWith('--only=')) args.only = a.slice(7).split(',')
@@ -358,7 +358,16 @@ function spawnRmwChild(impl, { path, warmPath, C, U, fsync, procIndex }) {
     const argv = [path, C, U, fsync ? 1 : 0, procIndex, warmPath, SETTINGS.warmUpdates].map(String)
     return track(spawn(NATIVE_BIN, argv, { stdio }))
   }
-  const config = { strategy: impl, path, warmPath, callers: C, updates: U, warmUpdates: SETTINGS.warmUpdates, fsync, procIndex }
+  const config = {
+    strategy: impl,
+    path,
+    warmPath,
+    callers: C,
+    updates: U,
+    warmUpdates: SETTINGS.warmUpdates,
+    fsync,
+    procIndex,
+  }
   return track(spawn(process.execPath, [join(__dirname, 'rmw-child.js'), JSON.stringify(config)], { stdio }))
 }
 
@@ -372,39 +381,50 @@ async function rmwRun(impl, { P, C, U }, fsync) {
   fs.mkdirSync(warmDir)
   const path = join(dir, 'index.json')
   const procs = Array.from({ length: P }, (_, procIndex) => {
-    const child = spawnRmwChild(impl, { path, warmPath: join(warmDir, `warm-${procIndex}.json`), C, U, fsync, procIndex })
+    const child = spawnRmwChild(impl, {
+      path,
+      warmPath: join(warmDir, `warm-${procIndex}.json`),
+      C,
+      U,
+      fsync,
+      procIndex,
+    })
     child.stdin.on('error', () => {}) // a child that died is reported below, not as EPIPE here
     return { child, lines: lineReader(child.stdout, child) }
   })
   try {
-    return await within(SETTINGS.runTimeoutMs, `rmw ${id}`, (async () => {
-      for (const p of procs) {
-        const line = await p.lines.next()
-        if (line !== 'ready') throw new Error(`child said ${JSON.stringify(line)} instead of ready`)
-      }
-      // Every process has started and warmed up; the clock starts with the common signal.
-      const t0 = process.hrtime.bigint()
-      for (const p of procs) p.child.stdin.write('go\n')
-      const results = await Promise.all(procs.map(async (p) => JSON.parse(await p.lines.next())))
-      await Promise.all(procs.map((p) => exited(p.child)))
-      let present = 0
-      let corrupt = false
-      try {
-        present = Object.keys(JSON.parse(fs.readFileSync(path, 'utf8')).entries).length
-      } catch {
-        corrupt = true // a torn index (naive row): every entry is gone
-      }
-      const finishMs = results.map((r) => Number(BigInt(r.finishNs) - t0) / 1e6)
-      return {
-        expected: P * C * U,
-        present,
-        corrupt,
-        errors: results.reduce((s, r) => s + r.errors, 0),
-        latenciesUs: results.flatMap((r) => r.latenciesUs),
-        wallMs: Math.max(...finishMs),
-        fairness: Math.max(...finishMs) / Math.min(...finishMs),
-      }
-    })())
+    return await within(
+      SETTINGS.runTimeoutMs,
+      `rmw ${id}`,
+      (async () => {
+        for (const p of procs) {
+          const line = await p.lines.next()
+          if (line !== 'ready') throw new Error(`child said ${JSON.stringify(line)} instead of ready`)
+        }
+        // Every process has started and warmed up; the clock starts with the common signal.
+        const t0 = process.hrtime.bigint()
+        for (const p of procs) p.child.stdin.write('go\n')
+        const results = await Promise.all(procs.map(async (p) => JSON.parse(await p.lines.next())))
+        await Promise.all(procs.map((p) => exited(p.child)))
+        let present = 0
+        let corrupt = false
+        try {
+          present = Object.keys(JSON.parse(fs.readFileSync(path, 'utf8')).entries).length
+        } catch {
+          corrupt = true // a torn index (naive row): every entry is gone
+        }
+        const finishMs = results.map((r) => Number(BigInt(r.finishNs) - t0) / 1e6)
+        return {
+          expected: P * C * U,
+          present,
+          corrupt,
+          errors: results.reduce((s, r) => s + r.errors, 0),
+          latenciesUs: results.flatMap((r) => r.latenciesUs),
+          wallMs: Math.max(...finishMs),
+          fairness: Math.max(...finishMs) / Math.min(...finishMs),
+        }
+      })(),
+    )
   } finally {
     for (const p of procs) p.child.kill('SIGKILL')
     fs.rmSync(dir, { recursive: true, force: true })
@@ -472,7 +492,7 @@ async function rmw(nativeError) {
         }
       }
       for (const { key, label } of impls) {
-              rows.push(
+        rows.push(
           failed.has(key)
             ? { test: 'rmw', impl: key, label, P: config.P, C: config.C, U: config.U, fsync, failed: failed.get(key) }
             : { ...rmwRow(key, config, fsync, runs.get(key)), diskFsyncUs },
@@ -491,37 +511,45 @@ async function handoverRun(impl, dir) {
   const path = join(dir, `handover-${impl}.json`)
   fs.writeFileSync(path, '{}\n')
   const procs = [0, 1].map(() =>
-    track(fork(join(__dirname, 'handover-child.js'), [impl, path, String(holdMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })),
+    track(
+      fork(join(__dirname, 'handover-child.js'), [impl, path, String(holdMs)], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    ),
   )
   // Holds in order; hold k+1 always belongs to the other process (see handover-child.js).
   const holds = []
   const releases = []
   try {
-    await within(SETTINGS.runTimeoutMs, `hand-over ${impl}`, new Promise((resolve, reject) => {
-      let ready = 0
-      let releasedCount = 0
-      procs.forEach((child, me) => {
-        const other = procs[1 - me]
-        child.once('exit', (code) => {
-          if (releasedCount <= rounds) reject(new Error(`hand-over child exited early (${code})`))
+    await within(
+      SETTINGS.runTimeoutMs,
+      `hand-over ${impl}`,
+      new Promise((resolve, reject) => {
+        let ready = 0
+        let releasedCount = 0
+        procs.forEach((child, me) => {
+          const other = procs[1 - me]
+          child.once('exit', (code) => {
+            if (releasedCount <= rounds) reject(new Error(`hand-over child exited early (${code})`))
+          })
+          child.on('message', (m) => {
+            if (m.type === 'ready' && ++ready === 2) procs[0].send({ type: 'turn' })
+            else if (m.type === 'entered') {
+              holds.push({ proc: me, enteredNs: BigInt(m.ns) })
+              // The last hold has no one to hand over to: let it go at once.
+              if (holds.length === rounds + 1) child.send({ type: 'peerWaiting' })
+              else other.send({ type: 'turn' })
+            } else if (m.type === 'waiting') {
+              // The first request finds the lock free; later ones wait for the current holder.
+              if (holds.length > 0) other.send({ type: 'peerWaiting' })
+            } else if (m.type === 'released') {
+              releases.push(BigInt(m.ns))
+              if (++releasedCount === rounds + 1) resolve()
+            }
+          })
         })
-        child.on('message', (m) => {
-          if (m.type === 'ready' && ++ready === 2) procs[0].send({ type: 'turn' })
-          else if (m.type === 'entered') {
-            holds.push({ proc: me, enteredNs: BigInt(m.ns) })
-            // The last hold has no one to hand over to: let it go at once.
-            if (holds.length === rounds + 1) child.send({ type: 'peerWaiting' })
-            else other.send({ type: 'turn' })
-          } else if (m.type === 'waiting') {
-            // The first request finds the lock free; later ones wait for the current holder.
-            if (holds.length > 0) other.send({ type: 'peerWaiting' })
-          } else if (m.type === 'released') {
-            releases.push(BigInt(m.ns))
-            if (++releasedCount === rounds + 1) resolve()
-          }
-        })
-      })
-    }))
+      }),
+    )
     return { holds, releases }
   } finally {
     for (const child of procs) {
@@ -598,7 +626,19 @@ function ratios(row, rows) {
 }
 
 function table(rows) {
-  const header = ['test', 'implementation', 'P x C x U', 'fsync', 'median', 'p99', 'updates/s', 'lost', 'errors', 'fairness', 'vs (same run)']
+  const header = [
+    'test',
+    'implementation',
+    'P x C x U',
+    'fsync',
+    'median',
+    'p99',
+    'updates/s',
+    'lost',
+    'errors',
+    'fairness',
+    'vs (same run)',
+  ]
   const body = rows.map((r) => {
     const rmwRow = r.test === 'rmw'
     const test = { uncontended: '1 uncontended', rmw: '2 read-modify-write', handover: '3 hand-over' }[r.test]
@@ -634,14 +674,23 @@ function targets(rows) {
     const measured = cases.filter((c) => Number.isFinite(c.value))
     const passed = measured.filter((c) => c.ok).length
     const status = measured.length === 0 ? 'n/a ' : passed === measured.length ? 'MET ' : passed === 0 ? 'MISS' : 'PART'
-    const detail = measured.length === 0 ? 'not measured' : measured.map((c) => `${c.name}${c.name ? ' ' : ''}${c.shown}${measured.length > 1 ? (c.ok ? ' ok' : ' MISS') : ''}`).join(', ')
+    const detail =
+      measured.length === 0
+        ? 'not measured'
+        : measured
+            .map((c) => `${c.name}${c.name ? ' ' : ''}${c.shown}${measured.length > 1 ? (c.ok ? ' ok' : ' MISS') : ''}`)
+            .join(', ')
     out.push(`  [${status}] ${name}: ${detail}`)
   }
   const il = find(rows, 'uncontended', 'index-lock')
   const pl = find(rows, 'uncontended', 'proper-lockfile')
-  check('uncontended round trip median <= 10 us', [{ name: '', value: il?.median, ok: il?.median <= 10, shown: fmtTime(il?.median) }])
+  check('uncontended round trip median <= 10 us', [
+    { name: '', value: il?.median, ok: il?.median <= 10, shown: fmtTime(il?.median) },
+  ])
   const speedUp = pl && il ? pl.median / il.median : NaN
-  check('uncontended >= 50x faster than proper-lockfile', [{ name: '', value: speedUp, ok: speedUp >= 50, shown: `x${fmtRatio(speedUp)}` }])
+  check('uncontended >= 50x faster than proper-lockfile', [
+    { name: '', value: speedUp, ok: speedUp >= 50, shown: `x${fmtRatio(speedUp)}` },
+  ])
 
   const INDEX_LOCK = ['updateJson', 'withIndexLock']
   /** One case per index-lock row of the configurations given, compared with `ref`. */
@@ -656,28 +705,53 @@ function targets(rows) {
     )
   const thr = (a, b) => a.updatesPerSec / b.updatesPerSec
   const times = (x) => `x${fmtRatio(x)}`
-  check('durable RMW 4x1 >= 0.8x native bound', cases([{ P: 4, C: 1 }], true, 'native', thr, (x) => x >= 0.8, times))
-  check('durable RMW 4x4 >= 2.5x proper-lockfile+write-file-atomic', cases([{ P: 4, C: 4 }], true, 'proper-lockfile', thr, (x) => x >= 2.5, times))
+  check(
+    'durable RMW 4x1 >= 0.8x native bound',
+    cases([{ P: 4, C: 1 }], true, 'native', thr, (x) => x >= 0.8, times),
+  )
+  check(
+    'durable RMW 4x4 >= 2.5x proper-lockfile+write-file-atomic',
+    cases([{ P: 4, C: 4 }], true, 'proper-lockfile', thr, (x) => x >= 2.5, times),
+  )
   check(
     'durable RMW 4x4 p99 <= 1/5 of proper-lockfile+write-file-atomic',
-    cases([{ P: 4, C: 4 }], true, 'proper-lockfile', (a, b) => a.p99 / b.p99, (x) => x <= 0.2, (x) => `${fmtRatio(x)} of theirs`),
+    cases(
+      [{ P: 4, C: 4 }],
+      true,
+      'proper-lockfile',
+      (a, b) => a.p99 / b.p99,
+      (x) => x <= 0.2,
+      (x) => `${fmtRatio(x)} of theirs`,
+    ),
   )
-  check('non-durable RMW >= 0.6x native bound', cases(SETTINGS.rmw, false, 'native', thr, (x) => x >= 0.6, times))
+  check(
+    'non-durable RMW >= 0.6x native bound',
+    cases(SETTINGS.rmw, false, 'native', thr, (x) => x >= 0.6, times),
+  )
   const ho = find(rows, 'handover', 'index-lock')
-  check('hand-over median <= 0.5 ms', [{ name: '', value: ho?.median, ok: ho?.median <= 500, shown: fmtTime(ho?.median) }])
+  check('hand-over median <= 0.5 ms', [
+    { name: '', value: ho?.median, ok: ho?.median <= 500, shown: fmtTime(ho?.median) },
+  ])
   const fair = rows.filter((r) => r.test === 'rmw' && !r.failed && INDEX_LOCK.includes(r.impl))
   const unfair = fair.filter((r) => r.fairness > 2).sort((a, b) => b.fairness - a.fairness)
   const name = (r) => `${r.impl} ${r.P}x${r.C}${r.fsync ? '' : ' no-fsync'}`
   const worst = fair.reduce((w, r) => (!w || r.fairness > w.fairness ? r : w), null)
-  const status = fair.length === 0 ? 'n/a ' : unfair.length === 0 ? 'MET ' : unfair.length === fair.length ? 'MISS' : 'PART'
+  const status =
+    fair.length === 0 ? 'n/a ' : unfair.length === 0 ? 'MET ' : unfair.length === fair.length ? 'MISS' : 'PART'
   out.push(
     `  [${status}] fairness within 2x: ${fair.length - unfair.length} of ${fair.length} index-lock rows` +
-      (unfair.length ? `; over 2x: ${unfair.map((r) => `${name(r)} ${r.fairness.toFixed(2)}`).join(', ')}` : worst ? `; worst ${name(worst)} ${worst.fairness.toFixed(2)}` : ''),
+      (unfair.length
+        ? `; over 2x: ${unfair.map((r) => `${name(r)} ${r.fairness.toFixed(2)}`).join(', ')}`
+        : worst
+          ? `; worst ${name(worst)} ${worst.fairness.toFixed(2)}`
+          : ''),
   )
   const gc = find(rows, 'rmw', 'updateJson', { P: 4, C: 16, fsync: true })
   const nat = find(rows, 'rmw', 'native', { P: 4, C: 16, fsync: true })
   const gcRatio = gc && nat ? gc.updatesPerSec / nat.updatesPerSec : NaN
-  check('group commit: updateJson 4x16 durable >= 3x native bound', [{ name: '', value: gcRatio, ok: gcRatio >= 3, shown: times(gcRatio) }])
+  check('group commit: updateJson 4x16 durable >= 3x native bound', [
+    { name: '', value: gcRatio, ok: gcRatio >= 3, shown: times(gcRatio) },
+  ])
   return out.join('\n')
 }
 
@@ -690,7 +764,9 @@ function report(machine, rows, startedAt, elapsedMs) {
     `disk: ${machine.tmpdir} (${machine.tmpfs}): fsync of a 4 KiB file ${fmtTime(machine.fsync4kUs)} median, ` +
       `rename + directory fsync ${fmtTime(machine.renameDirFsyncUs)} median (50 each, at the start)`,
     ...(diskProbes.length
-      ? [`disk during the run (median fsync of 20): ${diskProbes.map((p) => `${fmtTime(p.fsyncUs)} ${p.when}`).join(', ')}`]
+      ? [
+          `disk during the run (median fsync of 20): ${diskProbes.map((p) => `${fmtTime(p.fsyncUs)} ${p.when}`).join(', ')}`,
+        ]
       : []),
     `library: ${machine.library}; addon built ${machine.addonBuilt}`,
     '',
@@ -708,12 +784,12 @@ function report(machine, rows, startedAt, elapsedMs) {
       'fsync yes: file and directory fsynced on every save (write-file-atomic skips the directory, so rows b/c ' +
       'add it). (f) runs C threads per process, each with its own descriptor of <path>.lock, flock around ' +
       'the same read/parse/insert/write/rename loop.',
-    '- fairness: slowest process\'s finish time / fastest\'s, both from the common start signal (1.00 = even); ' +
+    "- fairness: slowest process's finish time / fastest's, both from the common start signal (1.00 = even); " +
       'the worst run of the row.',
     `- 3: two processes take turns (${s.handover.rounds} hand-overs): the holder waits until the other has asked and ` +
       `${s.handover.holdMs} ms more, then releases; hand-over = waiter enters - holder's last instruction inside the ` +
       'lock (process.hrtime.bigint, CLOCK_MONOTONIC, comparable across processes).',
-    '- vs: xN = this row\'s speed over the named row of the same run (their median / ours for 1 and 3; our ' +
+    "- vs: xN = this row's speed over the named row of the same run (their median / ours for 1 and 3; our " +
       'updates/s / theirs for 2); "p99 R of (b)" = our p99 / the p99 of row (b) of the same configuration.',
     '',
     ...(rows.some((r) => r.test === 'rmw') ? [correctness(rows), ''] : []),
@@ -741,7 +817,16 @@ async function main() {
   const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6
   process.stdout.write(`${report(machine, rows, startedAt, elapsedMs)}\n`)
   if (args.json) {
-    const out = { date: startedAt.toISOString(), argv: process.argv.slice(2), quick: args.quick, settings: SETTINGS, machine, diskProbes, rows, elapsedMs }
+    const out = {
+      date: startedAt.toISOString(),
+      argv: process.argv.slice(2),
+      quick: args.quick,
+      settings: SETTINGS,
+      machine,
+      diskProbes,
+      rows,
+      elapsedMs,
+    }
     fs.writeFileSync(args.json, `${JSON.stringify(out, null, 2)}\n`)
   }
   cleanUp()

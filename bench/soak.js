@@ -118,7 +118,10 @@ async function main() {
     console.log(row(['fsync', 'operations', 'final value', 'lost', 'failed', 'time (ms)', 'updates/s'], widths))
     for (const r of runs) {
       console.log(
-        row([r.fsync, r.expected, r.final, r.lost, r.failed, r.ms.toFixed(0), Math.round((r.expected / r.ms) * 1000)], widths),
+        row(
+          [r.fsync, r.expected, r.final, r.lost, r.failed, r.ms.toFixed(0), Math.round((r.expected / r.ms) * 1000)],
+          widths,
+        ),
       )
     }
     const rssGrowth = leak.after.rss - leak.before.rss

@@ -1,11 +1,9 @@
 #!/usr/bin/env node
 'use strict'
 // The index-lock command: run a command under a data file's lock (flock(1) with the library's
-// protocol and messages), show the state of a lock and its data file, remove orphaned temp
-// files. Only Node's stdlib and the library itself; the native layer only for what the public
-// API does not expose (lock holders, temp files, filesystem identification).
+// protocol and messages), show the state of a lock and its data file (the library's inspect()),
+// remove orphaned temp files. Only Node's stdlib and the library's public API.
 
-const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { signals } = require('node:os').constants
@@ -160,26 +158,10 @@ class UsageError extends Error {
   }
 }
 
-// Loaded on first use, so --help and --version work even where the addon does not load.
+// The public package only, loaded on first use, so --help and --version work even where the
+// addon does not load (and where it does not, the package's own message says what to install).
 let lib
-let native
 const library = () => (lib ??= require(path.join(__dirname, '..')))
-const binding = () => (native ??= require(path.join(__dirname, '..', 'binding.js')))
-
-/** Calls the native layer directly; its errors carry their fields as JSON in the message. */
-function nativeCall(fn) {
-  try {
-    return fn(binding())
-  } catch (err) {
-    let info
-    try {
-      info = JSON.parse(err.message)
-    } catch {
-      throw err
-    }
-    throw Object.assign(new Error(info.message), info)
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -242,17 +224,19 @@ async function runCommand(args) {
   const own = dashes === -1 ? args : args.slice(0, dashes)
   const command = dashes === -1 ? [] : args.slice(dashes + 1)
   if (own.some(isHelp)) return help('run')
-  const { options, positionals } = parseArgs('run', own, { '--shared': 'flag', '--timeout': 'value' }, 1, (arg, [file]) =>
-    dashes === -1
-      ? `put '--' before the command: index-lock run ${file} [options] -- ${arg} ...`
-      : `unexpected argument '${arg}' (the command goes after '--')`,
+  const { options, positionals } = parseArgs(
+    'run',
+    own,
+    { '--shared': 'flag', '--timeout': 'value' },
+    1,
+    (arg, [file]) =>
+      dashes === -1
+        ? `put '--' before the command: index-lock run ${file} [options] -- ${arg} ...`
+        : `unexpected argument '${arg}' (the command goes after '--')`,
   )
   const file = onePath('run', positionals)
   if (command.length === 0) {
-    throw new UsageError(
-      dashes === -1 ? "missing '-- <command>' to run" : "missing the command after '--'",
-      'run',
-    )
+    throw new UsageError(dashes === -1 ? "missing '-- <command>' to run" : "missing the command after '--'", 'run')
   }
   const mode = options['--shared'] ? 'shared' : 'exclusive'
   const timeoutMs = options['--timeout'] === undefined ? undefined : parseTimeout(options['--timeout'])
@@ -299,180 +283,51 @@ async function runCommand(args) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// status
+// status: the library's inspect(), formatted
 
-const EMPTY = Symbol('empty')
-
-/** /proc/<pid>/cmdline with its NUL separators as spaces; null where there is none to read. */
-function commandLine(pid) {
-  try {
-    const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-    return raw.replace(/\0+$/, '').split('\0').join(' ') || null
-  } catch {
-    return null
+/** The report `status --json` prints: inspect()'s fields as documented in the help, and exitCode. */
+function statusReport(report) {
+  const { path: given, resolved, lock, data, tempFiles, filesystem, problems, error } = report
+  return {
+    path: given,
+    resolved,
+    lock: lock && { held: lock.held, mode: lock.mode, holders: lock.holders },
+    data,
+    tempFiles,
+    filesystem,
+    problems,
+    error,
+    exitCode: problems.length > 0 ? EXIT.PROBLEM : lock.held ? EXIT.HELD : EXIT.OK,
   }
-}
-
-/** Holders of the lock of `resolved`, from /proc/locks. */
-function lockState(file, resolved) {
-  let holders = nativeCall((n) => n.lockHolders(resolved)).map(({ pid, mode }) => ({
-    pid,
-    mode,
-    cmdline: commandLine(pid),
-  }))
-  // Where /proc/locks lists nobody, the OS may simply not show the lock: macOS has no /proc/locks,
-  // and distributed filesystems (GlusterFS) hand flocks to their server. Probe with a shared
-  // tryAcquire, which sees exclusive holders (pid unknown). Never an exclusive probe: that would
-  // sweep the temp files this command reports, and only where the sidecar exists, so status
-  // creates nothing.
-  if (holders.length === 0 && fs.existsSync(binding().sidecarPath(resolved))) {
-    const probe = library().tryAcquire(file, { mode: 'shared', networkFs: 'allow' })
-    if (probe) probe.release()
-    else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
-  }
-  const mode = holders.length === 0 ? null : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared'
-  return { held: holders.length > 0, mode, holders }
-}
-
-function dataState(file, resolved) {
-  try {
-    // The library's own reader, so "corrupt" means exactly what it rejects. A default that is
-    // returned as is tells missing/empty apart from a file holding JSON.
-    const value = library().readJsonSync(file, { default: EMPTY })
-    if (value !== EMPTY) return { state: 'ok', message: null }
-    return { state: fs.existsSync(resolved) ? 'empty' : 'missing', message: null }
-  } catch (err) {
-    return { state: err.code === 'ECORRUPT' ? 'corrupt' : 'error', message: err.message }
-  }
-}
-
-// On a report's `lock`, what makes the sidecar unusable ('directory' | 'symlink'); a symbol, so
-// the JSON keeps its documented fields.
-const UNUSABLE = Symbol('unusable')
-
-/**
- * Why the sidecar cannot be a lock file, or null. The library refuses a directory (EISDIR; a
- * proper-lockfile lock is a `<path>.lock` directory) and never follows a symlink there (ELOOP,
- * O_NOFOLLOW), so nobody can take the lock while either is in the way: that is a problem, not a
- * holder.
- */
-function unusableSidecar(sidecar) {
-  let stats
-  try {
-    stats = fs.lstatSync(sidecar)
-  } catch (err) {
-    if (err.code === 'ENOENT') return null
-    throw err
-  }
-  if (stats.isDirectory()) {
-    return {
-      kind: 'directory',
-      problem:
-        `the lock file ${sidecar} is a directory (a proper-lockfile lock, perhaps left over): ` +
-        'index-lock cannot take this lock (EISDIR) until it is removed',
-    }
-  }
-  if (stats.isSymbolicLink()) {
-    return {
-      kind: 'symlink',
-      problem:
-        `the lock file ${sidecar} is a symlink: index-lock does not follow it and cannot take ` +
-        'this lock (ELOOP) until it is removed',
-    }
-  }
-  return null
-}
-
-const tempInfo = ({ name, pid, alive, ageMs }) => ({ name, pid, alive, ageMs: Math.round(ageMs) })
-
-/** Everything `status` reports, as the JSON object documented in its help. */
-function inspect(file) {
-  const report = {
-    path: file,
-    resolved: null,
-    lock: null,
-    data: null,
-    tempFiles: null,
-    filesystem: null,
-    problems: [],
-    error: null,
-    exitCode: EXIT.OK,
-  }
-  const problem = (text) => report.problems.push(text)
-  try {
-    report.resolved = nativeCall((n) => n.resolvePath(file))
-  } catch (err) {
-    report.error = { code: err.code ?? null, message: err.message }
-    problem(err.message)
-    report.exitCode = EXIT.PROBLEM
-    return report
-  }
-  const { resolved } = report
-  try {
-    const unusable = unusableSidecar(binding().sidecarPath(resolved))
-    if (unusable) {
-      report.lock = { held: false, mode: null, holders: [], [UNUSABLE]: unusable.kind }
-      problem(unusable.problem)
-    } else {
-      report.lock = lockState(file, resolved)
-    }
-  } catch (err) {
-    problem(`cannot tell whether the lock is held: ${err.message}`)
-  }
-  report.data = dataState(file, resolved)
-  if (report.data.state === 'corrupt') problem('the data file does not parse as JSON')
-  if (report.data.state === 'error') problem(`the data file cannot be read: ${report.data.message}`)
-  try {
-    const temps = nativeCall((n) => n.tempFiles(resolved))
-    report.tempFiles = {
-      orphaned: temps.filter((t) => t.orphaned).map(tempInfo),
-      live: temps.filter((t) => !t.orphaned).map(tempInfo),
-    }
-    const n = report.tempFiles.orphaned.length
-    if (n > 0) problem(`${n} orphaned temp file${n === 1 ? '' : 's'}: remove with 'index-lock sweep ${file}'`)
-  } catch (err) {
-    problem(`cannot list temp files: ${err.message}`)
-  }
-  try {
-    const fsInfo = nativeCall((n) => n.filesystemInfo(path.dirname(resolved)))
-    report.filesystem = {
-      fstype: fsInfo.fstype,
-      mountPoint: fsInfo.mountPoint ?? null,
-      coherence: fsInfo.coherence,
-      reason: fsInfo.reason,
-    }
-    if (fsInfo.coherence === 'unsafe') {
-      problem(`${fsInfo.fstype} (${fsInfo.reason}): flock does not exclude writers on other hosts`)
-    }
-  } catch (err) {
-    problem(`cannot identify the filesystem: ${err.message}`)
-  }
-  report.exitCode = report.problems.length > 0 ? EXIT.PROBLEM : report.lock.held ? EXIT.HELD : EXIT.OK
-  return report
 }
 
 const seconds = (ms) => `${Math.round(ms / 1000)} s old`
 
-/** The report as a few lines, labels aligned. */
+/** inspect()'s report as a few lines, labels aligned. */
 function describe(report) {
   const lines = []
   const line = (label, text) => lines.push(`${label.padEnd(12)}${text}`)
   line('file', report.resolved ?? report.path)
   if (report.lock) {
-    const { held, mode, holders, [UNUSABLE]: unusable } = report.lock
+    const { held, mode, holders, unusable } = report.lock
     line('lock', unusable ? `unusable: the lock file is a ${unusable}` : held ? `held (${mode})` : 'free')
     for (const h of holders) {
-      line('holder', `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`)
+      line(
+        'holder',
+        `pid ${h.pid ?? '?'} (${h.mode}): ${h.cmdline ?? (h.pid ? 'command line unknown' : 'pid unknown')}`,
+      )
     }
   }
-  if (report.data) line('data', report.data.message ? `${report.data.state}: ${report.data.message}` : report.data.state)
+  if (report.data)
+    line('data', report.data.message ? `${report.data.state}: ${report.data.message}` : report.data.state)
   if (report.tempFiles) {
     const { orphaned, live } = report.tempFiles
     const counts = [orphaned.length && `${orphaned.length} orphaned`, live.length && `${live.length} being written`]
     line('temp files', counts.filter(Boolean).join(', ') || 'none')
     // Liveness is the writer's flock on its temp file, exact across pid namespaces and hosts; the
     // pid in the name is its writer's in its own namespace, shown only as a hint.
-    for (const t of orphaned) line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
+    for (const t of orphaned)
+      line('orphaned', `${t.name} (unlocked: its writer is gone; pid ${t.pid}, ${seconds(t.ageMs)})`)
     for (const t of live) line('writing', `${t.name} (locked by its writer, pid ${t.pid}, ${seconds(t.ageMs)})`)
   }
   if (report.filesystem) {
@@ -487,11 +342,13 @@ function describe(report) {
 function statusCommand(args) {
   if (args.some(isHelp)) return help('status')
   const { options, positionals } = parseArgs('status', args, { '--json': 'flag' }, 1, extraArgument)
-  const report = inspect(onePath('status', positionals))
+  const file = onePath('status', positionals)
+  const report = library().inspect(file)
+  const json = statusReport(report)
   if (report.error) console.error(`index-lock: ${report.error.message}`)
-  if (options['--json']) console.log(JSON.stringify(report, null, 2))
+  if (options['--json']) console.log(JSON.stringify(json, null, 2))
   else if (!report.error) console.log(describe(report))
-  return report.exitCode
+  return json.exitCode
 }
 
 // ---------------------------------------------------------------------------------------------

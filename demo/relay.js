@@ -161,8 +161,7 @@ function printTable(rows, expected) {
   ]
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
   // Text columns left-aligned, numbers right-aligned.
-  const line = (row) =>
-    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')
+  const line = (row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')
   console.log(line(table[0]))
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'))
   for (const row of table.slice(1)) console.log(line(row))

@@ -76,7 +76,12 @@ function saveState() {
 
 function sh(cmd, args, opts = {}) {
   const r = cp.spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeout ?? 60000, ...opts })
-  return { ok: r.status === 0, status: r.status, out: (r.stdout || '').trim(), err: (r.stderr || '').trim() || (r.error ? String(r.error) : '') }
+  return {
+    ok: r.status === 0,
+    status: r.status,
+    out: (r.stdout || '').trim(),
+    err: (r.stderr || '').trim() || (r.error ? String(r.error) : ''),
+  }
 }
 function must(cmd, args, opts) {
   const r = sh(cmd, args, opts)
@@ -84,7 +89,13 @@ function must(cmd, args, opts) {
   return r.out
 }
 class SetupError extends Error {}
-const gluster = (...args) => sh('gluster', [`--glusterd-sock=${G_SOCK()}`, '--mode=script', `--log-file=${join(own.tmp, 'log', 'cli.log')}`, ...args])
+const gluster = (...args) =>
+  sh('gluster', [
+    `--glusterd-sock=${G_SOCK()}`,
+    '--mode=script',
+    `--log-file=${join(own.tmp, 'log', 'cli.log')}`,
+    ...args,
+  ])
 const alive = (pid) => {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -164,7 +175,13 @@ function fuseWaiting(mountPoint) {
   }
 }
 function ensureFusectl() {
-  if (fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === FUSECTL)) return
+  if (
+    fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[1] === FUSECTL)
+  )
+    return
   if (sh('mount', ['-t', 'fusectl', 'none', FUSECTL]).ok) own.fusectlMade = true
 }
 
@@ -206,7 +223,8 @@ function cleanup() {
           steps.push(`aborted the FUSE connection of ${m} (${waiting} requests pending)`)
           fs.writeFileSync(join(FUSECTL, fuseConn(m), 'abort'), '1')
         }
-        if (!sh('umount', [m], { timeout: 15000 }).ok && !sh('fusermount', ['-u', m], { timeout: 15000 }).ok) sh('umount', ['-l', m], { timeout: 15000 })
+        if (!sh('umount', [m], { timeout: 15000 }).ok && !sh('fusermount', ['-u', m], { timeout: 15000 }).ok)
+          sh('umount', ['-l', m], { timeout: 15000 })
       })
     }
     for (const f of ['clientA.pid', 'clientB.pid']) step(f, () => own.pids.add(readPid(join(own.tmp, f))))
@@ -219,7 +237,8 @@ function cleanup() {
     step('bricks', () => {
       const dir = join(own.tmp, 'run', 'vols', own.volume)
       const pids = new Set(pidsMentioning(own.volume))
-      if (fs.existsSync(dir)) for (const f of fs.readdirSync(dir)) if (f.endsWith('.pid')) pids.add(readPid(join(dir, f)))
+      if (fs.existsSync(dir))
+        for (const f of fs.readdirSync(dir)) if (f.endsWith('.pid')) pids.add(readPid(join(dir, f)))
       for (const pid of pids) if (pid !== own.glusterdPid) killWait(pid, 'glusterfsd')
     })
     step('glusterd', () => killWait(own.glusterdPid, 'glusterd', 5000))
@@ -228,7 +247,14 @@ function cleanup() {
     })
   }
   for (const v of own.veths) step(`veth ${v}`, () => sh('ip', ['link', 'show', v]).ok && must('ip', ['link', 'del', v]))
-  for (const n of own.netns) step(`netns ${n}`, () => sh('ip', ['netns', 'list']).out.split('\n').some((l) => l.split(' ')[0] === n) && must('ip', ['netns', 'del', n]))
+  for (const n of own.netns)
+    step(
+      `netns ${n}`,
+      () =>
+        sh('ip', ['netns', 'list'])
+          .out.split('\n')
+          .some((l) => l.split(' ')[0] === n) && must('ip', ['netns', 'del', n]),
+    )
   for (const f of own.brickFiles) step(`rm ${f}`, () => fs.rmSync(f, { force: true }))
   if (own.runSshdMade) step('rm /run/sshd', () => fs.existsSync('/run/sshd') && fs.rmdirSync('/run/sshd'))
   if (own.fusectlMade) step('umount fusectl', () => must('umount', [FUSECTL]))
@@ -259,7 +285,9 @@ function cleanup() {
   const ns = sh('ip', ['netns', 'list']).out
   const mine = ns.split('\n').filter((l) => l.includes(own.suffix))
   if (mine.length) left.push(`netns: ${mine.join(' ')}`)
-  const links = sh('ip', ['-o', 'link']).out.split('\n').filter((l) => l.includes(own.suffix))
+  const links = sh('ip', ['-o', 'link'])
+    .out.split('\n')
+    .filter((l) => l.includes(own.suffix))
   if (links.length) left.push(`links: ${links.length}`)
   for (const f of own.brickFiles) if (fs.existsSync(f)) left.push(`file: ${f}`)
   const verdict = left.length === 0
@@ -288,13 +316,14 @@ if (GUARD) {
     console.log(`\nmultihost guardian: test process ${parent} died without cleaning up; cleaning up`)
     process.exit(cleanup() ? 0 : 1)
   }, 300)
-} else for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.log(`\n${sig}: cleaning up`)
-    cleanup()
-    process.exit(128 + os.constants.signals[sig])
-  })
-}
+} else
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      console.log(`\n${sig}: cleaning up`)
+      cleanup()
+      process.exit(128 + os.constants.signals[sig])
+    })
+  }
 if (!GUARD) process.on('exit', () => cleanup())
 
 // ------------------------------------------------------------------------------------------------
@@ -308,7 +337,13 @@ function kernelWaits(pid) {
       const state = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').replace(/^.*\) /, '')[0]
       let stack = ''
       try {
-        stack = fs.readFileSync(`/proc/${pid}/task/${t}/stack`, 'utf8').split('\n').map((l) => l.replace(/^.*\] /, '').replace(/\+.*/, '')).filter(Boolean).slice(0, 4).join('<')
+        stack = fs
+          .readFileSync(`/proc/${pid}/task/${t}/stack`, 'utf8')
+          .split('\n')
+          .map((l) => l.replace(/^.*\] /, '').replace(/\+.*/, ''))
+          .filter(Boolean)
+          .slice(0, 4)
+          .join('<')
       } catch {}
       if (state === 'D') out.push(`thread ${t} D in ${stack}`)
     }
@@ -350,7 +385,8 @@ function spawnChild(args, { stdin = 'ignore', timeoutMs = 180000 } = {}) {
     child.on('close', () => clearTimeout(t))
   })
   const result = exited.then((e) => {
-    if (e.signal === 'STUCK') throw new Error(`child ${args.join(' ')} did not finish in ${timeoutMs} ms and cannot die: ${e.waits.join('; ')}`)
+    if (e.signal === 'STUCK')
+      throw new Error(`child ${args.join(' ')} did not finish in ${timeoutMs} ms and cannot die: ${e.waits.join('; ')}`)
     const l = out.split('\n').find((x) => x.startsWith('RESULT '))
     if (!l) throw new Error(`child ${args.join(' ')} printed no result: ${out} ${err}`)
     const r = JSON.parse(l.slice(7))
@@ -386,7 +422,13 @@ const notes = []
 
 async function writers(pathA, pathB, networkFs) {
   const kids = []
-  for (const [tag, p] of [['a1', pathA], ['a2', pathA], ['b1', pathB], ['b2', pathB]]) kids.push(spawnChild(['writer', p, tag, String(N), networkFs]))
+  for (const [tag, p] of [
+    ['a1', pathA],
+    ['a2', pathA],
+    ['b1', pathB],
+    ['b2', pathB],
+  ])
+    kids.push(spawnChild(['writer', p, tag, String(N), networkFs]))
   const t0 = Date.now()
   const res = await Promise.all(kids.map((k) => k.result))
   const ms = Date.now() - t0
@@ -411,18 +453,28 @@ async function writers(pathA, pathB, networkFs) {
 const statusRows = []
 function cliStatus(p) {
   return new Promise((res) => {
-    const c = cp.execFile(process.execPath, [join(ROOT, 'bin', 'index-lock.js'), 'status', p, '--json'], { timeout: 20000 }, (err, stdout) => {
-      let lock = '?'
-      try {
-        const j = JSON.parse(stdout)
-        lock = j.lock ? (j.lock.held ? `held (${j.lock.mode}, holders ${j.lock.holders.map((h) => h.pid).join(',') || '-'})` : 'free') : `error ${j.error?.code}`
-      } catch {}
-      res({ code: err ? err.code : 0, lock })
-    })
+    const c = cp.execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'index-lock.js'), 'status', p, '--json'],
+      { timeout: 20000 },
+      (err, stdout) => {
+        let lock = '?'
+        try {
+          const j = JSON.parse(stdout)
+          lock = j.lock
+            ? j.lock.held
+              ? `held (${j.lock.mode}, holders ${j.lock.holders.map((h) => h.pid).join(',') || '-'})`
+              : 'free'
+            : `error ${j.error?.code}`
+        } catch {}
+        res({ code: err ? err.code : 0, lock })
+      },
+    )
     own.childPids.add(c.pid)
   })
 }
-const label0 = (held, asked, dir) => `${held === 'exclusive' ? 'EX' : 'SH'}/${asked === 'exclusive' ? 'EX' : 'SH'} ${dir}`
+const label0 = (held, asked, dir) =>
+  `${held === 'exclusive' ? 'EX' : 'SH'}/${asked === 'exclusive' ? 'EX' : 'SH'} ${dir}`
 async function matrix(fsName, pathA, pathB, expectExclusion) {
   const cases = [
     ['exclusive', 'exclusive', false],
@@ -433,16 +485,27 @@ async function matrix(fsName, pathA, pathB, expectExclusion) {
   let bad = 0
   const got = []
   for (const [held, asked, shares] of cases) {
-    for (const [hp, wp, dir] of [[pathA, pathB, 'A->B'], [pathB, pathA, 'B->A']]) {
+    for (const [hp, wp, dir] of [
+      [pathA, pathB, 'A->B'],
+      [pathB, pathA, 'B->A'],
+    ]) {
       const holder = spawnChild(['hold', hp, held], { stdin: 'pipe' })
       await holder.line('HELD')
       if (label0(held, asked, dir) === 'EX/EX A->B') {
-        const inProcLocks = fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.split(/\s+/)[4] === String(holder.child.pid))
-        notes.push(`${fsName}: the holder's flock in /proc/locks: ${inProcLocks.length ? inProcLocks.join(' / ') : 'absent'}`)
+        const inProcLocks = fs
+          .readFileSync('/proc/locks', 'utf8')
+          .split('\n')
+          .filter((l) => l.split(/\s+/)[4] === String(holder.child.pid))
+        notes.push(
+          `${fsName}: the holder's flock in /proc/locks: ${inProcLocks.length ? inProcLocks.join(' / ') : 'absent'}`,
+        )
         if (expectExclusion) {
           // `index-lock status` while a process of this host holds the lock (through mount A).
           const st = []
-          for (const [via, p] of [['A', hp], ['B', wp]]) {
+          for (const [via, p] of [
+            ['A', hp],
+            ['B', wp],
+          ]) {
             const r = await cliStatus(p)
             st.push(`via ${via}: exit ${r.code}, lock ${r.lock}`)
           }
@@ -459,11 +522,17 @@ async function matrix(fsName, pathA, pathB, expectExclusion) {
       await holder.result
       const after = await spawnChild(['try', wp, asked]).result // free again once released
       const want = expectExclusion ? shares : true
-      const ok = tr.got === want && after.got && (blocked === null || !expectExclusion || blocked.code === 'ELOCKTIMEOUT')
+      const ok =
+        tr.got === want && after.got && (blocked === null || !expectExclusion || blocked.code === 'ELOCKTIMEOUT')
       if (!ok) bad++
       const label = label0(held, asked, dir)
-      got.push(`${label}: ${tr.got ? 'got' : 'refused'}${blocked ? `, wait->${blocked.code ?? 'acquired'}` : ''}${after.got ? '' : ', NOT FREE AFTER RELEASE'}`)
-      if (blocked?.holders && fsName === 'glusterfs' && label.startsWith('EX/EX A->B')) notes.push(`LockTimeoutError.holders when the holder is on the other mount (gluster): ${JSON.stringify(blocked.holders)}`)
+      got.push(
+        `${label}: ${tr.got ? 'got' : 'refused'}${blocked ? `, wait->${blocked.code ?? 'acquired'}` : ''}${after.got ? '' : ', NOT FREE AFTER RELEASE'}`,
+      )
+      if (blocked?.holders && fsName === 'glusterfs' && label.startsWith('EX/EX A->B'))
+        notes.push(
+          `LockTimeoutError.holders when the holder is on the other mount (gluster): ${JSON.stringify(blocked.holders)}`,
+        )
     }
   }
   if (expectExclusion) notes.push(`${fsName} matrix: ${got.join('; ')}`)
@@ -510,7 +579,9 @@ async function killWaiter(pathA, pathB, mountB) {
     const a = await spawnChild(['wait', pathA, 'exclusive', '5000']).result
     const b = await spawnChild(['wait', pathB, 'exclusive', '5000']).result
     const got = (r) => (r.acquiredAt !== undefined ? 'acquired' : r.code)
-    out.push(`round ${i}: FUSE requests pending on B after the kill ${pendingB ?? '?'}; then via A ${got(a)}, via B ${got(b)}`)
+    out.push(
+      `round ${i}: FUSE requests pending on B after the kill ${pendingB ?? '?'}; then via A ${got(a)}, via B ${got(b)}`,
+    )
     if (a.acquiredAt === undefined || b.acquiredAt === undefined) ok = false
   }
   return { ok, out }
@@ -524,18 +595,33 @@ async function killAll(pathA, pathB, A, B) {
     const kids = [pathA, pathA, pathB, pathB].map((p, k) => spawnChild(['writer', p, `k${i}${k}`, '100000', 'allow']))
     await sleep(1500 + i * 300)
     for (const k of kids) k.child.kill('SIGKILL')
-    const gone = await Promise.race([Promise.all(kids.map((k) => k.exited)).then(() => true), sleep(15000).then(() => false)])
+    const gone = await Promise.race([
+      Promise.all(kids.map((k) => k.exited)).then(() => true),
+      sleep(15000).then(() => false),
+    ])
     if (!gone) {
       const stuck = kids.filter((k) => k.child.exitCode === null && k.child.signalCode === null)
-      const waits = stuck.map((k) => `pid ${k.child.pid} (${k.child.spawnargs[3].startsWith(A) ? 'via A' : 'via B'}): ${kernelWaits(k.child.pid).join(', ') || 'running'}`)
+      const waits = stuck.map(
+        (k) =>
+          `pid ${k.child.pid} (${k.child.spawnargs[3].startsWith(A) ? 'via A' : 'via B'}): ${kernelWaits(k.child.pid).join(', ') || 'running'}`,
+      )
       const logTail = (m) => {
         try {
-          return fs.readFileSync(join(own.tmp, 'log', `client${m}.log`), 'utf8').split('\n').filter((l) => / [CE] \[/.test(l)).slice(-1)[0]?.slice(0, 200) ?? ''
+          return (
+            fs
+              .readFileSync(join(own.tmp, 'log', `client${m}.log`), 'utf8')
+              .split('\n')
+              .filter((l) => / [CE] \[/.test(l))
+              .slice(-1)[0]
+              ?.slice(0, 200) ?? ''
+          )
         } catch {
           return ''
         }
       }
-      out.push(`round ${i}: ${stuck.length} SIGKILLed writer(s) cannot exit after 15 s: ${waits.join('; ')}; FUSE requests pending A ${fuseWaiting(A)}, B ${fuseWaiting(B)}; client A log: ${logTail('A')}`)
+      out.push(
+        `round ${i}: ${stuck.length} SIGKILLed writer(s) cannot exit after 15 s: ${waits.join('; ')}; FUSE requests pending A ${fuseWaiting(A)}, B ${fuseWaiting(B)}; client A log: ${logTail('A')}`,
+      )
       return { ok: false, out, stuck: true }
     }
     await sleep(300)
@@ -549,7 +635,9 @@ async function killAll(pathA, pathB, A, B) {
     } catch (err) {
       data = err.message.split('\n')[0].slice(0, 80)
     }
-    out.push(`round ${i}: pending FUSE requests A ${pending[0]}, B ${pending[1]}; lock via A ${got(a)}, via B ${got(b)}; data ${data}`)
+    out.push(
+      `round ${i}: pending FUSE requests A ${pending[0]}, B ${pending[1]}; lock via A ${got(a)}, via B ${got(b)}; data ${data}`,
+    )
     if (a.acquiredAt === undefined || b.acquiredAt === undefined || data !== 'ok') ok = false
   }
   return { ok, out }
@@ -583,8 +671,22 @@ function prerequisites() {
   if (process.platform !== 'linux') skip('Linux only')
   if (process.getuid() !== 0) skip('needs root (network namespaces, FUSE mounts, glusterd)')
   if (!fs.existsSync('/dev/fuse')) skip('no /dev/fuse')
-  const need = { glusterd: 'glusterfs-server', glusterfs: 'glusterfs-client', sshfs: 'sshfs', '/usr/sbin/sshd': 'openssh-server', 'ssh-keygen': 'openssh-client', ip: 'iproute2', nsenter: 'util-linux' }
-  const missing = [...new Set(Object.entries(need).filter(([bin]) => !sh('sh', ['-c', `command -v ${bin}`]).ok).map(([, p]) => p))]
+  const need = {
+    glusterd: 'glusterfs-server',
+    glusterfs: 'glusterfs-client',
+    sshfs: 'sshfs',
+    '/usr/sbin/sshd': 'openssh-server',
+    'ssh-keygen': 'openssh-client',
+    ip: 'iproute2',
+    nsenter: 'util-linux',
+  }
+  const missing = [
+    ...new Set(
+      Object.entries(need)
+        .filter(([bin]) => !sh('sh', ['-c', `command -v ${bin}`]).ok)
+        .map(([, p]) => p),
+    ),
+  ]
   if (missing.length) {
     if (!sh('sh', ['-c', 'command -v apt-get']).ok) skip(`missing ${missing.join(' ')} and no apt-get`)
     log(`installing ${missing.join(' ')} with apt-get`)
@@ -595,8 +697,13 @@ function prerequisites() {
     if (madePolicy) fs.writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 })
     try {
       const up = sh('apt-get', ['update', '-qq'], { env, timeout: 300000 })
-      const inst = up.ok && sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, timeout: 600000 })
-      if (!up.ok || !inst.ok) skip(`apt-get could not install ${missing.join(' ')}: ${((up.ok ? inst : up).err || '').split('\n').slice(-2).join(' ')}`)
+      const inst =
+        up.ok &&
+        sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, timeout: 600000 })
+      if (!up.ok || !inst.ok)
+        skip(
+          `apt-get could not install ${missing.join(' ')}: ${((up.ok ? inst : up).err || '').split('\n').slice(-2).join(' ')}`,
+        )
     } finally {
       if (madePolicy) fs.rmSync(policy, { force: true })
     }
@@ -663,10 +770,14 @@ async function setupGluster() {
       '',
     ].join('\n'),
   )
-  const gd = cp.spawn('glusterd', ['-N', '-f', join(T, 'glusterd.vol'), '-l', join(T, 'log', 'glusterd.log'), '-p', join(T, 'glusterd.pid')], {
-    stdio: 'ignore',
-    detached: true, // not in our process group: a ^C reaches us, and we stop the volume first
-  })
+  const gd = cp.spawn(
+    'glusterd',
+    ['-N', '-f', join(T, 'glusterd.vol'), '-l', join(T, 'log', 'glusterd.log'), '-p', join(T, 'glusterd.pid')],
+    {
+      stdio: 'ignore',
+      detached: true, // not in our process group: a ^C reaches us, and we stop the volume first
+    },
+  )
   own.glusterdPid = gd.pid
   own.glusterdChild = gd
   gd.unref()
@@ -724,13 +835,17 @@ async function setupGluster() {
     own.pids.add(pid)
     for (const o of ['-l', '-S']) {
       const v = argv[argv.indexOf(o) + 1]
-      if (argv.includes(o) && v && /^\/(var\/|run\/)/.test(v) && /(bricks\/.*\.log|\.socket)$/.test(v)) own.brickFiles.push(v)
+      if (argv.includes(o) && v && /^\/(var\/|run\/)/.test(v) && /(bricks\/.*\.log|\.socket)$/.test(v))
+        own.brickFiles.push(v)
     }
   }
   saveState()
 
   const clientArgs = DEFAULT_CACHING ? [] : ['--entry-timeout=0', '--attribute-timeout=0', '--negative-timeout=0']
-  for (const [name, mnt] of [['a', 'A'], ['b', 'B']]) {
+  for (const [name, mnt] of [
+    ['a', 'A'],
+    ['b', 'B'],
+  ]) {
     const dir = join(T, mnt)
     own.mounts.push(dir)
     saveState()
@@ -771,10 +886,32 @@ async function setupSshfs() {
   const port = await freePort()
   const sshd = cp.spawn(
     '/usr/sbin/sshd',
-    ['-D', '-e', '-f', '/dev/null', '-p', String(port), '-h', join(S, 'host'),
-      '-o', 'ListenAddress=127.0.0.1', '-o', `AuthorizedKeysFile=${join(S, 'authorized_keys')}`,
-      '-o', 'PermitRootLogin=prohibit-password', '-o', 'PasswordAuthentication=no', '-o', 'StrictModes=no',
-      '-o', 'Subsystem=sftp internal-sftp', '-o', 'PidFile=none', '-o', 'UsePAM=no'],
+    [
+      '-D',
+      '-e',
+      '-f',
+      '/dev/null',
+      '-p',
+      String(port),
+      '-h',
+      join(S, 'host'),
+      '-o',
+      'ListenAddress=127.0.0.1',
+      '-o',
+      `AuthorizedKeysFile=${join(S, 'authorized_keys')}`,
+      '-o',
+      'PermitRootLogin=prohibit-password',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'StrictModes=no',
+      '-o',
+      'Subsystem=sftp internal-sftp',
+      '-o',
+      'PidFile=none',
+      '-o',
+      'UsePAM=no',
+    ],
     { stdio: ['ignore', 'ignore', fs.openSync(join(T, 'log', 'sshd.log'), 'a')], detached: true },
   )
   own.pids.add(sshd.pid)
@@ -787,10 +924,16 @@ async function setupSshfs() {
     saveState()
     const c = cp.spawn(
       'sshfs',
-      ['-f', '-o', `IdentityFile=${join(S, 'client')},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes,port=${port}`,
+      [
+        '-f',
+        '-o',
+        `IdentityFile=${join(S, 'client')},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes,port=${port}`,
         // No client caching either, so what remains is the locking.
-        '-o', 'dir_cache=no,entry_timeout=0,attr_timeout=0,negative_timeout=0',
-        `root@127.0.0.1:${join(T, 'share')}`, dir],
+        '-o',
+        'dir_cache=no,entry_timeout=0,attr_timeout=0,negative_timeout=0',
+        `root@127.0.0.1:${join(T, 'share')}`,
+        dir,
+      ],
       { stdio: ['ignore', 'ignore', fs.openSync(join(T, 'log', `sshfs${m}.log`), 'a')], detached: true },
     )
     own.pids.add(c.pid)
@@ -814,7 +957,10 @@ async function main() {
 
   own.tmp = fs.realpathSync(fs.mkdtempSync(join(os.tmpdir(), `index-lock-multihost-${suffix}-`)))
   saveState()
-  const guardian = cp.spawn(process.execPath, [__filename, '--guard', statePath, String(process.pid)], { stdio: 'inherit', detached: true })
+  const guardian = cp.spawn(process.execPath, [__filename, '--guard', statePath, String(process.pid)], {
+    stdio: 'inherit',
+    detached: true,
+  })
   own.guardianPid = guardian.pid
   guardian.unref()
   saveState()
@@ -822,7 +968,9 @@ async function main() {
   let s
   try {
     g = await setupGluster()
-    log(`GlusterFS volume ${own.volume} on ${g.server} (glusterd pid ${own.glusterdPid}), mounted at ${own.mounts.join(' and ')}; client connections from ${g.from.join(', ') || '?'}`)
+    log(
+      `GlusterFS volume ${own.volume} on ${g.server} (glusterd pid ${own.glusterdPid}), mounted at ${own.mounts.join(' and ')}; client connections from ${g.from.join(', ') || '?'}`,
+    )
     s = await setupSshfs()
     log(`sshd on 127.0.0.1:${s.port}, sshfs mounts ${own.mounts.slice(2).join(' and ')}`)
   } catch (err) {
@@ -844,12 +992,25 @@ async function main() {
   const B = join(own.tmp, 'B')
 
   // (e) classification
-  for (const [m, dir] of [['A', A], ['B', B]]) {
+  for (const [m, dir] of [
+    ['A', A],
+    ['B', B],
+  ]) {
     const info = binding.filesystemInfo(dir)
-    gRow(`filesystemInfo(mount ${m})`, 'fuse.glusterfs / distributed', `${info.fstype} / ${info.coherence}`, info.fstype === 'fuse.glusterfs' && info.coherence === 'distributed')
+    gRow(
+      `filesystemInfo(mount ${m})`,
+      'fuse.glusterfs / distributed',
+      `${info.fstype} / ${info.coherence}`,
+      info.fstype === 'fuse.glusterfs' && info.coherence === 'distributed',
+    )
   }
   const gp = await policies('glusterfs', join(A, 'policy.json'))
-  gRow("withIndexLock, networkFs 'warn'/'error'", 'no warning, no error', `warnings [${gp.warn.warnings}], error ${gp.error.error}`, gp.warn.warnings.length === 0 && gp.error.error === null && gp.warn.error === null)
+  gRow(
+    "withIndexLock, networkFs 'warn'/'error'",
+    'no warning, no error',
+    `warnings [${gp.warn.warnings}], error ${gp.error.error}`,
+    gp.warn.warnings.length === 0 && gp.error.error === null && gp.warn.error === null,
+  )
 
   // (a) lost updates
   const w = await writers(join(A, 'index.json'), join(B, 'index.json'), 'warn')
@@ -862,10 +1023,21 @@ async function main() {
 
   // (b) lock matrix
   const m = await matrix('glusterfs', join(A, 'matrix.json'), join(B, 'matrix.json'), true)
-  gRow('lock matrix across mounts (tryAcquire + timed acquire, both directions)', 'EX/EX, SH/EX, EX/SH exclude; SH/SH share', m.bad === 0 ? `as expected (${m.got.length} cases)` : m.got.join('; '), m.bad === 0)
+  gRow(
+    'lock matrix across mounts (tryAcquire + timed acquire, both directions)',
+    'EX/EX, SH/EX, EX/SH exclude; SH/SH share',
+    m.bad === 0 ? `as expected (${m.got.length} cases)` : m.got.join('; '),
+    m.bad === 0,
+  )
   for (const st of statusRows) {
     const ok = st.every((x) => x.startsWith('via') && x.includes('exit 1, lock held'))
-    row('glusterfs (CLI)', '`index-lock status` while a local process holds EX via A', 'exit 1, held', st.join('; '), ok)
+    row(
+      'glusterfs (CLI)',
+      '`index-lock status` while a local process holds EX via A',
+      'exit 1, held',
+      st.join('; '),
+      ok,
+    )
   }
 
   // (c) SIGKILL hand-over
@@ -874,13 +1046,22 @@ async function main() {
   gRow(
     `SIGKILL holder on A, waiter on B (${KILLS} rounds)`,
     'waiter enters, < 1000 ms',
-    k.lat.length ? `min ${fmt(k.lat[0])} / median ${fmt(k.lat[Math.floor(k.lat.length / 2)])} / max ${fmt(k.lat[k.lat.length - 1])}${k.problems.length ? `; ${k.problems.join('; ')}` : ''}` : k.problems.join('; '),
+    k.lat.length
+      ? `min ${fmt(k.lat[0])} / median ${fmt(k.lat[Math.floor(k.lat.length / 2)])} / max ${fmt(k.lat[k.lat.length - 1])}${k.problems.length ? `; ${k.problems.join('; ')}` : ''}`
+      : k.problems.join('; '),
     k.problems.length === 0 && k.lat.length === KILLS && k.lat[k.lat.length - 1] < 1000,
   )
 
   // (c2) a SIGKILLed waiter must not leave the lock taken
   const kw = await killWaiter(join(A, 'killwaiter.json'), join(B, 'killwaiter.json'), B)
-  gRow('SIGKILL a waiter on B, holder on A releases (3 rounds)', 'lock free again via A and via B (5 s timeout)', kw.ok && kw.out.every((x) => x.includes('after the kill 0;')) ? '3/3 rounds: acquired via A and via B; 0 FUSE requests left pending' : kw.out.join('; '), kw.ok)
+  gRow(
+    'SIGKILL a waiter on B, holder on A releases (3 rounds)',
+    'lock free again via A and via B (5 s timeout)',
+    kw.ok && kw.out.every((x) => x.includes('after the kill 0;'))
+      ? '3/3 rounds: acquired via A and via B; 0 FUSE requests left pending'
+      : kw.out.join('; '),
+    kw.ok,
+  )
 
   // (d) rename visibility
   const rv = await renames(join(A, 'big.json'), join(B, 'big.json'))
@@ -890,7 +1071,8 @@ async function main() {
     `${rv.w.writes} writes, ${rv.r.reads} reads: ${rv.r.ok} ok, ${rv.r.torn} torn, ${rv.r.corrupt} corrupt, ${rv.r.estale} ESTALE, ${rv.r.enoent} ENOENT, other ${JSON.stringify(rv.r.other)}, ${rv.r.versions} versions seen, ${rv.r.backwards} went backwards, write errors ${JSON.stringify(rv.w.errors)}`,
     rv.r.torn === 0 && rv.r.corrupt === 0 && rv.r.ok > 0 && Object.keys(rv.w.errors).length === 0,
   )
-  if (rv.r.estale || rv.r.enoent || rv.r.backwards || Object.keys(rv.r.other).length) notes.push('readJson on B surfaced ESTALE/ENOENT/other errors or stale versions: see the row above')
+  if (rv.r.estale || rv.r.enoent || rv.r.backwards || Object.keys(rv.r.other).length)
+    notes.push('readJson on B surfaced ESTALE/ENOENT/other errors or stale versions: see the row above')
 
   // Last of the GlusterFS checks: a wedged client (see the README) can only spoil this one.
   const ka = await killAll(join(A, 'killall.json'), join(B, 'killall.json'), A, B)
@@ -898,7 +1080,9 @@ async function main() {
     ka.stuck ? 'glusterfs (server)' : 'glusterfs',
     `SIGKILL all 4 writers (2 per mount) mid-run (${KILLALL} rounds)`,
     'lock free via A and B, data parses',
-    ka.ok && ka.out.every((x) => x.includes('A 0, B 0;')) ? `${KILLALL}/${KILLALL} rounds: acquired via A and via B; file parses; 0 FUSE requests left pending` : ka.out.join('; '),
+    ka.ok && ka.out.every((x) => x.includes('A 0, B 0;'))
+      ? `${KILLALL}/${KILLALL} rounds: acquired via A and via B; file parses; 0 FUSE requests left pending`
+      : ka.out.join('; '),
     ka.ok,
     !ka.stuck, // a GlusterFS defect (an interrupted lock request never answered), not index-lock's
   )
@@ -908,7 +1092,10 @@ async function main() {
   const SB = join(own.tmp, 'SB')
   const cRow = (...a) => row('sshfs (control)', ...a)
   let controlFlagged = true
-  for (const [mm, dir] of [['A', SA], ['B', SB]]) {
+  for (const [mm, dir] of [
+    ['A', SA],
+    ['B', SB],
+  ]) {
     const info = binding.filesystemInfo(dir)
     const ok = info.fstype === 'fuse.sshfs' && info.coherence === 'unsafe'
     controlFlagged &&= ok
@@ -917,7 +1104,12 @@ async function main() {
   const sp = await policies('sshfs', join(SA, 'policy.json'))
   const warned = sp.warn.warnings.includes('INDEX_LOCK_NETWORK_FS') && sp.warn.error === null
   controlFlagged &&= warned
-  cRow("withIndexLock, networkFs 'warn'", 'INDEX_LOCK_NETWORK_FS warning', `warnings [${sp.warn.warnings}], error ${sp.warn.error}`, warned)
+  cRow(
+    "withIndexLock, networkFs 'warn'",
+    'INDEX_LOCK_NETWORK_FS warning',
+    `warnings [${sp.warn.warnings}], error ${sp.warn.error}`,
+    warned,
+  )
   const refused = sp.error.error === 'INDEX_LOCK_NETWORK_FS'
   controlFlagged &&= refused
   cRow("withIndexLock, networkFs 'error'", 'refused: INDEX_LOCK_NETWORK_FS', `error ${sp.error.error}`, refused)
@@ -932,7 +1124,10 @@ async function main() {
     `count ${sw.count}, lost ${lost} of ${sw.total}, errors ${JSON.stringify(sw.errors)} (${(sw.ms / 1000).toFixed(1)}s)`,
     true,
   )
-  if (lost === 0) notes.push('sshfs control lost no update this run (the race is not guaranteed to hit): the flag rests on the matrix row')
+  if (lost === 0)
+    notes.push(
+      'sshfs control lost no update this run (the race is not guaranteed to hit): the flag rests on the matrix row',
+    )
 
   clearTimeout(deadline)
   return { g, controlFlagged }
@@ -940,7 +1135,13 @@ async function main() {
 
 function table() {
   const cols = ['fs', 'check', 'expect', 'got', 'ok']
-  const cells = rows.map((r) => [r.fs, r.check, r.expect, r.got, r.ok ? 'ok' : r.gate ? 'FAIL' : r.fs === 'glusterfs (server)' ? 'GLUSTER BUG (not gated)' : 'BUG (not gated)'])
+  const cells = rows.map((r) => [
+    r.fs,
+    r.check,
+    r.expect,
+    r.got,
+    r.ok ? 'ok' : r.gate ? 'FAIL' : r.fs === 'glusterfs (server)' ? 'GLUSTER BUG (not gated)' : 'BUG (not gated)',
+  ])
   const width = cols.map((c, i) => Math.min(90, Math.max(c.length, ...cells.map((x) => x[i].length))))
   const line = (xs) => `| ${xs.map((x, i) => x.padEnd(width[i])).join(' | ')} |`
   console.log(`\n${line(cols)}\n|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`)
@@ -948,22 +1149,27 @@ function table() {
   for (const n of notes) console.log(`note: ${n}`)
 }
 
-if (!GUARD) main()
-  .then(({ g, controlFlagged }) => {
-    table()
-    console.log(
-      `\nGlusterFS settings: ${g.settings.length ? g.settings.map(([k, v]) => `${k}=${v}`).join(' ') : '(defaults: caching on)'}; client ${g.clientArgs.join(' ') || '(default timeouts)'}`,
-    )
-    cleanOk = cleanup()
-    const glusterOk = rows.filter((r) => r.fs === 'glusterfs' && r.gate).every((r) => r.ok)
-    const secs = ((Date.now() - started) / 1000).toFixed(0)
-    const fail = [!glusterOk && 'GlusterFS check failed', !controlFlagged && 'sshfs control not flagged', !cleanOk && 'cleanup left something'].filter(Boolean)
-    console.log(fail.length ? `\nFAIL multihost (${secs}s): ${fail.join('; ')}` : `\nPASS multihost (${secs}s)`)
-    process.exit(fail.length ? 1 : 0)
-  })
-  .catch((err) => {
-    console.log(`\nERROR multihost: ${err.stack || err}`)
-    if (rows.length) table()
-    cleanup()
-    process.exit(1)
-  })
+if (!GUARD)
+  main()
+    .then(({ g, controlFlagged }) => {
+      table()
+      console.log(
+        `\nGlusterFS settings: ${g.settings.length ? g.settings.map(([k, v]) => `${k}=${v}`).join(' ') : '(defaults: caching on)'}; client ${g.clientArgs.join(' ') || '(default timeouts)'}`,
+      )
+      cleanOk = cleanup()
+      const glusterOk = rows.filter((r) => r.fs === 'glusterfs' && r.gate).every((r) => r.ok)
+      const secs = ((Date.now() - started) / 1000).toFixed(0)
+      const fail = [
+        !glusterOk && 'GlusterFS check failed',
+        !controlFlagged && 'sshfs control not flagged',
+        !cleanOk && 'cleanup left something',
+      ].filter(Boolean)
+      console.log(fail.length ? `\nFAIL multihost (${secs}s): ${fail.join('; ')}` : `\nPASS multihost (${secs}s)`)
+      process.exit(fail.length ? 1 : 0)
+    })
+    .catch((err) => {
+      console.log(`\nERROR multihost: ${err.stack || err}`)
+      if (rows.length) table()
+      cleanup()
+      process.exit(1)
+    })

@@ -35,7 +35,8 @@ function platformOf(triple) {
 /** How to build one triple here: the cargo subcommand and environment. */
 function recipe(triple) {
   const env = { ...process.env }
-  if (triple === 'x86_64-pc-windows-msvc') return { lintOnly: 'needs MSVC libraries; linked by .github/workflows/release.yml' }
+  if (triple === 'x86_64-pc-windows-msvc')
+    return { lintOnly: 'needs MSVC libraries; linked by .github/workflows/release.yml' }
   if (triple.includes('apple-darwin')) return { cmd: 'zigbuild', env }
   if (triple.includes('musl')) {
     // A Node addon must be a dynamic library; musl targets link statically by default.
@@ -75,7 +76,9 @@ for (const triple of triples) {
       stdio: 'inherit',
     })
     if (res.status !== 0) failed++
-    rows.push(`${platform}: ${res.status === 0 ? 'clippy clean' : 'CLIPPY FAILED'}; not linked: ${r.lintOnly ?? r.missing}`)
+    rows.push(
+      `${platform}: ${res.status === 0 ? 'clippy clean' : 'CLIPPY FAILED'}; not linked: ${r.lintOnly ?? r.missing}`,
+    )
     continue
   }
   console.log(`\n=== ${triple} (${platform}): cargo ${r.cmd} --profile ${profile}`)

@@ -25,7 +25,9 @@ function run(cmd, args, env = process.env) {
 }
 
 if (process.platform !== 'linux') {
-  console.log(`generic-unix: skipped, the feature forces the generic backend on Linux only (this is ${process.platform})`)
+  console.log(
+    `generic-unix: skipped, the feature forces the generic backend on Linux only (this is ${process.platform})`,
+  )
   process.exit(0)
 }
 

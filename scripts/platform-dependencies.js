@@ -37,7 +37,9 @@ for (const triple of targets) {
   }
   if (platformPkg.name !== name) problems.push(`${file} names '${platformPkg.name}', not '${name}' (for ${triple})`)
   if (platformPkg.version !== pkg.version) {
-    problems.push(`${file}: ${name} is at ${platformPkg.version}, ${pkg.name} at ${pkg.version}; run 'npx napi version'`)
+    problems.push(
+      `${file}: ${name} is at ${platformPkg.version}, ${pkg.name} at ${pkg.version}; run 'npx napi version'`,
+    )
   }
   wanted[name] = pkg.version
 }

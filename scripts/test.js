@@ -2,8 +2,9 @@
 'use strict'
 // `npm test`: every check the project has, in one run, ending with a plain
 // `N passed, N failed` line. Steps: the release build of the addon, rustfmt, clippy, cargo tests,
-// the strict TypeScript consumer type-check, clippy for the other platforms' code and the musl
-// unit tests, and the vitest suite. A failing step does not stop the others.
+// Biome's lint and format check of the JS/TS, the strict TypeScript consumer type-check, clippy
+// for the other platforms' code and the musl unit tests, and the vitest suite. A failing step
+// does not stop the others.
 
 const { spawnSync } = require('node:child_process')
 const { existsSync, readFileSync, rmSync } = require('node:fs')
@@ -60,13 +61,19 @@ step('build', 'npm', ['run', 'build'])
 step('rustfmt', 'cargo', ['fmt', '--check'])
 step('clippy', 'cargo', ['clippy', '--all-targets', '--', '-D', 'warnings'])
 step('cargo test', 'cargo', ['test'], cargoCounts)
+step('lint and format check (biome)', bin('biome'), ['ci', '.'])
 step('typecheck (strict consumer of index.d.ts)', bin('tsc'), ['-p', join('__test__', 'types', 'tsconfig.json')])
 
 // The other platforms' code, where this machine can check it (scripts/platform-tools.sh installs
 // the targets; .ci/run always does). macOS and Windows code is linted per target; musl's unit
 // tests run natively. A missing target is a printed SKIP with its reason, never silence.
 const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' }).stdout ?? ''
-for (const target of ['aarch64-apple-darwin', 'x86_64-pc-windows-gnu', 'x86_64-pc-windows-msvc', 'x86_64-unknown-linux-musl']) {
+for (const target of [
+  'aarch64-apple-darwin',
+  'x86_64-pc-windows-gnu',
+  'x86_64-pc-windows-msvc',
+  'x86_64-unknown-linux-musl',
+]) {
   if (!installed.includes(target)) {
     console.log(`\n=== SKIP clippy --target ${target}: not installed (run scripts/platform-tools.sh)`)
     continue
@@ -74,13 +81,26 @@ for (const target of ['aarch64-apple-darwin', 'x86_64-pc-windows-gnu', 'x86_64-p
   // napi-build links windows-gnu against node.exe's import library (made by platform-tools.sh).
   const env = { ...process.env, LIBNODE_PATH: process.env.LIBNODE_PATH ?? join(root, 'target', 'libnode') }
   if (target.endsWith('windows-gnu') && !existsSync(join(env.LIBNODE_PATH, 'libnode.dll.a'))) {
-    console.log(`\n=== SKIP clippy --target ${target}: no node.exe import library in ${env.LIBNODE_PATH} (run scripts/platform-tools.sh)`)
+    console.log(
+      `\n=== SKIP clippy --target ${target}: no node.exe import library in ${env.LIBNODE_PATH} (run scripts/platform-tools.sh)`,
+    )
     continue
   }
-  step(`clippy --target ${target}`, 'cargo', ['clippy', '--all-targets', '--target', target, '--', '-D', 'warnings'], null, env)
+  step(
+    `clippy --target ${target}`,
+    'cargo',
+    ['clippy', '--all-targets', '--target', target, '--', '-D', 'warnings'],
+    null,
+    env,
+  )
 }
 if (installed.includes('x86_64-unknown-linux-musl')) {
-  step('cargo test --target x86_64-unknown-linux-musl', 'cargo', ['test', '--target', 'x86_64-unknown-linux-musl'], cargoCounts)
+  step(
+    'cargo test --target x86_64-unknown-linux-musl',
+    'cargo',
+    ['test', '--target', 'x86_64-unknown-linux-musl'],
+    cargoCounts,
+  )
 } else {
   console.log('\n=== SKIP cargo test --target x86_64-unknown-linux-musl: not installed (run scripts/platform-tools.sh)')
 }

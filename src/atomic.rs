@@ -169,7 +169,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   )?;
   pause_point("after-create", &tmp);
   let staged = (|| -> Result<()> {
-    sys::stage_temp(&file, previous.as_ref(), perm, given)?;
+    sys::stage_temp(&file, &target, previous.as_ref(), perm, given)?;
     file
       .write_all(data)
       .map_err(|e| Error::io(e, "write", given))?;

@@ -38,6 +38,15 @@ const FAIR_SLICE: Duration = Duration::from_millis(10);
 /// After giving the lock up for fairness, how long to stay out of the race for it, so that the
 /// other process's waiter gets it before we ask again (see `sys::YIELD_DELAY`).
 const YIELD_DELAY: Duration = sys::YIELD_DELAY;
+/// How long, at least, shared requests are held back while this process holds the lock shared and
+/// another process waits for it, counted from the start of the hold-back or the last release
+/// since; twice the typical hold of the path when that is longer (see `Entry::hold_back_shared`).
+/// Past it without a release, the holders evidently do not drain (they may be waiting for the
+/// held-back requests themselves), and the requests go in.
+const HOLD_BACK_MIN: Duration = Duration::from_millis(100);
+/// While shared requests are held back, how often they are looked at again: nothing else may
+/// happen in this process to look at them (the other process's waiter can give up unseen).
+const HOLD_BACK_RECHECK: Duration = FAIR_SLICE;
 
 struct HeldOs {
   lock: OsLock,
@@ -76,6 +85,13 @@ struct Entry {
   /// The blocking-flock thread on its way for each mode, if any.
   pending: [Option<PendingWait>; 2],
   queue: VecDeque<Waiter>,
+  /// While shared requests are held back for another process's waiter: since when, or since the
+  /// last release of a holder (the holders are still draining).
+  held_back: Option<Instant>,
+  /// A re-examination of held-back requests is scheduled (`schedule_recheck`).
+  recheck: bool,
+  /// How long holds of this path typically last (a moving average), which bounds a hold-back.
+  typical_hold: Duration,
 }
 
 impl Entry {
@@ -88,6 +104,9 @@ impl Entry {
       os: None,
       pending: [None, None],
       queue: VecDeque::new(),
+      held_back: None,
+      recheck: false,
+      typical_hold: Duration::ZERO,
     }
   }
 
@@ -101,6 +120,7 @@ impl Entry {
       mode,
       thread,
       released: AtomicBool::new(false),
+      granted_at: Instant::now(),
     }
   }
 
@@ -118,6 +138,34 @@ impl Entry {
       return true;
     }
     held.since = Instant::now();
+    false
+  }
+
+  /// Whether to hold back a shared request while this process holds the lock shared, because
+  /// another process waits for it (`should_yield`). Holding back only helps that process if our
+  /// holders drain, and a holder's release may depend on the very request held back (a reader
+  /// that takes its next shared handle before releasing the last one): holding it back for good
+  /// would then deadlock both processes (forever if the other waits without a timeout), while
+  /// admitting it delays the other process no longer than the holder it replaces does. Which
+  /// case it is cannot be seen, so the hold-back is bounded: once no holder has released for
+  /// `HOLD_BACK_MIN`, or twice the path's typical hold if longer (holders that merely take long
+  /// are let finish), the request goes in and a fresh fair slice starts. Holders that keep
+  /// releasing are draining, and the hold-back lasts until they are gone and the other process
+  /// is in. A hand-over-hand reader's holds stay short on average (only the one spanning a
+  /// hold-back is long), so it keeps going, a hold-back's length at a time.
+  fn hold_back_shared(&mut self) -> bool {
+    if !self.should_yield() {
+      self.held_back = None;
+      return false;
+    }
+    let since = *self.held_back.get_or_insert_with(Instant::now);
+    if since.elapsed() < HOLD_BACK_MIN.max(self.typical_hold * 2) {
+      return true;
+    }
+    self.held_back = None;
+    if let Some(held) = &mut self.os {
+      held.since = Instant::now();
+    }
     false
   }
 
@@ -175,6 +223,7 @@ pub struct Grant {
   mode: Mode,
   thread: ThreadId,
   released: AtomicBool,
+  granted_at: Instant,
 }
 
 impl Grant {
@@ -200,6 +249,10 @@ impl Grant {
       let mut t = table();
       if let Some(e) = t.get_mut(&self.key) {
         e.holders -= 1;
+        e.typical_hold = (e.typical_hold * 7 + self.granted_at.elapsed()) / 8;
+        if e.held_back.is_some() {
+          e.held_back = Some(Instant::now());
+        }
         if let Some(i) = e.holder_threads.iter().position(|t| *t == self.thread) {
           e.holder_threads.swap_remove(i);
         }
@@ -233,14 +286,46 @@ fn pump(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     if let Some(wait) = &e.pending[mode.index()] {
       if !e.queue.iter().any(|w| w.mode == mode) && !wait.abandoned.swap(true, Ordering::AcqRel) {
         lock::interrupt(&wait.thread);
+        if sys::WAKE_MAY_BE_LOST {
+          keep_waking(key.clone(), mode, wait.abandoned.clone());
+        }
       }
     }
   }
 }
 
+/// Times an abandoned wait is woken again, and the longest pause between two wake-ups: about 10
+/// seconds in all. A wait still there after that is stuck in something a signal does not end
+/// (an `open` on a hung network mount); it ends when that does, and hands back what it got.
+const WAKE_RESENDS: usize = 200;
+const WAKE_RESEND_MAX: Duration = Duration::from_millis(50);
+
+/// Wakes the abandoned wait of `key` in `mode` again and again until it is over (its thread
+/// has deregistered), so that a wake-up lost in the window before its flock(2) (see
+/// `sys::WAKE_MAY_BE_LOST`) cannot leave it blocked until the foreign holder lets go, which may
+/// be never. Each wake-up is sent under the table lock, only while the thread is still
+/// registered: it deregisters under that lock before it exits, so it is alive when signalled.
+fn keep_waking(key: Arc<Path>, mode: Mode, abandoned: Arc<AtomicBool>) {
+  let _ = std::thread::Builder::new()
+    .name("index-lock-wake".into())
+    .spawn(move || {
+      let mut pause = Duration::from_millis(1);
+      for _ in 0..WAKE_RESENDS {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(WAKE_RESEND_MAX);
+        let t = table();
+        match t.get(&key).and_then(|e| e.pending[mode.index()].as_ref()) {
+          Some(wait) if Arc::ptr_eq(&wait.abandoned, &abandoned) => lock::interrupt(&wait.thread),
+          _ => return,
+        }
+      }
+    });
+}
+
 fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
   loop {
     let Some(head) = e.queue.front() else {
+      e.held_back = None;
       if e.holders == 0 {
         e.os = None;
       }
@@ -248,12 +333,14 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     };
     let mode = head.mode;
     if e.holders > 0 {
-      if e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield() {
+      let joins = e.hold_mode == Mode::Shared && mode == Mode::Shared;
+      if joins && (!e.hold_back_shared() || !schedule_recheck(key, e)) {
         grant_head(key, e, out);
         continue;
       }
       return;
     }
+    e.held_back = None;
     let mut delay = Duration::ZERO;
     if matches!(&e.os, Some(held) if held.mode != mode) {
       e.os = None;
@@ -297,6 +384,35 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     }
     grant_head(key, e, out);
   }
+}
+
+/// Has held-back shared requests of `key` looked at again after `HOLD_BACK_RECHECK` (unless that
+/// is already arranged): they are granted once no other process waits, or once the hold-back
+/// has lasted its bound. False when no thread could be started: then nothing would ever look at
+/// them again, so the caller admits them instead.
+fn schedule_recheck(key: &Arc<Path>, e: &mut Entry) -> bool {
+  if e.recheck {
+    return true;
+  }
+  let key = key.clone();
+  let started = std::thread::Builder::new()
+    .name("index-lock-recheck".into())
+    .spawn(move || {
+      std::thread::sleep(HOLD_BACK_RECHECK);
+      let mut out = Outbox::default();
+      {
+        let mut t = table();
+        let Some(e) = t.get_mut(&key) else {
+          return;
+        };
+        e.recheck = false;
+        pump(&key, e, &mut out);
+        remove_if_idle(&mut t, &key);
+      }
+      deliver(out);
+    });
+  e.recheck = started.is_ok();
+  e.recheck
 }
 
 fn remove_if_idle(t: &mut Table, key: &Path) {
@@ -663,6 +779,33 @@ mod tests {
       );
       std::thread::sleep(Duration::from_millis(5));
     }
+  }
+
+  #[test]
+  fn every_abandoned_os_wait_ends_while_the_lock_stays_held() {
+    let k = key("wake");
+    let foreign = lock::try_lock(&sidecar(&k), Mode::Exclusive)
+      .unwrap()
+      .unwrap();
+    // Requests withdrawn at every moment of their wait thread's start, including between its
+    // look at the `abandoned` flag and its flock(2) (widened here so the wake-up lands there).
+    sys::widen_wake_race(300);
+    for i in 0..300u64 {
+      let id = 1_000_000 + i;
+      let rx = queued(&k, Mode::Exclusive, id);
+      std::thread::sleep(Duration::from_micros((i * 37) % 600));
+      assert!(cancel(&k, id));
+      assert!(matches!(rx.recv().unwrap(), Err(Error::Cancelled)));
+    }
+    sys::widen_wake_race(0);
+    // The entry goes once no wait thread is left: a thread still blocked in flock(2) keeps it
+    // (and would until `foreign` lets go, which it never does here).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while table().contains_key(k.as_path()) {
+      assert!(Instant::now() < deadline, "a wait thread never ended");
+      std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(foreign);
   }
 
   #[cfg(windows)]

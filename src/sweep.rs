@@ -7,6 +7,7 @@
 //! namespaces (containers sharing a volume) and, where flock is coherent, across hosts.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ fn still_named(file: &File, path: &Path) -> bool {
 /// A temp file of some writer of a data file.
 #[derive(Debug, Clone)]
 pub struct TempFile {
+  /// Its name, for display: a name that is not valid UTF-8 (a cut that halved a character of the
+  /// data file's name) shows U+FFFD where its bytes do not decode.
   pub name: String,
   /// The pid its name carries (in its writer's pid namespace; informative only).
   pub pid: u32,
@@ -114,8 +117,10 @@ impl TempFile {
   }
 }
 
-/// index-lock's temp file names beside the data file `target` (resolved), with their pids.
-fn candidates(target: &Path) -> Result<Vec<(String, u32, Option<fs::Metadata>)>> {
+/// index-lock's temp file names beside the data file `target` (resolved), with their pids. The
+/// names stay OS strings: a temp name is any bytes (the target's name cut to a byte count may
+/// end in half a character), and only the exact bytes name the file.
+fn candidates(target: &Path) -> Result<Vec<(OsString, u32, Option<fs::Metadata>)>> {
   let dir = target.parent().expect("resolved paths have a directory");
   let name = target
     .file_name()
@@ -132,11 +137,7 @@ fn candidates(target: &Path) -> Result<Vec<(String, u32, Option<fs::Metadata>)>>
     if entry.file_type().is_ok_and(|t| !t.is_file()) {
       continue;
     }
-    found.push((
-      file_name.to_string_lossy().into_owned(),
-      pid,
-      entry.metadata().ok(),
-    ));
+    found.push((file_name, pid, entry.metadata().ok()));
   }
   found.sort_by(|a, b| a.0.cmp(&b.0));
   Ok(found)
@@ -159,7 +160,7 @@ pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
       .and_then(|t| now.duration_since(t).ok())
       .unwrap_or_default();
     found.push(TempFile {
-      name,
+      name: name.to_string_lossy().into_owned(),
       pid,
       alive,
       age,
@@ -168,8 +169,8 @@ pub fn temp_files(target: &Path) -> Result<Vec<TempFile>> {
   Ok(found)
 }
 
-/// What a sweep did: the names removed, and each removal that failed (an `unlink` error naming
-/// the file).
+/// What a sweep did: the names removed (for display, as `TempFile::name`), and each removal that
+/// failed (an `unlink` error naming the file).
 #[derive(Debug, Default)]
 pub struct Swept {
   pub removed: Vec<String>,
@@ -192,7 +193,7 @@ pub fn sweep(target: &Path) -> Result<Swept> {
       continue;
     }
     match sys::remove_temp(&path) {
-      Ok(()) => swept.removed.push(name),
+      Ok(()) => swept.removed.push(name.to_string_lossy().into_owned()),
       // Another sweep, or the writer giving up on the name, got there first.
       Err(e) if e.kind() == io::ErrorKind::NotFound => {}
       Err(e) => swept.errors.push(Error::io(e, "unlink", &path)),
@@ -274,6 +275,26 @@ mod tests {
     assert_eq!(temp_owner(b".index.json.tmp", b"index.json"), None);
     let long = [b'a'; 250];
     assert!(temp_owner(temp_name(&long).as_encoded_bytes(), &long).is_some());
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn temps_whose_cut_name_halves_a_character_are_listed_and_swept() {
+    let d = std::env::temp_dir().join(format!("index-lock-sweep-cut-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    // 'é' is bytes 159-160: the temp name ends its copy of the name in 0xC3, not valid UTF-8.
+    let name = format!("{}é.json", "a".repeat(159));
+    let target = d.join(&name);
+    let tmp = d.join(temp_name(name.as_bytes()));
+    assert!(tmp.file_name().unwrap().to_str().is_none());
+    fs::write(&tmp, "partial").unwrap();
+    let listed = temp_files(&target).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].orphaned());
+    assert_eq!(sweep(&target).unwrap().removed.len(), 1);
+    assert!(!tmp.exists());
+    fs::remove_dir_all(d).unwrap();
   }
 
   #[test]

@@ -9,6 +9,7 @@ import {
   atomicWrite,
   atomicWriteSync,
   CorruptFileError,
+  inspect,
   LockTimeoutError,
   readJson,
   readJsonSync,
@@ -23,13 +24,16 @@ import {
   writeJsonSync,
   type AtomicWriteOptions,
   type FileSystemError,
+  type InspectReport,
   type LockHandle,
+  type LockHolderInfo,
   type LockMode,
   type LockOptions,
   type LockTarget,
   type NetworkFsPolicy,
   type ReadJsonOptions,
   type SyncLockOptions,
+  type TempFileInfo,
   type UpdateJsonOptions,
   type UpdateJsonSyncOptions,
   type WriteJsonOptions,
@@ -75,9 +79,13 @@ export async function consumeAsync(path: string, other: string): Promise<number>
   const wj: WriteJsonOptions = { space: 2, fsync: true }
   await writeJson(path, idx, wj)
   const u: UpdateJsonOptions<Index> = { default: empty(), timeoutMs: 50, space: '\t', signal: AbortSignal.abort() }
-  const next: Index = await updateJson<Index>(path, (cur) => {
-    cur.entries['a'] = { title: 't' }
-  }, u)
+  const next: Index = await updateJson<Index>(
+    path,
+    (cur) => {
+      cur.entries['a'] = { title: 't' }
+    },
+    u,
+  )
   const replaced: Index = await updateJson<Index>(path, async (cur) => ({ ...cur, version: 1 }))
   const removed: string[] = await sweep(path).catch((err: unknown) => {
     if (!(err instanceof SweepError)) throw err
@@ -111,6 +119,12 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     if (err instanceof Error) return err.message.length
   }
 
+  const report: InspectReport = inspect(path)
+  const holders: LockHolderInfo[] = report.lock?.holders ?? []
+  const temps: TempFileInfo[] = report.tempFiles?.orphaned ?? []
+  const state: 'missing' | 'empty' | 'ok' | 'corrupt' | 'error' | undefined = report.data?.state
+  void [holders.map((x) => x.pid ?? x.cmdline), temps.map((t) => t.ageMs), state, report.error?.code]
+
   // The default export is the same module object (CommonJS `module.exports`).
   const same: typeof withIndexLock = lib.withIndexLock
 
@@ -126,8 +140,17 @@ export async function consumeAsync(path: string, other: string): Promise<number>
   await updateJson<Index>(path, (cur: { other: string }) => cur)
 
   return (
-    n + s.length + held.length + all.length + m.length + Number(done) + next.version + replaced.version +
-    removed.length + (unknownValue === null ? 0 : 1) + same.length
+    n +
+    s.length +
+    held.length +
+    all.length +
+    m.length +
+    Number(done) +
+    next.version +
+    replaced.version +
+    removed.length +
+    (unknownValue === null ? 0 : 1) +
+    same.length
   )
 }
 

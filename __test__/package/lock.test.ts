@@ -4,14 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  acquire,
-  CorruptFileError,
-  LockTimeoutError,
-  readJson,
-  updateJson,
-  withIndexLock,
-} from 'index-lock'
+import { acquire, CorruptFileError, LockTimeoutError, readJson, updateJson, withIndexLock } from 'index-lock'
 
 const dir = mkdtempSync(join(tmpdir(), 'index-lock-consumer-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -20,9 +13,7 @@ describe('index-lock in a consumer project', () => {
   it('loses no update across 50 concurrent updateJson calls', async () => {
     const file = join(dir, 'counter.json')
     const results = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        updateJson<{ n: number }>(file, (c) => ({ n: c.n + 1 }), { default: { n: 0 } }),
-      ),
+      Array.from({ length: 50 }, () => updateJson<{ n: number }>(file, (c) => ({ n: c.n + 1 }), { default: { n: 0 } })),
     )
     expect((await readJson<{ n: number }>(file)).n).toBe(50)
     expect(new Set(results.map((r) => r.n)).size).toBe(50)

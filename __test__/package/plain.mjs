@@ -10,7 +10,9 @@ const value = await withIndexLock(file, () => 42)
 console.log(
   JSON.stringify({
     resolved: import.meta.resolve('index-lock'),
-    named: Object.keys(ns).filter((k) => k !== 'default').sort(),
+    named: Object.keys(ns)
+      .filter((k) => k !== 'default')
+      .sort(),
     hasDefault: 'default' in ns,
     sameInstance: lib === cjs && withIndexLock === cjs.withIndexLock && LockTimeoutError === cjs.LockTimeoutError,
     value,

@@ -14,10 +14,14 @@ const file = join(dir, 'index.json')
 
 await Promise.all(
   Array.from({ length: 20 }, (_, i) =>
-    updateJson<Counter>(file, (c) => {
-      c.n++
-      c.seen.push(i)
-    }, { default: { n: 0, seen: [] } }),
+    updateJson<Counter>(
+      file,
+      (c) => {
+        c.n++
+        c.seen.push(i)
+      },
+      { default: { n: 0, seen: [] } },
+    ),
   ),
 )
 const inside = await withIndexLock(file, async () => (await readJson<Counter>(file)).n)

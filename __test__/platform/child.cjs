@@ -13,7 +13,13 @@ async function main() {
     let failures = 0
     for (let i = 0; i < Number(n); i++) {
       try {
-        await il.updateJson(file, (s) => { s.count += 1 }, { default: { count: 0 }, timeoutMs: 120_000 })
+        await il.updateJson(
+          file,
+          (s) => {
+            s.count += 1
+          },
+          { default: { count: 0 }, timeoutMs: 120_000 },
+        )
       } catch (err) {
         failures++
         fs.appendFileSync(`${done}.errors`, `${err.code} ${err.message}\n`)

@@ -81,14 +81,17 @@ async function main() {
     ['exclusive', 'shared', true],
     ['shared', 'shared', false],
   ]) {
-    await check(`lock matrix across processes: ${held} held, ${asked} ${excludes ? 'excluded' : 'shared'}`, async () => {
-      const file = path.join(dir(), 'index.json')
-      await holder(file, held)
-      const got = il.tryAcquire(file, { mode: asked })
-      if (got) await got.release()
-      if (Boolean(got) === excludes) throw new Error(`tryAcquire(${asked}) ${got ? 'succeeded' : 'failed'}`)
-      return { excluded: !got }
-    })
+    await check(
+      `lock matrix across processes: ${held} held, ${asked} ${excludes ? 'excluded' : 'shared'}`,
+      async () => {
+        const file = path.join(dir(), 'index.json')
+        await holder(file, held)
+        const got = il.tryAcquire(file, { mode: asked })
+        if (got) await got.release()
+        if (Boolean(got) === excludes) throw new Error(`tryAcquire(${asked}) ${got ? 'succeeded' : 'failed'}`)
+        return { excluded: !got }
+      },
+    )
   }
 
   await check('a killed holder frees the lock; its waiter enters', async () => {
@@ -108,11 +111,17 @@ async function main() {
     const file = path.join(dir(), 'index.json')
     const c = await holder(file, 'exclusive')
     const t0 = Date.now()
-    const timedOut = await il.acquire(file, { timeoutMs: 300 }).then(() => null, (e) => e)
+    const timedOut = await il.acquire(file, { timeoutMs: 300 }).then(
+      () => null,
+      (e) => e,
+    )
     const waited = Date.now() - t0
     if (timedOut?.code !== 'ELOCKTIMEOUT') throw new Error(`expected ELOCKTIMEOUT, got ${timedOut}`)
     const ac = new AbortController()
-    const aborted = il.acquire(file, { signal: ac.signal }).then(() => null, (e) => e)
+    const aborted = il.acquire(file, { signal: ac.signal }).then(
+      () => null,
+      (e) => e,
+    )
     setTimeout(() => ac.abort(), 100)
     if ((await aborted)?.code !== 'ABORT_ERR') throw new Error('abort did not end the wait')
     c.kill('SIGKILL')
@@ -135,7 +144,9 @@ async function main() {
     const errors = []
     for (let i = 0; i < 60; i++) {
       try {
-        await il.updateJson(file, (s) => { s.count += 1 })
+        await il.updateJson(file, (s) => {
+          s.count += 1
+        })
       } catch (err) {
         errors.push(err.code)
       }
@@ -164,7 +175,9 @@ async function main() {
     const errors = []
     for (let i = 0; i < 20; i++) {
       try {
-        await il.updateJson(file, (s) => { s.count += 1 })
+        await il.updateJson(file, (s) => {
+          s.count += 1
+        })
       } catch (err) {
         errors.push(`${err.code}: ${err.message}`)
       }
@@ -180,37 +193,57 @@ async function main() {
     return { final, reads }
   })
 
-  await check('a file held open past the retry bound: the write lands or fails with EBUSY naming it, never EPERM', async () => {
-    const file = path.join(dir(), 'index.json')
-    await il.writeJson(file, { v: 'old' })
-    const ready = `${file}.open`
-    const c = child('keep-open', file, ready)
-    await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
-    let outcome
-    try {
-      await il.writeJson(file, { v: 'new' })
-      outcome = 'landed'
-    } catch (err) {
-      if (err.code !== 'EBUSY' || err.syscall !== 'rename' || err.path !== file || !err.message.includes(file) || !/another process/.test(err.message)) {
-        throw new Error(`expected a landed write or EBUSY naming the file, got ${err.code} ${err.syscall} ${err.path}: ${err.message}`)
+  await check(
+    'a file held open past the retry bound: the write lands or fails with EBUSY naming it, never EPERM',
+    async () => {
+      const file = path.join(dir(), 'index.json')
+      await il.writeJson(file, { v: 'old' })
+      const ready = `${file}.open`
+      const c = child('keep-open', file, ready)
+      await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
+      let outcome
+      try {
+        await il.writeJson(file, { v: 'new' })
+        outcome = 'landed'
+      } catch (err) {
+        if (
+          err.code !== 'EBUSY' ||
+          err.syscall !== 'rename' ||
+          err.path !== file ||
+          !err.message.includes(file) ||
+          !/another process/.test(err.message)
+        ) {
+          throw new Error(
+            `expected a landed write or EBUSY naming the file, got ${err.code} ${err.syscall} ${err.path}: ${err.message}`,
+          )
+        }
+        outcome = 'EBUSY'
       }
-      outcome = 'EBUSY'
-    }
-    const now = JSON.parse(fs.readFileSync(file, 'utf8')).v
-    if (now !== (outcome === 'landed' ? 'new' : 'old')) throw new Error(`${outcome} but the file says ${now}`)
-    const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
-    if (temps.length) throw new Error(`temp files left: ${temps}`)
-    return { outcome }
-  })
+      const now = JSON.parse(fs.readFileSync(file, 'utf8')).v
+      if (now !== (outcome === 'landed' ? 'new' : 'old')) throw new Error(`${outcome} but the file says ${now}`)
+      const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
+      if (temps.length) throw new Error(`temp files left: ${temps}`)
+      return { outcome }
+    },
+  )
 
   await check('a directory at the sidecar (a leftover proper-lockfile lock): EISDIR naming it', async () => {
     const file = path.join(dir(), 'index.json')
     fs.mkdirSync(`${file}.lock`)
     const got = []
-    for (const take of [() => il.withIndexLock(file, () => 1), async () => il.tryAcquire(file), () => il.updateJson(file, () => {}, { default: {} })]) {
-      const err = await take().then(() => null, (e) => e)
+    for (const take of [
+      () => il.withIndexLock(file, () => 1),
+      async () => il.tryAcquire(file),
+      () => il.updateJson(file, () => {}, { default: {} }),
+    ]) {
+      const err = await take().then(
+        () => null,
+        (e) => e,
+      )
       if (err?.code !== 'EISDIR' || err.syscall !== 'open' || err.path !== `${file}.lock`) {
-        throw new Error(`expected EISDIR open '${file}.lock', got ${err && `${err.code} ${err.syscall} ${err.path}: ${err.message}`}`)
+        throw new Error(
+          `expected EISDIR open '${file}.lock', got ${err && `${err.code} ${err.syscall} ${err.path}: ${err.message}`}`,
+        )
       }
       got.push(err.code)
     }
@@ -227,7 +260,10 @@ async function main() {
     const ready = `${file}.open`
     const c = child('keep-open', file, ready)
     await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
-    const outcome = await il.writeJson(file, { v: 'new' }).then(() => 'landed', (e) => e.code)
+    const outcome = await il.writeJson(file, { v: 'new' }).then(
+      () => 'landed',
+      (e) => e.code,
+    )
     c.kill()
     await c.exited
     const temps = () => fs.readdirSync(d).filter((f) => f.endsWith('.tmp'))
@@ -237,7 +273,8 @@ async function main() {
     fs.writeFileSync(orphan, 'x')
     fs.chmodSync(orphan, 0o444)
     const removed = await il.sweep(file)
-    if (removed.length !== 1 || fs.existsSync(orphan)) throw new Error(`sweep removed ${removed}; orphan left: ${fs.existsSync(orphan)}`)
+    if (removed.length !== 1 || fs.existsSync(orphan))
+      throw new Error(`sweep removed ${removed}; orphan left: ${fs.existsSync(orphan)}`)
     return { outcome, removed }
   })
 
@@ -249,9 +286,25 @@ async function main() {
     const lib = path.join(__dirname, '..', '..', 'index.js')
     const workers = [0, 1].map(() => new Worker(body, { eval: true, workerData: { file, lib } }))
     const mine = (async () => {
-      for (let i = 0; i < 25; i++) await il.updateJson(file, (s) => { s.count += 1 }, { default: { count: 0 } })
+      for (let i = 0; i < 25; i++)
+        await il.updateJson(
+          file,
+          (s) => {
+            s.count += 1
+          },
+          { default: { count: 0 } },
+        )
     })()
-    await Promise.all([mine, ...workers.map((w) => new Promise((res, rej) => { w.on('message', res); w.on('error', rej) }))])
+    await Promise.all([
+      mine,
+      ...workers.map(
+        (w) =>
+          new Promise((res, rej) => {
+            w.on('message', res)
+            w.on('error', rej)
+          }),
+      ),
+    ])
     await Promise.all(workers.map((w) => w.terminate()))
     const count = JSON.parse(fs.readFileSync(file, 'utf8')).count
     if (count !== 75) throw new Error(`count ${count}`)

@@ -32,6 +32,8 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
     if abandoned.load(Ordering::Acquire) {
       return Ok(false);
     }
+    #[cfg(test)]
+    race_window();
     let r = match mode {
       Mode::Shared => FileExt::lock_shared(file),
       Mode::Exclusive => FileExt::lock(file),
@@ -41,6 +43,25 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
       other => return other.map(|()| true),
     }
   }
+}
+
+/// Microseconds a wait pauses between its `abandoned` check and flock(2), so that tests can land
+/// a wake-up signal there at will.
+#[cfg(test)]
+static RACE_WINDOW_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(test)]
+fn race_window() {
+  let us = RACE_WINDOW_US.load(Ordering::Relaxed);
+  if us > 0 {
+    std::thread::sleep(Duration::from_micros(us));
+  }
+}
+
+/// Widens the window between a wait's `abandoned` check and its flock(2) (tests only).
+#[cfg(test)]
+pub fn widen_wake_race(us: u64) {
+  RACE_WINDOW_US.store(us, Ordering::Relaxed);
 }
 
 /// The signal that interrupts an abandoned blocking wait: a real-time signal with a handler that
@@ -82,6 +103,12 @@ pub fn waker_of<T>(handle: &std::thread::JoinHandle<T>) -> Waker {
   #[allow(clippy::unnecessary_cast)]
   Waker(handle.as_pthread_t() as libc::pthread_t)
 }
+
+/// A wake-up can be lost: a signal that lands between the wait's look at `abandoned` and its
+/// flock(2) call runs the handler before the call, which then blocks. No atomic "unblock the
+/// signal and lock" call exists for flock (as `pselect` is for select), so the waker sends it
+/// again until the wait is over (see `registry::keep_waking`).
+pub const WAKE_MAY_BE_LOST: bool = true;
 
 /// Interrupts the blocking flock of the thread `waker` names (it must be running `wait_lock`,
 /// and its `abandoned` flag set first).

@@ -6,13 +6,14 @@
 //!
 //! A polling waiter is invisible to the holder (no /proc/locks), so it leaves a mark the holder
 //! can see: it sets the sidecar's modification time to "now" on each failed try. A holder that
-//! finds the time moved during its fair slice knows another process waits and yields for longer
-//! than one poll, so that waiter's next try finds the lock free.
+//! finds the time moved since it took the lock, and recent (a waiter marks at least every
+//! `POLL_MAX`), knows another process waits and yields for longer than one poll, so that waiter's
+//! next try finds the lock free.
 //!
 //! Only a process that may write the sidecar (or owns it) can leave that mark. Where the sidecar
 //! lets someone open it who may not write it (another user's 0644 sidecar, a read-only
-//! attribute), such a waiter would be invisible: there the holder also yields blindly once every
-//! `BLIND_YIELD_EVERY` of holding, so no waiter waits out a busy process.
+//! attribute), such a waiter would be invisible: there the holder also yields blindly once it has
+//! held the lock for `BLIND_YIELD_EVERY`, so no waiter waits out a busy process.
 
 use std::fs::File;
 use std::io;
@@ -29,9 +30,9 @@ pub const POLL_MAX: Duration = Duration::from_millis(10);
 /// a waiter's longest sleep, so it tries at least once while the lock is free.
 pub const YIELD_DELAY: Duration = Duration::from_millis(12);
 
-/// How often a holder yields without seeing a mark, where a waiter may be unable to leave one:
-/// `YIELD_DELAY` in this costs a busy process about 5% of its lock time, and bounds how long an
-/// unmarked waiter waits to about this.
+/// How long a holder keeps the lock before it yields without seeing a mark, where a waiter may be
+/// unable to leave one: `YIELD_DELAY` in this costs a busy process about 5% of its lock time, and
+/// bounds how long an unmarked waiter waits to about this.
 pub const BLIND_YIELD_EVERY: Duration = Duration::from_millis(250);
 
 /// Tries the lock until it is ours (`Ok(true)`) or `abandoned` is set (`Ok(false)`), sleeping
@@ -54,6 +55,14 @@ pub fn wait_lock(file: &File, mode: Mode, abandoned: &AtomicBool) -> io::Result<
   }
 }
 
+/// An unpark that comes before the park is kept, and the flag is read before every try: no
+/// wake-up is lost.
+pub const WAKE_MAY_BE_LOST: bool = false;
+
+/// Nothing to widen: an unpark that comes before the park is kept, so no wake-up can be lost.
+#[cfg(test)]
+pub fn widen_wake_race(_us: u64) {}
+
 /// The thread running a polling wait, to wake from its sleep once it is abandoned.
 #[derive(Debug)]
 pub struct Waker(std::thread::Thread);
@@ -68,6 +77,12 @@ pub fn waker_of<T>(handle: &std::thread::JoinHandle<T>) -> Waker {
 pub fn interrupt(waker: &Waker) {
   waker.0.unpark();
 }
+
+/// A mark younger than this is from a waiter still polling; an older one from a waiter that has
+/// given up (or got the lock). A few polls, for scheduling delays.
+const MARK_FRESH: Duration = Duration::from_millis(30);
+/// The same where the filesystem keeps whole seconds only (its marks have no nanoseconds).
+const MARK_FRESH_COARSE: Duration = Duration::from_secs(2);
 
 /// Sets the sidecar's times to "now": futimens with a null time, which (unlike setting a given
 /// time, which only the owner may) anyone who may write the file may do.
@@ -101,11 +116,11 @@ fn unmarkable_by_some(meta: &std::fs::Metadata) -> bool {
   meta.permissions().readonly()
 }
 
-/// What the holder remembers between two looks: the sidecar's modification time, and, where a
-/// waiter may be unable to mark it, when the lock was last given up.
-#[derive(Debug)]
+/// What the holder knows from when it took the lock: the sidecar's modification time then, and,
+/// where a waiter may be unable to mark it, the moment itself.
+#[derive(Debug, Default)]
 pub struct Mark {
-  modified: Option<SystemTime>,
+  taken: Option<SystemTime>,
   blind_since: Option<Instant>,
 }
 
@@ -113,7 +128,7 @@ impl Mark {
   pub fn new(file: &File) -> Self {
     let meta = file.metadata().ok();
     Mark {
-      modified: meta.as_ref().and_then(|m| m.modified().ok()),
+      taken: meta.as_ref().and_then(|m| m.modified().ok()),
       blind_since: meta
         .as_ref()
         .is_some_and(unmarkable_by_some)
@@ -122,17 +137,34 @@ impl Mark {
   }
 }
 
-/// Whether a waiter marked the sidecar since the last look, or (where a waiter may be unable to
-/// mark it) the lock has been held for `BLIND_YIELD_EVERY` without a yield.
+/// Whether a waiter marked the sidecar since the lock was taken, recently enough to be still
+/// waiting, or (where a waiter may be unable to mark it) the lock has been held for
+/// `BLIND_YIELD_EVERY`. Looking changes nothing, so a holder may look as often as it likes (one
+/// that remembered each look would see "nobody" on every look that came sooner than the next
+/// poll); a yield drops the lock, and taking it again starts a new `Mark`.
 pub fn others_waiting(file: &File, mark: &mut Mark) -> bool {
-  let now = file.metadata().and_then(|m| m.modified()).ok();
-  let moved = now.is_some() && now != mark.modified;
-  mark.modified = now;
-  let blind = mark
+  if mark
     .blind_since
-    .is_some_and(|t| t.elapsed() >= BLIND_YIELD_EVERY);
-  if blind {
-    mark.blind_since = Some(Instant::now());
+    .is_some_and(|t| t.elapsed() >= BLIND_YIELD_EVERY)
+  {
+    return true;
   }
-  moved || blind
+  let Ok(marked) = file.metadata().and_then(|m| m.modified()) else {
+    return false;
+  };
+  if Some(marked) == mark.taken {
+    return false;
+  }
+  let coarse = marked
+    .duration_since(SystemTime::UNIX_EPOCH)
+    .is_ok_and(|t| t.subsec_nanos() == 0);
+  let fresh = if coarse {
+    MARK_FRESH_COARSE
+  } else {
+    MARK_FRESH
+  };
+  // A mark from the future (clocks of two hosts) counts as fresh.
+  SystemTime::now()
+    .duration_since(marked)
+    .map_or(true, |age| age < fresh)
 }

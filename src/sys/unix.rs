@@ -146,9 +146,12 @@ pub fn final_mode(mode: Option<u32>, previous: Option<&fs::Metadata>) -> Option<
   mode.or(previous.map(|m| m.mode() & 0o7777))
 }
 
-/// Gives the temp file the replaced file's owner where we may, then its final permission bits.
+/// Gives the temp file the replaced file's owner where we may, its POSIX access ACL (Linux),
+/// then its final permission bits. Runs before any data is written; until then the temp file is
+/// owner-only (see `atomic::write`).
 pub fn stage_temp(
   file: &File,
+  target: &Path,
   previous: Option<&fs::Metadata>,
   perm: Option<u32>,
   given: &Path,
@@ -159,13 +162,100 @@ pub fn stage_temp(
     if prev.uid() != unsafe { libc::geteuid() } || prev.gid() != unsafe { libc::getegid() } {
       let _ = std::os::unix::fs::fchown(file, Some(prev.uid()), Some(prev.gid()));
     }
+    #[cfg(target_os = "linux")]
+    copy_acl(file, target, given)?;
   }
+  #[cfg(not(target_os = "linux"))]
+  let _ = target;
+  // After the ACL: chmod sets the ACL's mask to the group bits, so the final bits are `perm`
+  // exactly, also when the caller's `mode` differs from the replaced file's.
   if let Some(perm) = perm {
     file
       .set_permissions(fs::Permissions::from_mode(perm))
       .map_err(|e| Error::io(e, "fchmod", given))?;
   }
   Ok(())
+}
+
+/// The extended attribute holding a file's POSIX access ACL on Linux.
+#[cfg(target_os = "linux")]
+const ACL_ACCESS: &std::ffi::CStr = c"system.posix_acl_access";
+
+/// Gives the temp file the access ACL of the file it replaces, or none when that has none (the
+/// temp may have inherited one from the directory's default ACL). Permission bits alone would
+/// widen access: with `group::---` and `mask::r--` the bits show the mask (0640), and the owning
+/// group would read the rewritten file. A filesystem without ACLs has nothing to copy.
+#[cfg(target_os = "linux")]
+fn copy_acl(file: &File, target: &Path, given: &Path) -> Result<()> {
+  use std::os::fd::AsRawFd;
+  let unsupported = |e: &io::Error| {
+    matches!(
+      e.raw_os_error(),
+      Some(libc::ENOTSUP | libc::ENODATA | libc::ENOSYS)
+    )
+  };
+  let fd = file.as_raw_fd();
+  match read_acl(target) {
+    Ok(Some(acl)) => {
+      // SAFETY: `fd` is open; name and value are valid for the given lengths.
+      let r =
+        unsafe { libc::fsetxattr(fd, ACL_ACCESS.as_ptr(), acl.as_ptr().cast(), acl.len(), 0) };
+      if r != 0 {
+        return Err(Error::io(io::Error::last_os_error(), "fsetxattr", given));
+      }
+    }
+    Ok(None) => {
+      // SAFETY: `fd` is open; the name is a valid C string.
+      if unsafe { libc::fremovexattr(fd, ACL_ACCESS.as_ptr()) } != 0 {
+        let e = io::Error::last_os_error();
+        if !unsupported(&e) {
+          return Err(Error::io(e, "fremovexattr", given));
+        }
+      }
+    }
+    Err(e) if unsupported(&e) || e.kind() == io::ErrorKind::NotFound => {}
+    Err(e) => return Err(Error::io(e, "getxattr", given)),
+  }
+  Ok(())
+}
+
+/// The access ACL of `path` as its raw xattr value; `None` when it has none.
+#[cfg(target_os = "linux")]
+fn read_acl(path: &Path) -> io::Result<Option<Vec<u8>>> {
+  let c = CString::new(path.as_os_str().as_bytes())
+    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+  loop {
+    // SAFETY: a null buffer of length 0 asks for the value's size.
+    let size = unsafe { libc::getxattr(c.as_ptr(), ACL_ACCESS.as_ptr(), std::ptr::null_mut(), 0) };
+    if size < 0 {
+      let e = io::Error::last_os_error();
+      return match e.raw_os_error() {
+        Some(libc::ENODATA) => Ok(None),
+        _ => Err(e),
+      };
+    }
+    let mut buf = vec![0u8; size as usize];
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let got = unsafe {
+      libc::getxattr(
+        c.as_ptr(),
+        ACL_ACCESS.as_ptr(),
+        buf.as_mut_ptr().cast(),
+        buf.len(),
+      )
+    };
+    if got >= 0 {
+      buf.truncate(got as usize);
+      return Ok(Some(buf));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+      // Changed size in between: ask again.
+      Some(libc::ERANGE) => continue,
+      Some(libc::ENODATA) => return Ok(None),
+      _ => return Err(e),
+    }
+  }
 }
 
 /// Removes a temp file (a failed save's own, or a sweep's orphan): unlink(2), which the file's

@@ -248,6 +248,7 @@ pub fn final_mode(mode: Option<u32>, previous: Option<&fs::Metadata>) -> Option<
 /// read-only attribute.
 pub fn stage_temp(
   file: &File,
+  _target: &Path,
   _previous: Option<&fs::Metadata>,
   perm: Option<u32>,
   given: &Path,

@@ -1,0 +1,135 @@
+'use strict'
+// The native core (src/, through the generated binding.js): loading it with a message that says
+// what to install, and the one decoder of its errors. Every call into it that can fail goes
+// through `callNative` / `awaitNative`, so a caller sees the errors Node's own fs functions throw.
+//
+// The error contract, both ends: src/error.rs (`impl From<Error> for napi::Error`, `Error::to_json`)
+// writes `{ code, message, errno?, syscall?, path? }` (a failed sweep adds `removed` and `errors`,
+// one such object per file) as JSON into the JS error's message; `fromNative` here is its only
+// reader.
+
+const { codedError, SweepError } = require('./errors')
+
+let manifest = {}
+try {
+  manifest = require('../package.json')
+} catch {}
+
+/**
+ * The generated loader throws "Cannot find native binding" with a hint about an npm bug, naming
+ * neither the platform nor the package to install; rethrow naming both.
+ */
+function loadBinding() {
+  try {
+    return require('../binding.js')
+  } catch (err) {
+    throw bindingError(err)
+  }
+}
+
+/** `platform-arch-abi` as napi-rs names packages and binaries: linux-x64-gnu, darwin-arm64, ... */
+function platformArchAbi() {
+  const { platform, arch } = process
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform !== 'linux') return `${platform}-${arch}`
+  let glibc = true
+  try {
+    glibc = Boolean(process.report.getReport().header.glibcVersionRuntime)
+  } catch {}
+  return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+}
+
+const CPUS = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm', riscv64gc: 'riscv64', powerpc64le: 'ppc64' }
+const SYSTEMS = { darwin: 'darwin', windows: 'win32', linux: 'linux', freebsd: 'freebsd', android: 'android' }
+
+/** A Rust target triple as napi-rs names its package: x86_64-unknown-linux-gnu -> linux-x64-gnu. */
+function platformOfTriple(triple) {
+  const parts = triple.split('-')
+  // <cpu>-<vendor>-<system>[-<abi>], or <cpu>-<system>-<abi> (no vendor).
+  const [cpu, system, abi] =
+    parts.length === 3 && !(parts[2] in SYSTEMS) ? [parts[0], parts[1], parts[2]] : [parts[0], parts[2], parts[3]]
+  const platform = `${SYSTEMS[system] ?? system}-${CPUS[cpu] ?? cpu}`
+  return abi && system !== 'darwin' && system !== 'android' ? `${platform}-${abi}` : platform
+}
+
+/** The platforms with a prebuilt binary package: package.json `napi.targets`, as napi-rs names them. */
+const PREBUILT = (manifest.napi?.targets ?? []).map(platformOfTriple)
+
+function bindingError(err) {
+  const target = platformArchAbi()
+  const version = manifest.version ? `@${manifest.version}` : ''
+  // Why each candidate failed, less the "not found"s: a binary that exists but does not load
+  // (too old a glibc, a version mismatch) says so here.
+  const reasons = []
+  for (let e = err; e; e = e.cause) {
+    const first = String(e?.message).split('\n')[0]
+    if (!/^(Cannot find module|Cannot find native binding|Failed to load native binding)/.test(first)) {
+      reasons.push(first)
+    }
+  }
+  const lines = [`index-lock: no usable native binary for ${target} (Node ${process.version}).`]
+  if (reasons.length) lines.push(`Loading it failed: ${reasons.join('; ')}`)
+  if (PREBUILT.includes(target)) {
+    lines.push(
+      `Install the prebuilt one: npm i index-lock-${target}${version}`,
+      '(npm installs it with index-lock as an optional dependency, unless optional dependencies ' +
+        'are omitted, e.g. --omit=optional, or a lock file made on another platform leaves it out).',
+    )
+  } else {
+    lines.push(`There is no prebuilt binary for ${target}; prebuilt: ${PREBUILT.join(', ')}.`)
+  }
+  lines.push(
+    'Or build it from source with a Rust toolchain (cargo): in a clone of the index-lock ' +
+      'repository run `npm install`, then point NAPI_RS_NATIVE_LIBRARY_PATH at the built ' +
+      `index-lock.${target}.node.`,
+  )
+  const out = new Error(lines.join('\n'), { cause: err })
+  out.code = 'INDEX_LOCK_NO_BINARY'
+  return out
+}
+
+const native = loadBinding()
+
+/** The JSON a native error carries in its message (undefined: another error). */
+function nativeInfo(err) {
+  try {
+    return JSON.parse(err?.message)
+  } catch {
+    return undefined
+  }
+}
+
+/** A native error rebuilt as the error Node's own fs functions throw; any other error as it is. */
+function fromNative(err) {
+  const info = nativeInfo(err)
+  if (info === null || typeof info !== 'object') return err
+  if (Array.isArray(info.errors)) {
+    const errors = info.errors.map((e) => fromNative(new Error(JSON.stringify(e))))
+    return new SweepError(errors, info.message, info.removed)
+  }
+  const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : Error
+  const out = codedError(Ctor, info.code, info.message)
+  for (const field of ['errno', 'syscall', 'path']) {
+    if (info[field] !== undefined) out[field] = info[field]
+  }
+  return out
+}
+
+function callNative(fn) {
+  try {
+    return fn()
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** `callNative` for the native core's promises. */
+async function awaitNative(promise) {
+  try {
+    return await promise
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+module.exports = { native, fromNative, callNative, awaitNative, PREBUILT, platformOfTriple }

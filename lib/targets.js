@@ -1,0 +1,112 @@
+'use strict'
+// What a path argument locks: its lock key (the canonical path the native registry and the
+// sidecar are named by), the global order of a lock set, and the network-filesystem policy,
+// with the caches that policy keeps.
+
+const { dirname, isAbsolute, sep } = require('node:path')
+const { native, callNative } = require('./native')
+const { codedError } = require('./errors')
+
+/** Most directories whose filesystem is remembered (and warned about) at once; then it starts over. */
+const FILESYSTEM_CACHE_MAX = 4096
+// flock is advisory and local: on SMB, sshfs and other FUSE mounts, NFS with nolock and the like,
+// it does not exclude writers on other hosts. Each directory is identified once per process.
+const filesystems = new Map()
+const warned = new Set()
+
+function resolveKey(path) {
+  return callNative(() => native.resolvePath(path))
+}
+
+/**
+ * Checked path(s) as `[{ key, path }]`: one per file, in the global lock order, each checked
+ * against the `networkFs` policy.
+ */
+function targetsOf(pathOrPaths, networkFs) {
+  if (!Array.isArray(pathOrPaths)) {
+    const key = resolveKey(pathOrPaths)
+    checkFilesystem(key, pathOrPaths, networkFs)
+    return [{ key, path: pathOrPaths }]
+  }
+  const byKey = new Map()
+  for (const path of pathOrPaths) {
+    const key = resolveKey(path)
+    checkFilesystem(key, path, networkFs)
+    if (!byKey.has(key)) byKey.set(key, { key, path })
+  }
+  // Every caller takes a set in the order of the canonical paths, so overlapping sets taken by
+  // two callers cannot deadlock.
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+/** The paths a handle reports: as given, in the caller's order, one spelling per file. */
+function pathsOf(pathOrPaths, targets) {
+  if (!Array.isArray(pathOrPaths)) return [pathOrPaths]
+  const spellings = new Set(targets.map((t) => t.path))
+  return pathOrPaths.filter((p) => spellings.delete(p))
+}
+
+/** The filesystem of directory `dir` (`null`: it could not be identified), once per process. */
+function filesystemOf(dir) {
+  let info = filesystems.get(dir)
+  if (info === undefined) {
+    try {
+      info = native.filesystemInfo(dir)
+    } catch {
+      info = null // the lock or write itself will report what is wrong with the directory
+    }
+    if (filesystems.size >= FILESYSTEM_CACHE_MAX) filesystems.clear()
+    filesystems.set(dir, info)
+  }
+  return info
+}
+
+function checkFilesystem(key, path, policy) {
+  if (policy === 'allow') return
+  const dir = dirname(key)
+  const info = filesystemOf(dir)
+  if (info?.coherence !== 'unsafe') return
+  const message =
+    `'${path}' is on ${info.fstype} (${info.reason}): index-lock's flock there does not exclude ` +
+    'writers on other hosts, so their updates can be lost. Keep the data directory on a local ' +
+    "filesystem, or pass { networkFs: 'allow' } if only this host writes it."
+  if (policy === 'error') {
+    const err = codedError(Error, 'INDEX_LOCK_NETWORK_FS', message)
+    err.path = path
+    err.fstype = info.fstype
+    throw err
+  }
+  if (!warned.has(dir)) {
+    if (warned.size >= FILESYSTEM_CACHE_MAX) warned.clear()
+    warned.add(dir)
+    process.emitWarning(message, { code: 'INDEX_LOCK_NETWORK_FS', detail: `filesystem: ${info.fstype}` })
+  }
+}
+
+/**
+ * `checkFilesystem` for a write, which has no lock key yet: a path that does not resolve is left
+ * to the write itself to report.
+ */
+function checkWriteFilesystem(path, policy) {
+  if (policy === 'allow') return
+  let key
+  try {
+    key = native.resolvePath(path)
+  } catch {
+    return
+  }
+  checkFilesystem(key, path, policy)
+}
+
+/**
+ * `path` made absolute under the cwd of now, as the lock key was: an update reads and writes the
+ * file it locked even if process.chdir() runs while it waits. Not normalized (no `..` folding), so
+ * the OS resolves it exactly as it would have resolved the relative path.
+ */
+function absolute(path) {
+  if (isAbsolute(path)) return path
+  const cwd = process.cwd()
+  return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
+}
+
+module.exports = { resolveKey, targetsOf, pathsOf, checkWriteFilesystem, absolute }
