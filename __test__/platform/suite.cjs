@@ -34,6 +34,10 @@ async function until(cond, ms, what) {
   }
 }
 
+// Windows volumes ignore case, and lock keys (so the sidecar paths errors name) are folded to
+// lower case there.
+const samePath = process.platform === 'win32' ? (x, y) => x?.toLowerCase() === y.toLowerCase() : (x, y) => x === y
+
 let n = 0
 function dir() {
   const d = path.join(scratch, `c${n++}`)
@@ -240,7 +244,7 @@ async function main() {
         () => null,
         (e) => e,
       )
-      if (err?.code !== 'EISDIR' || err.syscall !== 'open' || err.path !== `${file}.lock`) {
+      if (err?.code !== 'EISDIR' || err.syscall !== 'open' || !samePath(err.path, `${file}.lock`)) {
         throw new Error(
           `expected EISDIR open '${file}.lock', got ${err && `${err.code} ${err.syscall} ${err.path}: ${err.message}`}`,
         )
@@ -277,6 +281,73 @@ async function main() {
       throw new Error(`sweep removed ${removed}; orphan left: ${fs.existsSync(orphan)}`)
     return { outcome, removed }
   })
+
+  await check(
+    'one file in two case spellings is one lock for sets, nesting and tryAcquire where the volume ignores case',
+    async () => {
+      const d = dir()
+      const [A, a, B, b] = ['A.json', 'a.json', 'B.json', 'b.json'].map((n) => path.join(d, n))
+      fs.writeFileSync(A, '{"n":0}')
+      fs.writeFileSync(B, '{"n":0}')
+      if (!fs.existsSync(a)) {
+        // A case-sensitive volume: two spellings are two files, each its own lock.
+        const held = il.tryAcquire(A)
+        const other = il.tryAcquire(a)
+        const independent = other !== null
+        if (other) await other.release()
+        await held.release()
+        if (!independent) throw new Error('A.json held: a.json, another file here, was refused')
+        return { caseSensitive: true }
+      }
+      // Two processes take one pair of files as a set, spelled and ordered differently: one lock
+      // order, so both finish (two orders would deadlock until the timeout).
+      const done = [`${d}/set1.done`, `${d}/set2.done`]
+      const kids = [child('set-rounds', done[0], '10', B, a), child('set-rounds', done[1], '10', A, b)]
+      await Promise.all(kids.map((k) => k.exited))
+      const failures = done.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')).failures)
+      if (failures.some((f) => f.length)) throw new Error(`set rounds failed: ${JSON.stringify(failures)}`)
+      // One file listed twice in a set is one lock, not a wait on itself.
+      await il.withIndexLock([a, A], () => {}, { timeoutMs: 5000 })
+      // A nested call in another spelling is nested, not a wait behind its own section.
+      const nested = await il.withIndexLock(a, () => il.updateJson(A, (s) => ({ n: s.n + 1 }), { timeoutMs: 5000 }), {
+        timeoutMs: 5000,
+      })
+      if (nested.n !== 1) throw new Error(`nested update gave ${JSON.stringify(nested)}`)
+      // A lock request for the file from inside its own mutator, in another spelling: refused.
+      let code = null
+      await il.updateJson(a, (s) => {
+        try {
+          const l = il.tryAcquire(A)
+          code = l ? 'GRANTED' : 'null'
+          if (l) l.release()
+        } catch (err) {
+          code = err.code
+        }
+        return s
+      })
+      if (code !== 'ELOCKNESTED') throw new Error(`tryAcquire in another spelling inside a mutator: ${code}`)
+      return { failures, nested: nested.n, code }
+    },
+  )
+
+  await check(
+    'the automatic sweep and sweep() remove orphans of a mixed-case name, whatever the spelling',
+    async () => {
+      const d = dir()
+      const file = path.join(d, 'Sweep.json')
+      fs.writeFileSync(file, '{}')
+      const orphan = (n) => path.join(d, `.Sweep.json.999999.1.${n}.deadbeef.tmp`)
+      fs.writeFileSync(orphan(1), 'x')
+      // The first exclusive lock of a directory sweeps it.
+      await il.withIndexLock(file, () => {})
+      if (fs.existsSync(orphan(1))) throw new Error('the automatic sweep kept the orphan')
+      fs.writeFileSync(orphan(2), 'x')
+      const other = fs.existsSync(file.toUpperCase()) ? file.toUpperCase() : file
+      const removed = await il.sweep(other)
+      if (removed.length !== 1 || fs.existsSync(orphan(2))) throw new Error(`sweep(${other}) removed ${removed}`)
+      return { spelling: other === file ? 'same (case-sensitive volume)' : 'upper case', removed }
+    },
+  )
 
   await check('2 worker threads + the main thread x 25 updates: none lost', async () => {
     const file = path.join(dir(), 'index.json')
