@@ -116,7 +116,13 @@ export declare function readFile(path: string): Promise<Buffer | null>
 /** `readFile` on the calling thread. */
 export declare function readFileSync(path: string): Buffer | null
 
-/** The canonical absolute path of the file `path` names (the lock key). */
+/**
+ * The lock key of the file `path` names: its canonical absolute path, case-folded on a
+ * case-insensitive volume (Windows; macOS per volume), so that every spelling of one file gives
+ * one key. JS orders sets, keeps holds and batches by this key and passes it to every lock call
+ * here; file IO goes through the caller's own path instead, so a save never renames the file to
+ * the folded spelling.
+ */
 export declare function resolvePath(path: string): string
 
 /**

@@ -292,7 +292,7 @@ export interface TempFileInfo {
 export interface InspectReport {
   /** The path as given. */
   path: string
-  /** The canonical data file path (the lock key), or `null` when `path` cannot be resolved. */
+  /** The lock key: the canonical data file path (case-folded on a case-insensitive volume: Windows, most macOS volumes), or `null` when `path` cannot be resolved. */
   resolved: string | null
   /** The sidecar lock file (`<resolved>.lock`, or the hashed name of a long file name). */
   lockFile: string | null

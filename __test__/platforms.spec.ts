@@ -24,7 +24,7 @@ interface Result {
 
 function expectAllPassed(result: Result) {
   expect(result.fatal).toBeUndefined()
-  expect(result.checks.length).toBe(11)
+  expect(result.checks.length).toBe(15)
   for (const c of result.checks)
     expect({ name: c.name, ok: c.ok, detail: c.ok ? undefined : c.detail }).toEqual({
       name: c.name,

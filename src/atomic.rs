@@ -183,7 +183,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   })();
   if let Err(e) = staged {
     // Unlinked while still locked, so no sweep can count it as an orphan in between.
-    let _ = fs::remove_file(&tmp);
+    let _ = sys::remove_temp(&tmp);
     return Err(e);
   }
   // The temp name is gone with the rename; only now may its lock go.

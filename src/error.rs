@@ -548,6 +548,7 @@ mod tests {
       (W::ERROR_HANDLE_DISK_FULL, "ENOSPC", -4055),
       (W::ERROR_FILENAME_EXCED_RANGE, "ENAMETOOLONG", -4064),
       (W::ERROR_DIRECTORY, "ENOENT", -4058),
+      (W::ERROR_MORE_DATA, "ENAMETOOLONG", -4064),
     ] {
       let e = Error::io(
         io::Error::from_raw_os_error(code as i32),

@@ -60,10 +60,19 @@ impl NativeLock {
   }
 }
 
-/// The canonical absolute path of the file `path` names (the lock key).
+/// The lock key of the file `path` names: its canonical absolute path, case-folded on a
+/// case-insensitive volume (Windows; macOS per volume), so that every spelling of one file gives
+/// one key. JS orders sets, keeps holds and batches by this key and passes it to every lock call
+/// here; file IO goes through the caller's own path instead, so a save never renames the file to
+/// the folded spelling.
 #[napi]
 pub fn resolve_path(path: String) -> Result<String> {
-  Ok(path::resolve(&path)?.to_string_lossy().into_owned())
+  Ok(lock_key(&path)?.to_string_lossy().into_owned())
+}
+
+fn lock_key(path: &str) -> crate::error::Result<std::path::PathBuf> {
+  let resolved = path::resolve(path)?;
+  Ok(sys::fold_key(&resolved).unwrap_or(resolved))
 }
 
 /// The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
@@ -383,4 +392,32 @@ pub fn atomic_write_sync(
 #[napi]
 pub fn read_file_sync(path: String) -> Result<Option<Buffer>> {
   Ok(atomic::read(&path)?.map(Buffer::from))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn every_spelling_of_a_file_on_a_case_insensitive_volume_has_one_lock_key() {
+    let d = std::env::temp_dir().join(format!("index-lock-key-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let d = std::fs::canonicalize(&d).unwrap();
+    let spell = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let insensitive = cfg!(windows);
+    sys::force_fold_for_test(true);
+    let keys: Vec<String> = ["Index.json", "index.JSON", "INDEX.json"]
+      .iter()
+      .map(|n| resolve_path(spell(n)).unwrap())
+      .collect();
+    sys::force_fold_for_test(false);
+    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    assert!(keys[0].ends_with("index.json"), "{}", keys[0]);
+    // The key names the sidecar too: one sidecar name for every spelling.
+    assert!(sidecar_path(keys[0].clone()).ends_with("index.json.lock"));
+    // Unforced, a case-sensitive volume keeps each spelling its own key.
+    let plain = resolve_path(spell("Index.json")).unwrap();
+    assert_eq!(plain == keys[0], insensitive, "{plain} vs {}", keys[0]);
+    std::fs::remove_dir_all(&d).unwrap();
+  }
 }

@@ -120,9 +120,15 @@ impl TempFile {
 /// index-lock's temp file names beside the data file `target` (resolved), with their pids. The
 /// names stay OS strings: a temp name is any bytes (the target's name cut to a byte count may
 /// end in half a character), and only the exact bytes name the file.
+/// On a case-insensitive volume the names are compared case-folded (`sys::fold_key`), as the lock
+/// key is: a writer's temp name carries its caller's spelling of the name, and the key (or a
+/// sweep's caller) may spell it otherwise.
 fn candidates(target: &Path) -> Result<Vec<(OsString, u32, Option<fs::Metadata>)>> {
   let dir = target.parent().expect("resolved paths have a directory");
-  let name = target
+  let folded = sys::fold_key(target);
+  let name = folded
+    .as_deref()
+    .unwrap_or(target)
     .file_name()
     .expect("resolved paths name a file")
     .as_encoded_bytes();
@@ -130,7 +136,11 @@ fn candidates(target: &Path) -> Result<Vec<(OsString, u32, Option<fs::Metadata>)
   let entries = fs::read_dir(dir).map_err(|e| Error::io(e, "scandir", dir))?;
   for entry in entries.flatten() {
     let file_name = entry.file_name();
-    let Some(pid) = temp_owner(file_name.as_encoded_bytes(), name) else {
+    let owner = match folded {
+      Some(_) => temp_owner(&sys::fold_name(file_name.as_encoded_bytes()), name),
+      None => temp_owner(file_name.as_encoded_bytes(), name),
+    };
+    let Some(pid) = owner else {
       continue;
     };
     // Symlinks, FIFOs and the like at temp names are not ours to judge or remove.
@@ -192,7 +202,7 @@ pub fn sweep(target: &Path) -> Result<Swept> {
     if !still_named(&file, &path) {
       continue;
     }
-    match fs::remove_file(&path) {
+    match sys::remove_temp(&path) {
       Ok(()) => swept.removed.push(name.to_string_lossy().into_owned()),
       // Another sweep, or the writer giving up on the name, got there first.
       Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -294,6 +304,30 @@ mod tests {
     assert!(listed[0].orphaned());
     assert_eq!(sweep(&target).unwrap().removed.len(), 1);
     assert!(!tmp.exists());
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn on_a_case_insensitive_volume_temps_of_any_spelling_are_the_targets() {
+    let d = std::env::temp_dir().join(format!("index-lock-sweep-case-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    // Written through "Index.json"; the lock key (what the automatic sweep gets) is folded, and a
+    // caller may spell it otherwise still.
+    let orphan = d.join(temp_name(b"Index.json"));
+    fs::write(&orphan, "partial").unwrap();
+    sys::force_fold_for_test(true);
+    let folded = sys::fold_key(&d.join("Index.json")).unwrap();
+    let listed = temp_files(&folded).unwrap();
+    let swept = sweep(&d.join("INDEX.JSON"));
+    sys::force_fold_for_test(false);
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].orphaned());
+    assert_eq!(
+      swept.unwrap().removed,
+      vec![orphan.file_name().unwrap().to_string_lossy().into_owned()]
+    );
+    assert!(!orphan.exists());
     fs::remove_dir_all(d).unwrap();
   }
 

@@ -26,6 +26,19 @@ async function main() {
       }
     }
     fs.writeFileSync(done, JSON.stringify({ failures }))
+  } else if (role === 'set-rounds') {
+    // set-rounds <doneFile> <n> <path>...: n rounds of taking the paths as one set, holding them a
+    // moment (the other process then wants them too), as given (any order, any spelling).
+    const [done, n, ...paths] = args
+    const failures = []
+    for (let i = 0; i < Number(n); i++) {
+      try {
+        await il.withIndexLock(paths, () => new Promise((r) => setTimeout(r, 5)), { timeoutMs: 10_000 })
+      } catch (err) {
+        failures.push(err.code)
+      }
+    }
+    fs.writeFileSync(done, JSON.stringify({ failures }))
   } else if (role === 'hold') {
     // hold <index> <mode> <readyFile>: holds the lock until killed.
     const [file, mode, ready] = args

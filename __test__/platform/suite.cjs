@@ -34,6 +34,10 @@ async function until(cond, ms, what) {
   }
 }
 
+// Windows volumes ignore case, and lock keys (so the sidecar paths errors name) are folded to
+// lower case there.
+const samePath = process.platform === 'win32' ? (x, y) => x?.toLowerCase() === y.toLowerCase() : (x, y) => x === y
+
 let n = 0
 function dir() {
   const d = path.join(scratch, `c${n++}`)
@@ -224,6 +228,124 @@ async function main() {
       const temps = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'))
       if (temps.length) throw new Error(`temp files left: ${temps}`)
       return { outcome }
+    },
+  )
+
+  await check('a directory at the sidecar (a leftover proper-lockfile lock): EISDIR naming it', async () => {
+    const file = path.join(dir(), 'index.json')
+    fs.mkdirSync(`${file}.lock`)
+    const got = []
+    for (const take of [
+      () => il.withIndexLock(file, () => 1),
+      async () => il.tryAcquire(file),
+      () => il.updateJson(file, () => {}, { default: {} }),
+    ]) {
+      const err = await take().then(
+        () => null,
+        (e) => e,
+      )
+      if (err?.code !== 'EISDIR' || err.syscall !== 'open' || !samePath(err.path, `${file}.lock`)) {
+        throw new Error(
+          `expected EISDIR open '${file}.lock', got ${err && `${err.code} ${err.syscall} ${err.path}: ${err.message}`}`,
+        )
+      }
+      got.push(err.code)
+    }
+    return { got }
+  })
+
+  await check('a failed save of a read-only file leaves no temp; a sweep removes a read-only orphan', async () => {
+    const d = dir()
+    const file = path.join(d, 'index.json')
+    await il.writeJson(file, { v: 'old' })
+    fs.chmodSync(file, 0o444)
+    // Held open past the rename's retry bound, the save fails on Windows (EBUSY) after its temp
+    // got the read-only attribute; elsewhere it lands.
+    const ready = `${file}.open`
+    const c = child('keep-open', file, ready)
+    await until(() => fs.existsSync(ready) || c.exitCode !== null, 60_000, 'holder ready')
+    const outcome = await il.writeJson(file, { v: 'new' }).then(
+      () => 'landed',
+      (e) => e.code,
+    )
+    c.kill()
+    await c.exited
+    const temps = () => fs.readdirSync(d).filter((f) => f.endsWith('.tmp'))
+    if (temps().length) throw new Error(`${outcome}: temp files left: ${temps()}`)
+    if (fs.statSync(file).mode & 0o222) throw new Error(`${outcome}: the file lost its read-only mode`)
+    const orphan = path.join(d, '.index.json.999999.1.1.deadbeef.tmp')
+    fs.writeFileSync(orphan, 'x')
+    fs.chmodSync(orphan, 0o444)
+    const removed = await il.sweep(file)
+    if (removed.length !== 1 || fs.existsSync(orphan))
+      throw new Error(`sweep removed ${removed}; orphan left: ${fs.existsSync(orphan)}`)
+    return { outcome, removed }
+  })
+
+  await check(
+    'one file in two case spellings is one lock for sets, nesting and tryAcquire where the volume ignores case',
+    async () => {
+      const d = dir()
+      const [A, a, B, b] = ['A.json', 'a.json', 'B.json', 'b.json'].map((n) => path.join(d, n))
+      fs.writeFileSync(A, '{"n":0}')
+      fs.writeFileSync(B, '{"n":0}')
+      if (!fs.existsSync(a)) {
+        // A case-sensitive volume: two spellings are two files, each its own lock.
+        const held = il.tryAcquire(A)
+        const other = il.tryAcquire(a)
+        const independent = other !== null
+        if (other) await other.release()
+        await held.release()
+        if (!independent) throw new Error('A.json held: a.json, another file here, was refused')
+        return { caseSensitive: true }
+      }
+      // Two processes take one pair of files as a set, spelled and ordered differently: one lock
+      // order, so both finish (two orders would deadlock until the timeout).
+      const done = [`${d}/set1.done`, `${d}/set2.done`]
+      const kids = [child('set-rounds', done[0], '10', B, a), child('set-rounds', done[1], '10', A, b)]
+      await Promise.all(kids.map((k) => k.exited))
+      const failures = done.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')).failures)
+      if (failures.some((f) => f.length)) throw new Error(`set rounds failed: ${JSON.stringify(failures)}`)
+      // One file listed twice in a set is one lock, not a wait on itself.
+      await il.withIndexLock([a, A], () => {}, { timeoutMs: 5000 })
+      // A nested call in another spelling is nested, not a wait behind its own section.
+      const nested = await il.withIndexLock(a, () => il.updateJson(A, (s) => ({ n: s.n + 1 }), { timeoutMs: 5000 }), {
+        timeoutMs: 5000,
+      })
+      if (nested.n !== 1) throw new Error(`nested update gave ${JSON.stringify(nested)}`)
+      // A lock request for the file from inside its own mutator, in another spelling: refused.
+      let code = null
+      await il.updateJson(a, (s) => {
+        try {
+          const l = il.tryAcquire(A)
+          code = l ? 'GRANTED' : 'null'
+          if (l) l.release()
+        } catch (err) {
+          code = err.code
+        }
+        return s
+      })
+      if (code !== 'ELOCKNESTED') throw new Error(`tryAcquire in another spelling inside a mutator: ${code}`)
+      return { failures, nested: nested.n, code }
+    },
+  )
+
+  await check(
+    'the automatic sweep and sweep() remove orphans of a mixed-case name, whatever the spelling',
+    async () => {
+      const d = dir()
+      const file = path.join(d, 'Sweep.json')
+      fs.writeFileSync(file, '{}')
+      const orphan = (n) => path.join(d, `.Sweep.json.999999.1.${n}.deadbeef.tmp`)
+      fs.writeFileSync(orphan(1), 'x')
+      // The first exclusive lock of a directory sweeps it.
+      await il.withIndexLock(file, () => {})
+      if (fs.existsSync(orphan(1))) throw new Error('the automatic sweep kept the orphan')
+      fs.writeFileSync(orphan(2), 'x')
+      const other = fs.existsSync(file.toUpperCase()) ? file.toUpperCase() : file
+      const removed = await il.sweep(other)
+      if (removed.length !== 1 || fs.existsSync(orphan(2))) throw new Error(`sweep(${other}) removed ${removed}`)
+      return { spelling: other === file ? 'same (case-sensitive volume)' : 'upper case', removed }
     },
   )
 

@@ -37,6 +37,47 @@ use windows as imp;
 
 pub use imp::*;
 
+/// The lock key of `key` on a case-insensitive volume: `fold_case(key)`, so that every spelling of
+/// one file gives one key (one queue, one sidecar name, one place in a set's lock order, one
+/// hold). `None` on a case-sensitive volume. Shadows the backend's own `fold_key`, which it
+/// asks, so that tests can force folding on Linux: `force_fold_for_test` in Rust tests, and
+/// `INDEX_LOCK_FOLD_CASE=1` in the test-only fault-injection build.
+pub fn fold_key(key: &std::path::Path) -> Option<std::path::PathBuf> {
+  if forced_fold() {
+    return Some(fold_case(key));
+  }
+  imp::fold_key(key)
+}
+
+#[cfg(test)]
+thread_local! {
+  static FORCE_FOLD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes `fold_key` fold on this thread (Rust tests of case-insensitive behaviour on Linux).
+#[cfg(test)]
+pub fn force_fold_for_test(on: bool) {
+  FORCE_FOLD.with(|f| f.set(on));
+}
+
+#[cfg(test)]
+fn forced_fold() -> bool {
+  FORCE_FOLD.with(|f| f.get())
+}
+
+#[cfg(all(not(test), feature = "fault-injection"))]
+fn forced_fold() -> bool {
+  static FORCED: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("INDEX_LOCK_FOLD_CASE").is_some_and(|v| v == "1"));
+  *FORCED
+}
+
+#[cfg(all(not(test), not(feature = "fault-injection")))]
+#[inline(always)]
+fn forced_fold() -> bool {
+  false
+}
+
 use crate::fstype::Coherence;
 use crate::lock::Mode;
 
@@ -73,25 +114,48 @@ pub fn name_prefix(name: &[u8], max: usize) -> &[u8] {
   &name[..end]
 }
 
-/// `key` with every character that has a one-character uppercase mapping uppercased (as NTFS's
-/// upcase table and APFS's case-insensitive compare treat them), so that two spellings of one
-/// file on a case-insensitive volume give one registry key. Unicode normalisation (APFS also
-/// ignores it) is not applied: two normal forms of one name get two queues, as before.
-#[cfg_attr(not(any(windows, target_vendor = "apple")), allow(dead_code))]
+/// `key` with each character mapped to the lower case of its upper case (where each is one
+/// character), so that two spellings of one file on a case-insensitive volume give one key.
+/// Upper case first because that is how NTFS compares names (its upcase table) and it is what
+/// makes `ſ` and `s` (or `ϐ` and `β`) one name; lower case after it so that the sidecar a folded
+/// key names on a new file is an ordinary `index.json.lock`. The few upper-case letters that
+/// lower to one letter with another (the Kelvin sign and `K`) then share a key: two files that
+/// share a lock, never one file with two. Unicode normalisation (APFS also ignores it) is not
+/// applied: two normal forms of one name get two keys.
 pub fn fold_case(key: &std::path::Path) -> std::path::PathBuf {
   let Some(s) = key.to_str() else {
     return key.to_path_buf();
   };
-  s.chars()
-    .map(|c| {
-      let mut up = c.to_uppercase();
-      match (up.next(), up.next()) {
-        (Some(u), None) => u,
-        _ => c,
-      }
-    })
-    .collect::<String>()
-    .into()
+  s.chars().map(fold_char).collect::<String>().into()
+}
+
+/// `fold_case` of a file name's bytes (`OsStr::as_encoded_bytes`): each valid UTF-8 run folded,
+/// other bytes kept (a temp name may end in the first half of a character; see `name_prefix`).
+pub fn fold_name(name: &[u8]) -> Vec<u8> {
+  let mut out = Vec::with_capacity(name.len());
+  for chunk in name.utf8_chunks() {
+    out.extend(
+      chunk
+        .valid()
+        .chars()
+        .map(fold_char)
+        .collect::<String>()
+        .bytes(),
+    );
+    out.extend_from_slice(chunk.invalid());
+  }
+  out
+}
+
+fn fold_char(c: char) -> char {
+  fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    match (it.next(), it.next()) {
+      (Some(x), None) => Some(x),
+      _ => None,
+    }
+  }
+  let up = single(c.to_uppercase()).unwrap_or(c);
+  single(up.to_lowercase()).unwrap_or(up)
 }
 
 #[cfg(test)]
@@ -100,16 +164,28 @@ mod tests {
   use std::path::Path;
 
   #[test]
-  fn folding_makes_spellings_equal_and_keeps_lengths() {
+  fn folding_makes_spellings_equal_in_lower_case() {
     assert_eq!(
       fold_case(Path::new("C:/Data/Index.json")),
       fold_case(Path::new("c:/DATA/index.JSON"))
     );
+    assert_eq!(
+      fold_case(Path::new("C:/Data/Index.json")),
+      Path::new("c:/data/index.json")
+    );
     // No one-to-many mappings: "ß" would become "SS" and change the name's length.
     assert_eq!(
-      fold_case(Path::new("/d/straße.json")),
-      Path::new("/D/STRAßE.JSON")
+      fold_case(Path::new("/d/STRAßE.json")),
+      Path::new("/d/straße.json")
     );
+    // One name on NTFS (which compares upper cases): one key.
+    assert_eq!(
+      fold_case(Path::new("ſ.json")),
+      fold_case(Path::new("S.json"))
+    );
+    // Folding a folded key changes nothing.
+    let once = fold_case(Path::new("C:/Ünïcode/İndex.JSON"));
+    assert_eq!(fold_case(&once), once);
   }
 
   #[test]

@@ -258,6 +258,12 @@ fn read_acl(path: &Path) -> io::Result<Option<Vec<u8>>> {
   }
 }
 
+/// Removes a temp file (a failed save's own, or a sweep's orphan): unlink(2), which the file's
+/// own mode does not restrict.
+pub fn remove_temp(path: &Path) -> io::Result<()> {
+  fs::remove_file(path)
+}
+
 /// rename(2): atomic replacement, whoever has the old file open.
 pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
   fs::rename(tmp, target).map_err(|e| Error::io(e, "rename", given))

@@ -67,7 +67,7 @@ pub fn open_sidecar(sidecar: &Path) -> Result<File> {
         Some(W::ERROR_ACCESS_DENIED | W::ERROR_WRITE_PROTECT)
       ) =>
     {
-      open_sidecar_with(sidecar, false).map_err(|_| Error::io(e, "open", sidecar))?
+      open_sidecar_with(sidecar, false).map_err(|_| refused(e, sidecar))?
     }
     Err(e) => return Err(Error::io(e, "open", sidecar)),
   };
@@ -81,6 +81,20 @@ pub fn open_sidecar(sidecar: &Path) -> Result<File> {
     return Err(Error::errno(errno::EISDIR, "open", sidecar));
   }
   Ok(file)
+}
+
+/// The error for a sidecar that may not be opened at all. CreateFile refuses a directory (without
+/// FILE_FLAG_BACKUP_SEMANTICS) or a link to one with "access denied" before anything can look at
+/// it: those get the names Unix gives them (EISDIR for a leftover proper-lockfile lock directory,
+/// ELOOP for a planted link), so the error says what is in the way on every OS.
+fn refused(e: io::Error, sidecar: &Path) -> Error {
+  match fs::symlink_metadata(sidecar) {
+    Ok(m) if m.file_attributes() & FS::FILE_ATTRIBUTE_REPARSE_POINT != 0 => {
+      Error::errno(errno::ELOOP, "open", sidecar)
+    }
+    Ok(m) if m.is_dir() => Error::errno(errno::EISDIR, "open", sidecar),
+    _ => Error::io(e, "open", sidecar),
+  }
 }
 
 /// Always true: the share mode (see `SIDECAR_SHARE`) keeps anyone from deleting or renaming the
@@ -250,6 +264,28 @@ pub fn stage_temp(
       .map_err(|e| Error::io(e, "fchmod", given))?;
   }
   Ok(())
+}
+
+/// Removes a temp file (a failed save's own, or a sweep's orphan). A save of a read-only file
+/// gives its temp the read-only attribute before the rename, and Windows refuses to delete a
+/// read-only file: the attribute is ours, so it is cleared and the removal tried again.
+// Clearing "read-only" is all `set_readonly(false)` does on Windows (the lint is about Unix modes).
+#[allow(clippy::permissions_set_readonly_false)]
+pub fn remove_temp(path: &Path) -> io::Result<()> {
+  let e = match fs::remove_file(path) {
+    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => e,
+    r => return r,
+  };
+  let Ok(meta) = fs::symlink_metadata(path) else {
+    return Err(e);
+  };
+  if !meta.is_file() || !meta.permissions().readonly() {
+    return Err(e);
+  }
+  let mut perm = meta.permissions();
+  perm.set_readonly(false);
+  fs::set_permissions(path, perm).map_err(|_| e)?;
+  fs::remove_file(path)
 }
 
 /// How long a save keeps retrying its rename while another process holds the target open without
@@ -547,6 +583,10 @@ const CODES: &[(u32, i32, &str, &str)] = &[
     "ECANCELED",
     "operation canceled",
   ),
+  // A path longer than the buffer a call was given (wine's canonicalize of a path past
+  // MAX_PATH, for one). libuv has no name for it (Node says UNKNOWN); in a path API it means
+  // the name is too long.
+  (W::ERROR_MORE_DATA, -4064, "ENAMETOOLONG", "name too long"),
   (W::ERROR_GEN_FAILURE, -4070, "EIO", "i/o error"),
   (W::ERROR_CRC, -4070, "EIO", "i/o error"),
   (W::ERROR_IO_DEVICE, -4070, "EIO", "i/o error"),
