@@ -260,10 +260,7 @@ mod tests {
   use super::*;
 
   fn dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("index-lock-atomic-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    crate::testdir::fresh(&format!("atomic-{tag}"))
   }
 
   fn entries(d: &Path) -> Vec<String> {

@@ -11,6 +11,8 @@ pub mod path;
 pub mod registry;
 pub mod sweep;
 pub mod sys;
+#[cfg(test)]
+mod testdir;
 
 use std::path::Path;
 
@@ -400,9 +402,7 @@ mod tests {
 
   #[test]
   fn every_spelling_of_a_file_on_a_case_insensitive_volume_has_one_lock_key() {
-    let d = std::env::temp_dir().join(format!("index-lock-key-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let d = std::fs::canonicalize(&d).unwrap();
+    let d = std::fs::canonicalize(crate::testdir::fresh("key")).unwrap();
     let spell = |name: &str| d.join(name).to_string_lossy().into_owned();
     let insensitive = cfg!(windows);
     sys::force_fold_for_test(true);

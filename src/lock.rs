@@ -115,10 +115,7 @@ mod tests {
   use std::path::PathBuf;
 
   fn sidecar(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("index-lock-lock-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d.join("index.json.lock")
+    crate::testdir::fresh(&format!("lock-{tag}")).join("index.json.lock")
   }
 
   #[test]

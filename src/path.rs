@@ -166,9 +166,7 @@ mod tests {
   use std::os::unix::fs::symlink;
 
   fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("index-lock-path-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
+    let d = crate::testdir::fresh(&format!("path-{tag}"));
     sys::simplify(fs::canonicalize(d).unwrap())
   }
 

@@ -645,10 +645,7 @@ mod tests {
   use std::sync::mpsc;
 
   fn key(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("index-lock-reg-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d.join("index.json")
+    crate::testdir::fresh(&format!("reg-{tag}")).join("index.json")
   }
 
   fn queued(k: &Path, mode: Mode, id: u64) -> mpsc::Receiver<Result<Grant>> {

@@ -290,9 +290,7 @@ mod tests {
   #[cfg(unix)]
   #[test]
   fn temps_whose_cut_name_halves_a_character_are_listed_and_swept() {
-    let d = std::env::temp_dir().join(format!("index-lock-sweep-cut-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
+    let d = crate::testdir::fresh("sweep-cut");
     // 'é' is bytes 159-160: the temp name ends its copy of the name in 0xC3, not valid UTF-8.
     let name = format!("{}é.json", "a".repeat(159));
     let target = d.join(&name);
@@ -309,9 +307,7 @@ mod tests {
 
   #[test]
   fn on_a_case_insensitive_volume_temps_of_any_spelling_are_the_targets() {
-    let d = std::env::temp_dir().join(format!("index-lock-sweep-case-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
+    let d = crate::testdir::fresh("sweep-case");
     // Written through "Index.json"; the lock key (what the automatic sweep gets) is folded, and a
     // caller may spell it otherwise still.
     let orphan = d.join(temp_name(b"Index.json"));
@@ -333,9 +329,7 @@ mod tests {
 
   #[test]
   fn removes_unlocked_temps_and_keeps_locked_ones_whatever_their_pid() {
-    let d = std::env::temp_dir().join(format!("index-lock-sweep-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
+    let d = crate::testdir::fresh("sweep");
     let target = d.join("index.json");
     // A pid that cannot be running, but its file is locked (a writer in another pid namespace).
     let foreign = d.join(".index.json.4194305.1.1.00000000.tmp");
