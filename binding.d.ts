@@ -110,6 +110,15 @@ export declare function lockWaiters(key: string): Array<LockHolder> | null
 /** Identifies a queued request for `cancelWait`; unique across the process's worker threads. */
 export declare function nextWaitId(): number
 
+/**
+ * Who holds the OS lock of `key`, told by trying it on a descriptor of its own, outside the
+ * registry (so no queue is joined and no temp file swept) and released at once: `'free'`,
+ * `'shared'` or `'exclusive'`. For `inspect()` where the OS names no holder (macOS, Windows, a
+ * holder in another pid namespace, a distributed filesystem's server-side lock). Creates no
+ * sidecar: a missing one is `'free'`.
+ */
+export declare function probeLock(key: string): 'free' | 'shared' | 'exclusive'
+
 /** The bytes of `path`, or null when it does not exist. */
 export declare function readFile(path: string): Promise<Buffer | null>
 

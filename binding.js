@@ -849,6 +849,7 @@ module.exports.lockHolders = nativeBinding.lockHolders
 module.exports.lockSync = nativeBinding.lockSync
 module.exports.lockWaiters = nativeBinding.lockWaiters
 module.exports.nextWaitId = nativeBinding.nextWaitId
+module.exports.probeLock = nativeBinding.probeLock
 module.exports.readFile = nativeBinding.readFile
 module.exports.readFileSync = nativeBinding.readFileSync
 module.exports.resolvePath = nativeBinding.resolvePath

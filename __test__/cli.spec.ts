@@ -279,9 +279,10 @@ describe('index-lock status', () => {
     await Promise.all(readers.map((h) => h.line('HELD')))
     const json = JSON.parse((await done(['status', file, '--json'])).stdout)
     if (!HOLDERS_KNOWN) {
-      // Its probe is a shared tryAcquire (an exclusive one would disturb writers), which shared
-      // holders admit: without a holder list, status cannot see them.
-      expect(json.lock).toEqual({ held: false, mode: null, holders: [] })
+      // Without a holder list its probe (exclusive, then shared tries on a descriptor of its own)
+      // still tells shared holders from exclusive ones, not who they are.
+      expect(json.exitCode).toBe(1)
+      expect(json.lock).toEqual({ held: true, mode: 'shared', holders: [{ pid: null, mode: 'shared', cmdline: null }] })
       return
     }
     expect(json.exitCode).toBe(1)

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 
 import * as lib from '../index.js'
 import { inspect, type InspectReport } from '../index.js'
-import { HOLDERS_KNOWN, node, run, tempDir, until } from './helpers'
+import { HOLDERS_KNOWN, node, ROOT, run, tempDir, until } from './helpers'
 
 const ORPHAN = '.index.json.4194305.1.1.0badcafe.tmp'
 const LIVE = `.index.json.${process.pid}.1.1.0badcafe.tmp`
@@ -115,10 +115,47 @@ describe('inspect()', () => {
       expect(report.lock!.holders.map((h) => h.pid).sort()).toEqual(readers.map((r) => r.child.pid).sort())
       for (const h of report.lock!.holders) expect(h.mode).toBe('shared')
     } else {
-      // A shared probe cannot see shared holders.
-      expect(report.lock).toMatchObject({ held: false, holders: [] })
+      // The probe tells shared holders apart, not who they are.
+      expect(report.lock).toMatchObject({
+        held: true,
+        mode: 'shared',
+        holders: [{ pid: null, mode: 'shared', cmdline: null }],
+      })
     }
   })
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'a shared holder in another pid namespace (a container sharing the volume) is seen as held shared (needs root for unshare)',
+    async () => {
+      const file = dataFile('{}')
+      const readers = [node('proc-hold.cjs', [file, 'shared'])]
+      await readers[0]!.line('HELD')
+      // Run inspect() where /proc/locks cannot show the holder: a fresh pid namespace with its own /proc.
+      const script = `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'index.js'))}).inspect(${JSON.stringify(file)}).lock))`
+      const r = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
+      const { code } = await r.exited
+      expect(code, r.stderr()).toBe(0)
+      const lock = JSON.parse(r.stdout())
+      expect(lock).toMatchObject({
+        held: true,
+        mode: 'shared',
+        holders: [{ pid: null, mode: 'shared', cmdline: null }],
+      })
+      // An exclusive holder likewise, and a free lock is free.
+      readers[0]!.child.kill('SIGTERM')
+      await readers[0]!.exited
+      const writer = node('proc-hold.cjs', [file, 'exclusive'])
+      await writer.line('HELD')
+      const w = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
+      await w.exited
+      expect(JSON.parse(w.stdout())).toMatchObject({ held: true, mode: 'exclusive' })
+      writer.child.kill('SIGTERM')
+      await writer.exited
+      const f = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
+      await f.exited
+      expect(JSON.parse(f.stdout())).toMatchObject({ held: false, mode: null, holders: [] })
+    },
+  )
 
   it('processes waiting for the lock: their pid and the mode they ask for (null where the OS cannot tell)', async () => {
     const file = dataFile('{}')

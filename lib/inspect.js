@@ -6,8 +6,6 @@ const fs = require('node:fs')
 const { dirname } = require('node:path')
 const { native, callNative } = require('./native')
 const { invalidArgType } = require('./errors')
-const { targetsOf } = require('./targets')
-const { releaseAll, tryLockSet } = require('./locks')
 const { readBytesSync } = require('./files')
 const { fileState } = require('./json')
 
@@ -61,14 +59,14 @@ function lockState(path, key, sidecar) {
     mode,
     cmdline: commandLine(pid),
   }))
-  // Where the OS lists nobody, it may simply not show the lock: macOS has no /proc/locks, and
-  // distributed filesystems (GlusterFS) hand flocks to their server. Probe with a shared try,
-  // which sees exclusive holders (pid unknown). Never an exclusive probe: that would sweep the
-  // temp files this reports, and only where the sidecar exists, so inspect creates nothing.
+  // Where the OS lists nobody, it may simply not show the lock: macOS and Windows have no
+  // /proc/locks, a holder in another pid namespace (a container sharing the volume) is not listed
+  // in ours, and distributed filesystems (GlusterFS) hand flocks to their server. Probe on a
+  // descriptor of its own, outside the registry (no queue joined, no sweep, nothing created):
+  // exclusive then shared tries tell a shared holder from an exclusive one (pid unknown).
   if (holders.length === 0 && fs.existsSync(sidecar)) {
-    const probe = tryLockSet(targetsOf(path, 'allow'), 'shared')
-    if (probe) releaseAll(probe)
-    else holders = [{ pid: null, mode: 'exclusive', cmdline: null }]
+    const held = callNative(() => native.probeLock(key))
+    if (held !== 'free') holders = [{ pid: null, mode: held, cmdline: null }]
   }
   const mode = holders.length === 0 ? null : holders.some((h) => h.mode === 'exclusive') ? 'exclusive' : 'shared'
   // Processes blocked waiting for it (Linux: /proc/locks); null where the OS cannot tell.
