@@ -123,7 +123,8 @@ leftover proper-lockfile lock) shows as lock "unusable", not held: the library r
 
 JSON fields (stable; sections that could not be determined are null):
   path        the path as given
-  resolved    the canonical data file path (the lock is <resolved>.lock)
+  resolved    the canonical data file path (the lock file is <resolved>.lock, or for a name
+              over 250 bytes <first 200 bytes>.<16 hex digits of its SHA-256>.lock)
   lock        { held: boolean, mode: "exclusive" | "shared" | null,
                 holders: [{ pid, mode, cmdline: string | null }] }
   data        { state: "missing" | "empty" | "ok" | "corrupt" | "error", message: string | null }

@@ -52,8 +52,8 @@ function unusableSidecar(sidecar) {
   return null
 }
 
-/** Who holds the lock of `path` (resolved: `key`), and in which mode. */
-function lockState(path, key, sidecar) {
+/** Who holds the lock of the data file whose lock key is `key`, and in which mode. */
+function lockState(key, sidecar) {
   let holders = callNative(() => native.lockHolders(key)).map(({ pid, mode }) => ({
     pid,
     mode,
@@ -118,10 +118,12 @@ function inspect(path) {
     report.lockFile = callNative(() => native.sidecarPath(resolved))
     const unusable = unusableSidecar(report.lockFile)
     if (unusable) {
-      report.lock = { held: false, mode: null, holders: [], waiters: null, unusable: unusable.kind }
+      // Nobody can wait for a lock file nobody can open; null only where the OS cannot tell.
+      const waiters = callNative(() => native.lockWaiters(resolved)) === null ? null : []
+      report.lock = { held: false, mode: null, holders: [], waiters, unusable: unusable.kind }
       problem(unusable.problem)
     } else {
-      report.lock = lockState(path, resolved, report.lockFile)
+      report.lock = lockState(resolved, report.lockFile)
     }
   } catch (err) {
     problem(`cannot tell whether the lock is held: ${err.message}`)
