@@ -5,11 +5,10 @@
 import { createHash } from 'node:crypto'
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, tryAcquire } from '../index.js'
-import { HOLDERS_KNOWN, ROOT, node, run, tempDir, type RunOptions } from './helpers'
+import { HOLDERS_KNOWN, ROOT, node, run, tempDir, type RunOptions, waitingForLock } from './helpers'
 
 const BIN = join(ROOT, 'bin', 'index-lock.js')
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version
@@ -46,22 +45,6 @@ function free(file: string): boolean {
   const lock = tryAcquire(file)
   void lock?.release()
   return lock !== null
-}
-
-/** Resolves once process `pid` waits in flock(2) (a "->" line of /proc/locks). */
-/** Resolves once `pid` waits for a lock: a blocked flock in /proc/locks on Linux; elsewhere (no
- * /proc/locks) the polling waiter's mark, the sidecar's modification time moving past `since`. */
-async function waitingInFlock(pid: number, sidecar: string, since: bigint) {
-  for (let i = 0; i < 500; i++) {
-    if (HOLDERS_KNOWN) {
-      const lines = readFileSync('/proc/locks', 'utf8').split('\n')
-      if (lines.some((l) => l.includes('->') && l.split(/\s+/).includes(String(pid)))) return
-    } else if (statSync(sidecar, { bigint: true }).mtimeNs !== since) {
-      return
-    }
-    await sleep(20)
-  }
-  throw new Error(`pid ${pid} never waited for a lock`)
 }
 
 describe('index-lock run', () => {
@@ -209,7 +192,7 @@ describe('index-lock run', () => {
     try {
       const since = statSync(`${file}.lock`, { bigint: true }).mtimeNs
       const r = cli(['run', file, '--timeout', 'inf', '--', 'sh', '-c', 'echo ran'])
-      await waitingInFlock(r.child.pid!, `${file}.lock`, since)
+      await waitingForLock(r.child.pid!, `${file}.lock`, since)
       r.child.kill('SIGINT')
       expect((await r.exited).code).toBe(130)
       expect(r.stdout()).toBe('')

@@ -1,30 +1,14 @@
 // flock(2) has no queue: a process whose own callers keep the lock busy must still let other
 // processes in (it yields the OS lock after a slice when /proc/locks shows a waiter).
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { expect, it } from 'vitest'
 
 import { acquire, updateJson } from '../index.js'
-import { FIXTURES, HOLDERS_KNOWN, node, run, tempDir } from './helpers'
+import { FIXTURES, node, run, tempDir, waitingForLock } from './helpers'
 
 const isRoot = process.getuid?.() === 0
-
-/** Resolves once `pid` waits for the lock of `sidecar`: a blocked flock in /proc/locks on Linux;
- * elsewhere (no /proc/locks) the polling waiter's mark, the sidecar's modification time moving. */
-async function waitingFor(pid: number, sidecar: string) {
-  const since = statSync(sidecar, { bigint: true }).mtimeNs
-  for (let i = 0; i < 500; i++) {
-    if (HOLDERS_KNOWN) {
-      const lines = readFileSync('/proc/locks', 'utf8').split('\n')
-      if (lines.some((l) => l.includes('->') && l.split(/\s+/).includes(String(pid)))) return
-    } else if (statSync(sidecar, { bigint: true }).mtimeNs !== since) {
-      return
-    }
-    await sleep(20)
-  }
-  throw new Error(`pid ${pid} never waited for the lock`)
-}
 
 it('a process that keeps its own queue busy does not lock other processes out', async () => {
   const p = join(tempDir(), 'counter.json')
@@ -49,7 +33,7 @@ it("a shared request held back for another process's exclusive waiter is granted
   const p = join(tempDir(), 'index.json')
   const r1 = await acquire(p, { mode: 'shared' })
   const b = node('wait-exclusive.cjs', [p, '300'])
-  await waitingFor(Number((await b.line('WAITING')).split(' ')[1]), `${p}.lock`)
+  await waitingForLock(Number((await b.line('WAITING')).split(' ')[1]), `${p}.lock`)
   // Past this process's fair slice, so it now holds new shared requests back for the waiter.
   await sleep(30)
   const r2 = acquire(p, { mode: 'shared', timeoutMs: 10_000 })
@@ -67,7 +51,7 @@ it('a reader that takes its next shared handle before releasing the last keeps g
   const reader = node('shared-hand-over.cjs', [p, go, '20'])
   await reader.line('READY')
   const writer = node('wait-exclusive.cjs', [p, 'Infinity'])
-  await waitingFor(Number((await writer.line('WAITING')).split(' ')[1]), `${p}.lock`)
+  await waitingForLock(Number((await writer.line('WAITING')).split(' ')[1]), `${p}.lock`)
   // The reader's hand-overs now need shared requests admitted while the writer waits: each
   // holder is released only after its successor is granted.
   writeFileSync(go, '')

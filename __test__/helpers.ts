@@ -1,6 +1,6 @@
 // Shared test plumbing: temp directories that are removed afterwards, and child processes.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, realpathSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, realpathSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -127,4 +127,31 @@ export function run(cmd: string, args: string[], env: Record<string, string> = {
 /** Runs a fixture script under node. */
 export function node(fixture: string, args: string[] = [], env: Record<string, string> = {}): Run {
   return run(process.execPath, [join(FIXTURES, fixture), ...args], env)
+}
+
+/** What a synchronous call throws; fails the test when it does not throw. */
+export function thrownSync(f: () => unknown): Error & { code?: string; path?: string } {
+  try {
+    f()
+  } catch (err) {
+    return err as Error
+  }
+  throw new Error('expected a throw')
+}
+
+/** Resolves once `pid` waits for the lock of `sidecar`: a blocked flock (a "->" line of
+ * /proc/locks) on Linux; elsewhere (no /proc/locks) the polling waiter's mark, the sidecar's
+ * modification time moving past `since` (default: its time now). */
+export async function waitingForLock(pid: number, sidecar: string, since?: bigint) {
+  const from = since ?? statSync(sidecar, { bigint: true }).mtimeNs
+  for (let i = 0; i < 500; i++) {
+    if (HOLDERS_KNOWN) {
+      const lines = readFileSync('/proc/locks', 'utf8').split('\n')
+      if (lines.some((l) => l.includes('->') && l.split(/\s+/).includes(String(pid)))) return
+    } else if (statSync(sidecar, { bigint: true }).mtimeNs !== from) {
+      return
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error(`pid ${pid} never waited for the lock`)
 }

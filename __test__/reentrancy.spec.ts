@@ -16,19 +16,10 @@ import {
   withIndexLockSync,
   writeJson,
 } from '../index.js'
-import { node, tempDir } from './helpers'
+import { node, tempDir, thrownSync } from './helpers'
 
 type Entries = { entries: Record<string, number> }
 const empty = () => ({ default: { entries: {} } as Entries })
-
-function thrownSync(f: () => unknown): Error & { code?: string } {
-  try {
-    f()
-  } catch (err) {
-    return err as Error
-  }
-  throw new Error('expected a throw')
-}
 
 describe('nested calls in a held section are serialized', () => {
   it('concurrent nested updateJson calls keep every update', async () => {

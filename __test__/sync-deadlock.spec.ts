@@ -14,16 +14,7 @@ import {
   withIndexLock,
   withIndexLockSync,
 } from '../index.js'
-import { node, tempDir } from './helpers'
-
-function thrownSync(f: () => unknown): Error & { code?: string; path?: string } {
-  try {
-    f()
-  } catch (err) {
-    return err as Error
-  }
-  throw new Error('expected a throw')
-}
+import { node, tempDir, thrownSync } from './helpers'
 
 /** Starts the other process: holds `b`, then waits for `c`. */
 async function otherHoldsBWaitsForC(b: string, c: string) {

@@ -18,16 +18,7 @@ import {
   withIndexLockSync,
   writeJsonSync,
 } from '../index.js'
-import { expectHolder, node, ROOT, tempDir } from './helpers'
-
-function thrownSync(f: () => unknown): Error & { code?: string; path?: string } {
-  try {
-    f()
-  } catch (err) {
-    return err as Error
-  }
-  throw new Error('expected a throw')
-}
+import { expectHolder, node, ROOT, tempDir, thrownSync } from './helpers'
 
 describe('withIndexLockSync', () => {
   it('returns the result of fn, releases, and rethrows', () => {
