@@ -14,8 +14,28 @@ const FILESYSTEM_CACHE_MAX = 4096
 const filesystems = new Map()
 const warned = new Set()
 
+/**
+ * How long a resolved lock key is reused without resolving the path again (a realpath of the
+ * directory and an lstat each time): long enough to keep both off a hot lock/unlock loop, short
+ * enough that a directory symlink re-pointed or a directory moved is followed at once by any
+ * call made later than this. Within it, a call locks the key the path had when it was resolved,
+ * as any call that resolved it just before the change would.
+ */
+const KEY_TRUST_MS = 100
+/** Most paths whose key is remembered at once; then it starts over. */
+const KEY_CACHE_MAX = 4096
+/** Lock key by path as given (a relative one with the working directory it was resolved in). */
+const keys = new Map()
+
 function resolveKey(path) {
-  return callNative(() => native.resolvePath(path))
+  const spelled = isAbsolute(path) ? path : `${process.cwd()}\0${path}`
+  const now = performance.now()
+  const known = keys.get(spelled)
+  if (known !== undefined && now - known.at < KEY_TRUST_MS) return known.key
+  const key = callNative(() => native.resolvePath(path))
+  if (keys.size >= KEY_CACHE_MAX) keys.clear()
+  keys.set(spelled, { key, at: now })
+  return key
 }
 
 /**

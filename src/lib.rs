@@ -9,6 +9,7 @@ pub mod json;
 pub mod lock;
 pub mod path;
 pub mod registry;
+pub mod spare;
 pub mod sweep;
 pub mod sys;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -33,12 +34,25 @@ const MAX_REOPENS: usize = 1000;
 pub struct OsLock {
   file: File,
   mark: sys::Mark,
+  /// When the descriptor was last seen to be the file the sidecar path names.
+  named_at: Instant,
 }
 
 impl OsLock {
-  fn new(file: File) -> Self {
+  fn new(file: File, named_at: Instant) -> Self {
     let mark = sys::Mark::new(&file);
-    OsLock { file, mark }
+    OsLock {
+      file,
+      mark,
+      named_at,
+    }
+  }
+
+  /// Lets go of the lock but keeps the descriptor, for `relock`; `None` (closed, which releases
+  /// it too) if the OS refuses.
+  pub fn unlock(self) -> Option<(File, Instant)> {
+    sys::unlock(&self.file).ok()?;
+    Some((self.file, self.named_at))
   }
 
   /// Whether another process waits for this lock (Linux: /proc/locks; elsewhere: the mark a
@@ -74,10 +88,33 @@ pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
       return Ok(None);
     }
     if sys::still_named(&file, sidecar)? {
-      return Ok(Some(OsLock::new(file)));
+      return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
   Err(Error::errno(sys::errno::ESTALE, "flock", sidecar))
+}
+
+/// What `relock` made of a kept descriptor.
+pub enum Relock {
+  Held(OsLock),
+  /// Another open file description holds the lock: the descriptor, still unlocked, back.
+  Busy(File),
+  /// The sidecar was deleted or replaced since: the descriptor is closed.
+  Gone,
+}
+
+/// Takes the lock without waiting on a descriptor an earlier hold kept (`OsLock::unlock`), last
+/// seen naming the sidecar at `named_at`. Checks only that the file still has a name (one fstat):
+/// a deleted sidecar, or one replaced by a rename over it, has none. The caller decides how long
+/// to trust that it is still *this* name.
+pub fn relock(file: File, named_at: Instant, sidecar: &Path, mode: Mode) -> Result<Relock> {
+  if !sys::try_lock(&file, mode).map_err(|e| Error::io(e, "flock", sidecar))? {
+    return Ok(Relock::Busy(file));
+  }
+  if sys::unlinked(&file).map_err(|e| Error::io(e, "fstat", sidecar))? {
+    return Ok(Relock::Gone);
+  }
+  Ok(Relock::Held(OsLock::new(file, named_at)))
 }
 
 /// Waits until the lock is ours (`sys::wait_lock`); `Ok(None)` once `abandoned` is set (see
@@ -90,7 +127,7 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
       return Ok(None);
     }
     if sys::still_named(&file, sidecar)? {
-      return Ok(Some(OsLock::new(file)));
+      return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
   Err(Error::errno(sys::errno::ESTALE, "flock", sidecar))

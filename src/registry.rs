@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock};
 use crate::path::sidecar;
+use crate::spare;
 use crate::sweep;
 use crate::sys;
 
@@ -167,6 +168,14 @@ impl Entry {
       held.since = Instant::now();
     }
     false
+  }
+
+  /// Gives up the OS lock this process holds for the path, if any, keeping its descriptor for the
+  /// next hold (`spare`).
+  fn let_go(&mut self) {
+    if let Some(held) = self.os.take() {
+      spare::release(&self.sidecar, held.lock);
+    }
   }
 
   fn idle(&self) -> bool {
@@ -327,7 +336,7 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     let Some(head) = e.queue.front() else {
       e.held_back = None;
       if e.holders == 0 {
-        e.os = None;
+        e.let_go();
       }
       return;
     };
@@ -343,9 +352,9 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     e.held_back = None;
     let mut delay = Duration::ZERO;
     if matches!(&e.os, Some(held) if held.mode != mode) {
-      e.os = None;
+      e.let_go();
     } else if e.os.is_some() && e.should_yield() {
-      e.os = None;
+      e.let_go();
       delay = YIELD_DELAY;
     }
     if e.os.is_none() {
@@ -353,7 +362,7 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
         return;
       }
       let now = if delay.is_zero() {
-        lock::try_lock(&e.sidecar, mode)
+        spare::try_lock(&e.sidecar, mode)
       } else {
         Ok(None)
       };
@@ -499,7 +508,7 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
   } else if e.holders > 0 {
     (e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield()).then_some(())
   } else {
-    match lock::try_lock(&e.sidecar, mode) {
+    match spare::try_lock(&e.sidecar, mode) {
       Ok(Some(l)) => {
         e.os = Some(HeldOs::new(l, mode));
         Some(())

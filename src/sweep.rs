@@ -27,6 +27,8 @@ struct Scan {
   mtime: SystemTime,
   at: Instant,
   cost: Duration,
+  /// When the directory's mtime was last compared with `mtime`.
+  looked: Instant,
 }
 
 /// Directories scanned, so that an unchanged directory is not read again on every exclusive
@@ -37,6 +39,10 @@ static SCANNED: LazyLock<Mutex<HashMap<PathBuf, Scan>>> =
   LazyLock::new(|| Mutex::new(HashMap::new()));
 const CACHE_MAX: usize = 4096;
 const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
+/// How long after a look found the directory unchanged the next exclusive acquisition skips
+/// looking: it keeps a stat off the hot path of back-to-back locks, and delays finding an
+/// orphan by no more than this.
+const LOOK_GAP: Duration = Duration::from_millis(10);
 
 /// The pid in a temp name of `target_name` (`.<name>.<pid>.<tid>.<n>.<random>.tmp`), or `None`
 /// when `entry` is not one of its temp files.
@@ -221,6 +227,15 @@ pub fn sweep_if_changed(target: &Path) {
   let Some(dir) = target.parent() else {
     return;
   };
+  {
+    let cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = cache.get(dir) {
+      let recent = last.at.elapsed() < MIN_SCAN_GAP.max(last.cost * 20);
+      if recent || last.looked.elapsed() < LOOK_GAP {
+        return;
+      }
+    }
+  }
   let Ok(mtime) = fs::metadata(dir).and_then(|m| m.modified()) else {
     return;
   };
@@ -228,11 +243,10 @@ pub fn sweep_if_changed(target: &Path) {
     .duration_since(mtime)
     .is_ok_and(|age| age > MTIME_TRUST);
   {
-    let cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(last) = cache.get(dir) {
-      let unchanged = settled && last.mtime == mtime;
-      let recent = last.at.elapsed() < MIN_SCAN_GAP.max(last.cost * 20);
-      if unchanged || recent {
+    let mut cache = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = cache.get_mut(dir) {
+      if settled && last.mtime == mtime {
+        last.looked = Instant::now();
         return;
       }
     }
@@ -253,6 +267,7 @@ pub fn sweep_if_changed(target: &Path) {
           mtime: after,
           at: Instant::now(),
           cost,
+          looked: Instant::now(),
         },
       );
     }

@@ -62,6 +62,21 @@ pub fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
   }
 }
 
+/// A released sidecar descriptor is worth keeping open here (see `crate::spare`): an open
+/// descriptor stops nobody from deleting or renaming the file or its directory.
+pub const KEEP_SIDECARS: bool = true;
+
+/// Lets go of the flock and keeps the descriptor.
+pub fn unlock(file: &File) -> io::Result<()> {
+  FileExt::unlock(file)
+}
+
+/// Whether the file behind `file` has lost its last name (deleted, or replaced by a rename over
+/// it) since it was opened: one fstat.
+pub fn unlinked(file: &File) -> io::Result<bool> {
+  Ok(file.metadata()?.nlink() == 0)
+}
+
 /// flock(2) without blocking: `Ok(false)` when another open file description holds it.
 pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {
   let r = match mode {

@@ -103,6 +103,19 @@ pub fn still_named(_file: &File, _sidecar: &Path) -> Result<bool> {
   Ok(true)
 }
 
+/// A kept handle would keep anyone (this process included) from deleting the sidecar or its
+/// directory (see `SIDECAR_SHARE`), so each release closes it.
+pub const KEEP_SIDECARS: bool = false;
+
+pub fn unlock(file: &File) -> io::Result<()> {
+  file.unlock()
+}
+
+/// Never: nobody can delete or rename the sidecar while we have it open.
+pub fn unlinked(_file: &File) -> io::Result<bool> {
+  Ok(false)
+}
+
 /// LockFileEx over the whole file without waiting (std's `File::try_lock`); `Ok(false)` when
 /// another handle holds a conflicting lock on any byte of it.
 pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {

@@ -1,0 +1,97 @@
+// The uncontended hot path keeps the sidecar's descriptor open between holds and reuses a path's
+// resolved lock key for a short while (see README "Performance"). Neither may ever make two
+// holders of one file: a sidecar deleted or replaced between holds is noticed by the next
+// acquisition, a key is resolved again once its trust time is over, and kept descriptors are
+// closed soon after the path goes idle.
+import { readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+import { acquire, tryAcquire, withIndexLock } from '../index.js'
+import { BACKEND, node, tempDir } from './helpers'
+
+/** The descriptors this process has open on `file` (Linux: /proc/self/fd). */
+function openOn(file: string): number {
+  let n = 0
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(file)) n++
+    } catch {}
+  }
+  return n
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('hot path', () => {
+  for (const how of ['deleted', 'replaced by a rename over it'] as const) {
+    it(`a sidecar ${how} between two holds is noticed: the next acquisition locks the new file`, async () => {
+      const p = join(tempDir('hot'), 'index.json')
+      await withIndexLock(p, () => {})
+      // The sidecar this process knows loses its name; another process locks the new one.
+      if (how === 'deleted') unlinkSync(`${p}.lock`)
+      else {
+        writeFileSync(`${p}.lock.new`, '')
+        renameSync(`${p}.lock.new`, `${p}.lock`)
+      }
+      const holder = node('proc-hold.cjs', [p])
+      await holder.line('HELD')
+      // Relocking the old inode would succeed: only the new file's lock counts.
+      expect(tryAcquire(p)).toBeNull()
+      const waited = await acquire(p, { timeoutMs: 100 }).then(
+        async (h) => {
+          await h.release()
+          return 'acquired'
+        },
+        (err: { code: string }) => err.code,
+      )
+      expect(waited).toBe('ELOCKTIMEOUT')
+      holder.child.kill('SIGTERM')
+      await holder.line('RELEASED')
+      const h = tryAcquire(p)
+      expect(h).not.toBeNull()
+      await h?.release()
+    })
+  }
+
+  it('a released lock is free for other processes at once, though its descriptor stays open a moment', async () => {
+    const p = join(tempDir('hot'), 'index.json')
+    await withIndexLock(p, () => {})
+    const other = node('proc-hold.cjs', [p])
+    await other.line('HELD')
+    other.child.kill('SIGTERM')
+    await other.line('RELEASED')
+  })
+
+  // /proc/self/fd lists open descriptors on Linux only.
+  it.skipIf(process.platform !== 'linux')(
+    'a kept sidecar descriptor is closed within about a second of the last hold',
+    async () => {
+      const p = join(tempDir('hot'), 'index.json')
+      await withIndexLock(p, () => {})
+      // Kept where the platform allows it (Unix); Windows closes at release.
+      expect(openOn(`${p}.lock`)).toBe(BACKEND === 'windows' ? 0 : 1)
+      await sleep(2500)
+      expect(openOn(`${p}.lock`)).toBe(0)
+    },
+  )
+
+  it('a directory symlink re-pointed is followed by calls made after the key trust time (100 ms)', async () => {
+    const dir = tempDir('hot')
+    mkdirSync(join(dir, 'a'))
+    mkdirSync(join(dir, 'b'))
+    symlinkSync(join(dir, 'a'), join(dir, 'data'))
+    const p = join(dir, 'data', 'index.json')
+    await withIndexLock(p, () => {})
+    rmSync(join(dir, 'data'))
+    symlinkSync(join(dir, 'b'), join(dir, 'data'))
+    await sleep(150)
+    // Another process holds the lock of the file the path names now: b/index.json.
+    const holder = node('proc-hold.cjs', [join(dir, 'b', 'index.json')])
+    await holder.line('HELD')
+    expect(tryAcquire(p)).toBeNull()
+    holder.child.kill('SIGTERM')
+    await holder.line('RELEASED')
+  })
+})
