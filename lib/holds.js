@@ -13,7 +13,7 @@ const {
   syncPromiseError,
   upgradeError,
 } = require('./errors')
-const { lockSet, lockSetSync, releaseAll } = require('./locks')
+const { lockSet, lockSetSync, releaseAll, tryLockFree } = require('./locks')
 const { QUEUE, asCallersTimeout, timedOut, untilDeadline, waitFor } = require('./wait')
 
 // What the current call chain holds: canonical path -> its hold. A hold is one section:
@@ -177,7 +177,8 @@ function idle(hold) {
  */
 async function runLocked(targets, opts, fn) {
   const store = holds.getStore()
-  const { plan, taken, locks } = await enterSection(store, targets, opts, Date.now())
+  const { plan, taken, locks } =
+    enterNow(store, targets, opts) ?? (await enterSection(store, targets, opts, Date.now()))
   const mine = newHold(plan.of)
   try {
     return await holds.run(childStore(store, targets, mine), fn)
@@ -188,6 +189,19 @@ async function runLocked(targets, opts, fn) {
     releaseAll(locks)
     for (const hold of taken) endTurn(hold)
   }
+}
+
+/**
+ * `enterSection` for the common case, without its promises: one path the chain does not hold, no signal,
+ * free now. Null when that is not the case (nothing was taken; `enterSection` then runs in full).
+ */
+function enterNow(store, targets, opts) {
+  // A signal goes the full way: watching it may throw even when the lock is free.
+  if (targets.length !== 1 || opts.signal) return null
+  const plan = planFor(store, targets, opts.mode)
+  if (plan.need.length !== 1) return null
+  const lock = tryLockFree(targets[0].key, opts.mode)
+  return lock && { plan, taken: [], locks: [lock] }
 }
 
 /**

@@ -58,6 +58,12 @@ function tryLockKey(key, exclusive) {
   return free ? retain(free) : null
 }
 
+/** `lockKey` when no wait is needed: the lock of `key` (retained) if free now, else null. */
+function tryLockFree(key, mode) {
+  closeBatch(key)
+  return tryLockKey(key, mode === 'exclusive')
+}
+
 /**
  * The second half: joins the queue of `key` synchronously (so JS call order is queue order);
  * `granted(lock)` (retained) or `failed(error)` follows. Returns `cancel()`, which withdraws the
@@ -232,6 +238,7 @@ module.exports = {
   releaseLock,
   releaseAll,
   tryLockKey,
+  tryLockFree,
   queueLock,
   lockKey,
   lockKeySync,
