@@ -188,7 +188,9 @@ function lineReader(stream, child) {
     }
     flush()
   })
-  child.once('exit', () => {
+  // 'close', not 'exit': a child that exits right after writing its last line (the native
+  // bound, in microseconds) may exit before that line has been read from the pipe.
+  child.once('close', () => {
     ended = true
     flush()
   })
