@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict'
-// `npm run bench`: index-lock side by side with the alternatives, in one invocation, as one table.
+// `npm run bench`: index-lock side by side with the alternatives, in one invocation, as one table,
+// judged against the project's performance targets, each a ratio of two figures of the same run.
 //
 //   1. Uncontended round trip: withIndexLock(path, () => {}) vs proper-lockfile lock()+release()
 //      vs async-mutex runExclusive(() => {}).
@@ -9,11 +10,19 @@
 //      the same behind an in-process queue, withIndexLock + readJson/writeJson, updateJson, and a
 //      native lower bound (bench/native, Rust: flock + serde_json, no JS), with and without fsync.
 //   3. Cross-process hand-over: the holder releases, the parked waiter in another process enters.
+//   4. Small read: await readJson(p) vs JSON.parse(fs.readFileSync(p)) vs
+//      JSON.parse(await fs.promises.readFile(p)) of a ~100-byte file, interleaved in one process.
+//   5. Syscalls of the uncontended round trip: section 1's index-lock child under `strace -f -c`,
+//      twice with different round-trip counts; the difference divided by the difference of the
+//      counts is what one round trip costs (start-up, warm-up and exit cancel out exactly).
 //
 // Options:
 //   --quick        short smoke run (~30 s; used by a test): few iterations, tiny U
+//   --runs <n>     repeat the whole bench n times (default 1): every run's table and targets, then
+//                  each target's status per run and the spread (min..max) of its figures
 //   --json <file>  also write the results, machine-readable
-//   --only <list>  comma-separated subset of: uncontended,rmw,handover (for working on one part)
+//   --only <list>  comma-separated subset of: uncontended,read,rmw,handover,syscalls (for working
+//                  on one part)
 //   --rmw <list>   RMW configurations to run instead of the standard ones, all rows each, as
 //                  PxCxU, comma-separated (e.g. 1x1x600 for the cost of an update without any
 //                  contention)
@@ -22,7 +31,8 @@
 //
 // Everything runs in child processes (one implementation per process) under one temp dir in
 // os.tmpdir(), which is removed at the end; every child is killed if the bench stops early.
-// Progress goes to stderr; the report (and only the report) to stdout.
+// Progress goes to stderr; the report (and only the report) to stdout. The exit code is 1 when a
+// row failed or a locked row lost an update or saw an error; a missed target does not change it.
 
 const { spawn, fork, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -36,8 +46,10 @@ const NATIVE_BIN = join(__dirname, 'native', 'target', 'release', 'index-lock-be
 // ---------------------------------------------------------------------------------------------
 // Options and settings
 
+const SECTIONS = ['uncontended', 'read', 'rmw', 'handover', 'syscalls']
+
 function parseArgs(argv) {
-  const args = { quick: false, json: null, only: null, diagnose: false, rmw: null }
+  const args = { quick: false, json: null, only: null, diagnose: false, rmw: null, runs: 1 }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') args.quick = true
@@ -49,20 +61,24 @@ function parseArgs(argv) {
         if (!m) throw new Error(`--rmw takes PxCxU[,PxCxU...], not ${c}`)
         return { P: Number(m[1]), C: Number(m[2]), U: Number(m[3]), all: true }
       })
+    } else if (a === '--runs' || a.startsWith('--runs=')) {
+      const n = a === '--runs' ? argv[++i] : a.slice(7)
+      if (!/^[1-9]\d*$/.test(n ?? '')) throw new Error(`--runs takes a positive whole number, not ${n}`)
+      args.runs = Number(n)
     } else if (a === '--json') args.json = argv[++i]
     else if (a.startsWith('--json=')) args.json = a.slice(7)
     else if (a === '--only') args.only = argv[++i].split(',')
     else if (a.startsWith('--only=')) args.only = a.slice(7).split(',')
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node bench/run.js [--quick] [--json <file>] [--only uncontended,rmw,handover] [--rmw PxCxU,...] [--diagnose]\n',
+        'usage: node bench/run.js [--quick] [--runs <n>] [--json <file>] [--only uncontended,read,rmw,handover,syscalls] [--rmw PxCxU,...] [--diagnose]\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
   if (args.json === undefined || args.json === '') throw new Error('--json needs a file name')
-  const unknown = (args.only ?? []).filter((x) => !['uncontended', 'rmw', 'handover'].includes(x))
-  if (unknown.length) throw new Error(`--only takes uncontended, rmw, handover; not ${unknown.join(', ')}`)
+  const unknown = (args.only ?? []).filter((x) => !SECTIONS.includes(x))
+  if (unknown.length) throw new Error(`--only takes ${SECTIONS.join(', ')}; not ${unknown.join(', ')}`)
   return args
 }
 
@@ -81,6 +97,8 @@ try {
 const SETTINGS = args.quick
   ? {
       uncontended: { 'index-lock': 5000, 'async-mutex': 5000, 'proper-lockfile': 500, rounds: 1 },
+      read: { iterations: 2000, warmUp: 200 },
+      syscalls: { fewer: 200, more: 2200, warmUp: 200, timeoutMs: 120_000 },
       rmw: [
         { P: 4, C: 1, U: 30, all: true },
         { P: 4, C: 4, U: 8, all: true },
@@ -93,6 +111,8 @@ const SETTINGS = args.quick
     }
   : {
       uncontended: { 'index-lock': 20_000, 'async-mutex': 20_000, 'proper-lockfile': 2000, rounds: 2 },
+      read: { iterations: 20_000, warmUp: 2000 },
+      syscalls: { fewer: 2000, more: 22_000, warmUp: 1000, timeoutMs: 300_000 },
       rmw: [
         { P: 4, C: 1, U: 200, all: true },
         { P: 4, C: 4, U: 50, all: true },
@@ -134,7 +154,8 @@ function track(child) {
 function killChildren() {
   for (const child of children) {
     try {
-      child.kill('SIGKILL')
+      if (child.ownGroup) process.kill(-child.pid, 'SIGKILL')
+      else child.kill('SIGKILL')
     } catch {}
   }
 }
@@ -188,7 +209,9 @@ function lineReader(stream, child) {
     }
     flush()
   })
-  child.once('exit', () => {
+  // 'close', not 'exit': a child that exits right after writing its last line (the native
+  // bound, in microseconds) may exit before that line has been read from the pipe.
+  child.once('close', () => {
     ended = true
     flush()
   })
@@ -244,7 +267,7 @@ function fsyncProbe(dir, n) {
 // The disk of a shared VM is the noisiest part of the bench: its fsync cost can change tenfold
 // within a minute. It is probed before every durable group of RMW rows, and these probes are
 // printed, so a reader can tell a slow row from a slow disk.
-const diskProbes = []
+let diskProbes = []
 
 function probeDisk(when) {
   const fsyncUs = fsyncProbe(tmpRoot, 20)
@@ -578,6 +601,159 @@ async function handover(dir) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. Small read
+
+// ~100 bytes: small enough that the read is all per-call overhead (thread hops, buffers), which
+// is what the readJson target is about.
+const SMALL_JSON = `${JSON.stringify({ version: 1, entries: { 'a-0-0': { at: 1764430000000 }, 'b-0-1': { at: 1764430000001 } }, by: 'bench' })}\n`
+
+const READ_LABELS = {
+  readJson: 'index-lock await readJson(p)',
+  readFileSync: 'JSON.parse(fs.readFileSync(p))',
+  'fs.promises.readFile': 'JSON.parse(await fs.promises.readFile(p))',
+}
+
+async function smallRead(dir) {
+  const own = join(dir, `read-${++runCounter}`)
+  fs.mkdirSync(own)
+  const path = join(own, 'small.json')
+  fs.writeFileSync(path, SMALL_JSON)
+  const { iterations, warmUp } = SETTINGS.read
+  process.stderr.write(`read: readJson vs readFileSync vs fs.promises.readFile, ${SMALL_JSON.length}-byte file\n`)
+  const child = track(
+    spawn(process.execPath, [join(__dirname, 'read-child.js'), path, String(iterations), String(warmUp)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  )
+  const row = (impl) => ({ test: 'read', impl, label: READ_LABELS[impl], bytes: SMALL_JSON.length })
+  try {
+    const line = await within(SETTINGS.runTimeoutMs, 'small read', lineReader(child.stdout, child).next())
+    const code = await exited(child)
+    if (code !== 0) throw new Error(`read child exited with ${code}`)
+    const { samplesUs } = JSON.parse(line)
+    return Object.keys(READ_LABELS).map((impl) => ({ ...row(impl), ...summary(samplesUs[impl]) }))
+  } catch (err) {
+    process.stderr.write(`small read FAILED: ${err.message}\n`)
+    return Object.keys(READ_LABELS).map((impl) => ({ ...row(impl), failed: err.message }))
+  } finally {
+    child.kill('SIGKILL')
+    fs.rmSync(own, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Syscalls of the uncontended round trip
+
+/** Why strace cannot count syscalls here, or null when it can. Checked once per bench. */
+function straceProblem() {
+  try {
+    execFileSync('strace', ['-qq', '-o', '/dev/null', '--', 'true'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    return null
+  } catch (err) {
+    if (err.code === 'ENOENT') return 'strace not installed'
+    const why = String(err.stderr || err.message)
+      .trim()
+      .split('\n')[0]
+    return `strace cannot trace here: ${why}`
+  }
+}
+
+/** `strace -c`'s summary as { syscall: calls }. */
+function parseStraceSummary(text) {
+  const calls = {}
+  for (const line of text.split('\n')) {
+    // % time, seconds, usecs/call, calls, [errors,] syscall
+    const cells = line.trim().split(/\s+/)
+    if (cells.length < 5 || !/^\d/.test(cells[0])) continue
+    const name = cells[cells.length - 1]
+    if (name !== 'total') calls[name] = Number(cells[3])
+  }
+  return calls
+}
+
+/** Syscalls of every thread of one uncontended child making `n` round trips after the warm-up. */
+async function straceRun(path, n) {
+  const { warmUp, timeoutMs } = SETTINGS.syscalls
+  const out = join(tmpRoot, `strace-${++runCounter}.txt`)
+  const argv = [join(__dirname, 'uncontended-child.js'), 'index-lock', path, String(n), String(warmUp), 'count']
+  // strace only detaches from its child when it is killed (strace 6.1 has no --kill-on-exit), so
+  // both get a process group of their own, which is what gets killed.
+  const child = spawn('strace', ['-f', '-qq', '-c', '-o', out, '--', process.execPath, ...argv], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  })
+  child.ownGroup = true
+  track(child)
+  try {
+    const line = await within(timeoutMs, `strace of ${n} round trips`, lineReader(child.stdout, child).next())
+    const code = await exited(child)
+    if (code !== 0 || JSON.parse(line).done !== n) throw new Error(`traced child said ${line}, exit ${code}`)
+    return parseStraceSummary(fs.readFileSync(out, 'utf8'))
+  } finally {
+    try {
+      process.kill(-child.pid, 'SIGKILL')
+    } catch {} // ESRCH: both are gone already
+    fs.rmSync(out, { force: true })
+  }
+}
+
+// Calls that look at the locked descriptor (glibc's fstat is statx or newfstatat on x86-64).
+const STAT_CALLS = ['fstat', 'newfstatat', 'statx', 'fstat64', 'fstatat64']
+// What a hop to another thread and back costs in syscalls, shown whatever their count.
+const HOP_CALLS = ['futex', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll']
+
+async function syscalls(dir, problem) {
+  if (problem) return { unavailable: problem }
+  const own = join(dir, `syscalls-${++runCounter}`)
+  fs.mkdirSync(own)
+  const path = join(own, 'index.json')
+  fs.writeFileSync(path, '{}\n')
+  const { fewer, more } = SETTINGS.syscalls
+  try {
+    process.stderr.write(`syscalls: strace -f -c of ${fewer} uncontended round trips\n`)
+    const a = await straceRun(path, fewer)
+    process.stderr.write(`syscalls: strace -f -c of ${more} uncontended round trips\n`)
+    const b = await straceRun(path, more)
+    const perRoundTrip = {}
+    for (const name of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      perRoundTrip[name] = ((b[name] ?? 0) - (a[name] ?? 0)) / (more - fewer)
+    }
+    return { fewer, more, perRoundTrip }
+  } catch (err) {
+    process.stderr.write(`syscalls FAILED: ${err.message}\n`)
+    return { failed: err.message }
+  } finally {
+    fs.rmSync(own, { recursive: true, force: true })
+  }
+}
+
+/** Most frequent first; equal ones by name, so that runs list them alike. */
+const byRate = ([n1, r1], [n2, r2]) => r2 - r1 || (n1 < n2 ? -1 : n1 > n2 ? 1 : 0)
+
+/** The verdict on section 5: flock twice (lock, unlock), one fstat-class call, nothing else. */
+function judgeSyscalls(sc) {
+  const rates = Object.entries(sc.perRoundTrip)
+  const rate = (names) => rates.filter(([n]) => names.includes(n)).reduce((s, [, r]) => s + r, 0)
+  const flock = rate(['flock'])
+  const stat = rate(STAT_CALLS)
+  const frequent = rates.filter(([, r]) => r >= 0.5).sort(byRate)
+  const others = frequent.filter(([n]) => n !== 'flock' && !STAT_CALLS.includes(n))
+  const ok = Math.abs(flock - 2) <= 0.1 && Math.abs(stat - 1) <= 0.1 && others.length === 0
+  const total = rates.reduce((s, [, r]) => s + r, 0)
+  const hops = HOP_CALLS.filter((n) => n in sc.perRoundTrip).map((n) => `${n} ${sc.perRoundTrip[n].toFixed(2)}`)
+  const listed = frequent.map(([n, r]) => `${n} ${r.toFixed(2)}`).join(', ') || 'none'
+  return {
+    ok,
+    total,
+    listed,
+    shown:
+      `${listed} per round trip` +
+      (others.length ? ` (beyond flock+fstat: ${others.map(([n]) => n).join(', ')})` : '') +
+      `; thread hops: ${hops.join(', ') || 'none'}; all syscalls ${total.toFixed(2)}`,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report
 
 const fmtTime = (us) => {
@@ -604,9 +780,14 @@ function correctness(rows) {
 /** The "vs" column: how this row compares with the alternatives measured in the same run. */
 function ratios(row, rows) {
   if (row.failed) return ''
-  if (row.test === 'uncontended' || row.test === 'handover') {
-    if (row.impl !== 'index-lock') return ''
-    const others = row.test === 'uncontended' ? ['proper-lockfile', 'async-mutex'] : ['proper-lockfile']
+  if (row.test === 'uncontended' || row.test === 'handover' || row.test === 'read') {
+    const mine = { uncontended: 'index-lock', handover: 'index-lock', read: 'readJson' }[row.test]
+    if (row.impl !== mine) return ''
+    const others = {
+      uncontended: ['proper-lockfile', 'async-mutex'],
+      handover: ['proper-lockfile'],
+      read: ['readFileSync', 'fs.promises.readFile'],
+    }[row.test]
     return others
       .map((o) => find(rows, row.test, o))
       .filter(Boolean)
@@ -619,8 +800,18 @@ function ratios(row, rows) {
   const native = find(rows, 'rmw', 'native', same)
   if (native) parts.push(`x${fmtRatio(row.updatesPerSec / native.updatesPerSec)} native`)
   const pl = find(rows, 'rmw', 'proper-lockfile', same)
+  const queued = find(rows, 'rmw', 'queue+proper-lockfile', same)
   if (pl && !['naive', 'proper-lockfile'].includes(row.impl)) {
-    parts.push(`x${fmtRatio(row.updatesPerSec / pl.updatesPerSec)} (b)`, `p99 ${fmtRatio(row.p99 / pl.p99)} of (b)`)
+    parts.push(`x${fmtRatio(row.updatesPerSec / pl.updatesPerSec)} (b)`)
+  }
+  if (row.impl === 'queue+proper-lockfile') {
+    if (pl) parts.push(`p99 ${fmtRatio(row.p99 / pl.p99)} of (b)`)
+  } else if (queued && !['naive', 'proper-lockfile'].includes(row.impl)) {
+    // (c) is the strongest proper-lockfile set-up, so index-lock's rows are measured against it.
+    parts.push(
+      `x${fmtRatio(row.updatesPerSec / queued.updatesPerSec)} (c)`,
+      `p99 ${fmtRatio(row.p99 / queued.p99)} of (c)`,
+    )
   }
   return parts.join(', ')
 }
@@ -641,7 +832,12 @@ function table(rows) {
   ]
   const body = rows.map((r) => {
     const rmwRow = r.test === 'rmw'
-    const test = { uncontended: '1 uncontended', rmw: '2 read-modify-write', handover: '3 hand-over' }[r.test]
+    const test = {
+      uncontended: '1 uncontended',
+      rmw: '2 read-modify-write',
+      handover: '3 hand-over',
+      read: `4 read ${r.bytes} B`,
+    }[r.test]
     const config = rmwRow ? `${r.P} x ${r.C} x ${r.U}` : r.test === 'handover' ? '2 x 1' : '1 x 1'
     const fsync = rmwRow ? (r.fsync ? 'yes' : 'no') : '-'
     if (r.failed) return [test, r.label, config, fsync, 'FAILED', r.failed.slice(0, 60), '', '', '', '', '']
@@ -664,114 +860,240 @@ function table(rows) {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n')
 }
 
+const times = (x) => `x${fmtRatio(x)}`
+const perSec = (r) => `${r.updatesPerSec.toFixed(0)}/s`
+
 /**
- * The project's performance targets. Each is checked on every index-lock row it applies to:
- * MET when all pass, MISS when none does, PART when some do (the detail says which).
+ * The project's performance targets (issue 13), each judged on a ratio of two figures of the same
+ * run, because absolute times drift between runs of the same commit on a shared machine. A
+ * target with several conditions is MET when all hold, MISS when none does, PART otherwise.
+ * Each returns its figures as numbers too, for the spread over runs (--runs).
  */
-function targets(rows) {
+function evaluateTargets(rows, sc) {
   const out = []
-  const check = (name, cases) => {
-    const measured = cases.filter((c) => Number.isFinite(c.value))
+  /** checks: [{ value, ok }]; figures: [{ label, value, fmt }] for the spread over runs. */
+  const target = (key, name, checks, detail, figures) => {
+    const measured = checks.filter((c) => Number.isFinite(c.value))
     const passed = measured.filter((c) => c.ok).length
-    const status = measured.length === 0 ? 'n/a ' : passed === measured.length ? 'MET ' : passed === 0 ? 'MISS' : 'PART'
-    const detail =
-      measured.length === 0
-        ? 'not measured'
-        : measured
-            .map((c) => `${c.name}${c.name ? ' ' : ''}${c.shown}${measured.length > 1 ? (c.ok ? ' ok' : ' MISS') : ''}`)
-            .join(', ')
-    out.push(`  [${status}] ${name}: ${detail}`)
+    const status =
+      measured.length < checks.length ? 'n/a' : passed === measured.length ? 'MET' : passed === 0 ? 'MISS' : 'PART'
+    out.push({ key, name, status, detail: status === 'n/a' && !detail ? 'not measured' : detail, figures })
   }
+  const rmw = (impl, P, C) => find(rows, 'rmw', impl, { P, C, fsync: true })
+
   const il = find(rows, 'uncontended', 'index-lock')
   const pl = find(rows, 'uncontended', 'proper-lockfile')
-  check('uncontended round trip median <= 10 us', [
-    { name: '', value: il?.median, ok: il?.median <= 10, shown: fmtTime(il?.median) },
-  ])
-  const speedUp = pl && il ? pl.median / il.median : NaN
-  check('uncontended >= 50x faster than proper-lockfile', [
-    { name: '', value: speedUp, ok: speedUp >= 50, shown: `x${fmtRatio(speedUp)}` },
-  ])
+  const speedUp = il && pl ? pl.median / il.median : NaN
+  target(
+    'uncontended',
+    'uncontended round trip vs proper-lockfile >= 50x',
+    [{ value: speedUp, ok: speedUp >= 50 }],
+    il && pl
+      ? `${times(speedUp)} (medians: index-lock ${fmtTime(il.median)}, proper-lockfile ${fmtTime(pl.median)})`
+      : '',
+    [{ label: '', value: speedUp, fmt: times }],
+  )
 
-  const INDEX_LOCK = ['updateJson', 'withIndexLock']
-  /** One case per index-lock row of the configurations given, compared with `ref`. */
-  const cases = (configs, fsync, ref, pick, ok, shown) =>
-    configs.flatMap(({ P, C }) =>
-      INDEX_LOCK.map((impl) => {
-        const a = find(rows, 'rmw', impl, { P, C, fsync })
-        const b = find(rows, 'rmw', ref, { P, C, fsync })
-        const value = a && b ? pick(a, b) : NaN
-        return { name: `${impl}${configs.length > 1 ? ` ${P}x${C}` : ''}`, value, ok: ok(value), shown: shown(value) }
-      }),
-    )
-  const thr = (a, b) => a.updatesPerSec / b.updatesPerSec
-  const times = (x) => `x${fmtRatio(x)}`
-  check(
-    'durable RMW 4x1 >= 0.8x native bound',
-    cases([{ P: 4, C: 1 }], true, 'native', thr, (x) => x >= 0.8, times),
+  const SYSCALLS = 'uncontended round trip syscalls: flock + fstat + flock(LOCK_UN), nothing else'
+  if (!sc || sc.unavailable || sc.failed) {
+    const why = !sc ? 'not measured' : sc.unavailable ? `n/a (${sc.unavailable})` : `FAILED: ${sc.failed}`
+    out.push({ key: 'syscalls', name: SYSCALLS, status: 'n/a', detail: why, figures: [] })
+  } else {
+    const v = judgeSyscalls(sc)
+    out.push({
+      key: 'syscalls',
+      name: SYSCALLS,
+      status: v.ok ? 'MET' : 'MISS',
+      detail: v.shown,
+      figures: [{ label: 'all syscalls per round trip', value: v.total, fmt: (x) => x.toFixed(2) }],
+      text: v.listed,
+    })
+  }
+
+  const rj = find(rows, 'read', 'readJson')
+  const rs = find(rows, 'read', 'readFileSync')
+  const rp = find(rows, 'read', 'fs.promises.readFile')
+  const readCost = rj && rs ? rj.median / rs.median : NaN
+  const promisesCost = rp && rs ? rp.median / rs.median : NaN
+  target(
+    'readJson',
+    'readJson of a small file vs readFileSync + JSON.parse <= 2x the time',
+    [{ value: readCost, ok: readCost <= 2 }],
+    rj && rs
+      ? `${times(readCost)} the time (medians: readJson ${fmtTime(rj.median)}, readFileSync+parse ${fmtTime(rs.median)})` +
+          (rp ? `; fs.promises.readFile+parse ${times(promisesCost)} (information)` : '')
+      : '',
+    [
+      { label: 'readJson', value: readCost, fmt: times },
+      { label: 'fs.promises.readFile (information)', value: promisesCost, fmt: times },
+    ],
   )
-  check(
-    'durable RMW 4x4 >= 2.5x proper-lockfile+write-file-atomic',
-    cases([{ P: 4, C: 4 }], true, 'proper-lockfile', thr, (x) => x >= 2.5, times),
+
+  const native41 = rmw('native', 4, 1)
+  const up41 = rmw('updateJson', 4, 1)
+  const wil41 = rmw('withIndexLock', 4, 1)
+  const up41Ratio = up41 && native41 ? up41.updatesPerSec / native41.updatesPerSec : NaN
+  const wil41Ratio = wil41 && native41 ? wil41.updatesPerSec / native41.updatesPerSec : NaN
+  target(
+    'rmw-4x1',
+    'durable RMW 4x1 updateJson vs native loop >= 0.8x',
+    [{ value: up41Ratio, ok: up41Ratio >= 0.8 }],
+    up41 && native41
+      ? `updateJson ${times(up41Ratio)}` +
+          (wil41 ? `; withIndexLock+readJson+writeJson ${times(wil41Ratio)} (information)` : '')
+      : '',
+    [
+      { label: 'updateJson', value: up41Ratio, fmt: times },
+      { label: 'withIndexLock (information)', value: wil41Ratio, fmt: times },
+    ],
   )
-  check(
-    'durable RMW 4x4 p99 <= 1/5 of proper-lockfile+write-file-atomic',
-    cases(
-      [{ P: 4, C: 4 }],
-      true,
-      'proper-lockfile',
-      (a, b) => a.p99 / b.p99,
-      (x) => x <= 0.2,
-      (x) => `${fmtRatio(x)} of theirs`,
-    ),
+
+  const queued44 = rmw('queue+proper-lockfile', 4, 4)
+  const wil44 = rmw('withIndexLock', 4, 4)
+  const up44 = rmw('updateJson', 4, 4)
+  const vsQueued = (r) =>
+    r && queued44 ? [r.updatesPerSec / queued44.updatesPerSec, r.p99 / queued44.p99] : [NaN, NaN]
+  const [thr44, p9944] = vsQueued(wil44)
+  const [upThr44, upP9944] = vsQueued(up44)
+  target(
+    'rmw-4x4',
+    'durable RMW 4x4 withIndexLock+readJson+writeJson vs (c) proper-lockfile+queue+write-file-atomic >= 2.5x, p99 <= 1/5',
+    [
+      { value: thr44, ok: thr44 >= 2.5 },
+      { value: p9944, ok: p9944 <= 0.2 },
+    ],
+    wil44 && queued44
+      ? `${times(thr44)}${thr44 >= 2.5 ? ' ok' : ' MISS'}, p99 ${fmtRatio(p9944)} of theirs${p9944 <= 0.2 ? ' ok' : ' MISS'}` +
+          (up44 ? `; updateJson ${times(upThr44)}, p99 ${fmtRatio(upP9944)} of theirs (information)` : '')
+      : '',
+    [
+      { label: 'updates/s', value: thr44, fmt: times },
+      { label: 'p99', value: p9944, fmt: (x) => `${fmtRatio(x)} of theirs` },
+    ],
   )
-  check(
-    'non-durable RMW >= 0.6x native bound',
-    cases(SETTINGS.rmw, false, 'native', thr, (x) => x >= 0.6, times),
+
+  const gc = rmw('updateJson', 4, 16)
+  const native416 = rmw('native', 4, 16)
+  const gcRatio = gc && native41 ? gc.updatesPerSec / native41.updatesPerSec : NaN
+  target(
+    'group-commit',
+    'group commit: updateJson 4x16 durable vs native 4x1 durable per-update rate >= 3x',
+    [{ value: gcRatio, ok: gcRatio >= 3 }],
+    gc && native41
+      ? `${times(gcRatio)} (updateJson 4x16 ${perSec(gc)}, native 4x1 ${perSec(native41)})` +
+          (native416 ? `; native 4x16 ${perSec(native416)} (information)` : '')
+      : '',
+    [{ label: '', value: gcRatio, fmt: times }],
   )
+
   const ho = find(rows, 'handover', 'index-lock')
-  check('hand-over median <= 0.5 ms', [
-    { name: '', value: ho?.median, ok: ho?.median <= 500, shown: fmtTime(ho?.median) },
-  ])
+  const hoPl = find(rows, 'handover', 'proper-lockfile')
+  target(
+    'handover',
+    'hand-over between processes median <= 100 us',
+    [{ value: ho?.median, ok: ho?.median <= 100 }],
+    ho ? `${fmtTime(ho.median)}${hoPl ? ` (proper-lockfile ${fmtTime(hoPl.median)}, information)` : ''}` : '',
+    [{ label: '', value: ho?.median ?? NaN, fmt: fmtTime }],
+  )
+  return out
+}
+
+/** Fairness of index-lock's RMW rows: information, not a target. */
+function fairnessLine(rows) {
+  const INDEX_LOCK = ['updateJson', 'withIndexLock']
   const fair = rows.filter((r) => r.test === 'rmw' && !r.failed && INDEX_LOCK.includes(r.impl))
+  if (fair.length === 0) return null
   const unfair = fair.filter((r) => r.fairness > 2).sort((a, b) => b.fairness - a.fairness)
   const name = (r) => `${r.impl} ${r.P}x${r.C}${r.fsync ? '' : ' no-fsync'}`
   const worst = fair.reduce((w, r) => (!w || r.fairness > w.fairness ? r : w), null)
-  const status =
-    fair.length === 0 ? 'n/a ' : unfair.length === 0 ? 'MET ' : unfair.length === fair.length ? 'MISS' : 'PART'
-  out.push(
-    `  [${status}] fairness within 2x: ${fair.length - unfair.length} of ${fair.length} index-lock rows` +
-      (unfair.length
-        ? `; over 2x: ${unfair.map((r) => `${name(r)} ${r.fairness.toFixed(2)}`).join(', ')}`
-        : worst
-          ? `; worst ${name(worst)} ${worst.fairness.toFixed(2)}`
-          : ''),
+  return (
+    `  [info] fairness (slowest process / fastest) within 2x: ${fair.length - unfair.length} of ${fair.length} index-lock rows` +
+    (unfair.length
+      ? `; over 2x: ${unfair.map((r) => `${name(r)} ${r.fairness.toFixed(2)}`).join(', ')}`
+      : `; worst ${name(worst)} ${worst.fairness.toFixed(2)}`)
   )
-  const gc = find(rows, 'rmw', 'updateJson', { P: 4, C: 16, fsync: true })
-  const nat = find(rows, 'rmw', 'native', { P: 4, C: 16, fsync: true })
-  const gcRatio = gc && nat ? gc.updatesPerSec / nat.updatesPerSec : NaN
-  check('group commit: updateJson 4x16 durable >= 3x native bound', [
-    { name: '', value: gcRatio, ok: gcRatio >= 3, shown: times(gcRatio) },
-  ])
-  return out.join('\n')
 }
 
-function report(machine, rows, startedAt, elapsedMs) {
-  const s = SETTINGS
+const statusTag = (status) => `[${status.padEnd(4)}]`
+
+function targetLines(run) {
+  const lines = run.targets.map((t) => `  ${statusTag(t.status)} ${t.name}: ${t.detail}`)
+  const fairness = fairnessLine(run.rows)
+  return fairness ? [...lines, fairness] : lines
+}
+
+function syscallLines(sc) {
+  if (!sc) return []
+  if (sc.unavailable) return [`Syscalls per uncontended round trip: n/a (${sc.unavailable})`]
+  if (sc.failed) return [`Syscalls per uncontended round trip: FAILED: ${sc.failed}`]
+  const all = Object.entries(sc.perRoundTrip)
+    .filter(([, r]) => Math.abs(r) >= 0.005)
+    .sort(byRate)
+    .map(([n, r]) => `${n} ${r.toFixed(2)}`)
+  return [
+    `Syscalls per uncontended round trip (strace -f -c, all threads; (${sc.more} - ${sc.fewer} round trips) / ${sc.more - sc.fewer}): ` +
+      `${all.join(', ') || 'none'}`,
+  ]
+}
+
+/** Each target's status in every run and the spread of its figures, for --runs. */
+function acrossRuns(runs) {
+  const lines = [`Targets over ${runs.length} runs (status in each run; min..max of each figure):`]
+  for (const [i, first] of runs[0].targets.entries()) {
+    const each = runs.map((r) => r.targets[i])
+    const statuses = each.map((t) => t.status).join(' ')
+    const spreads = first.figures
+      .map((f, j) => {
+        const values = each.map((t) => t.figures[j]?.value).filter(Number.isFinite)
+        if (values.length === 0) return null
+        const lo = Math.min(...values)
+        const hi = Math.max(...values)
+        return `${f.label ? `${f.label} ` : ''}${f.fmt(lo)}..${f.fmt(hi)}`
+      })
+      .filter(Boolean)
+    // The syscall target's figure is a set of names: show each run's.
+    const texts = each.map((t) => t.text).filter(Boolean)
+    if (texts.length) spreads.push(`per run: ${texts.join(' | ')}`)
+    lines.push(`  ${first.name}: ${statuses}${spreads.length ? `; ${spreads.join(', ')}` : ''}`)
+  }
+  return lines
+}
+
+function header(machine, startedAt) {
   return [
     `index-lock benchmark — ${startedAt.toISOString()}`,
     `command: node bench/run.js${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
     `machine: ${machine.nproc} cores (nproc), ${machine.model}, Linux ${machine.kernel}, Node ${machine.node}`,
     `disk: ${machine.tmpdir} (${machine.tmpfs}): fsync of a 4 KiB file ${fmtTime(machine.fsync4kUs)} median, ` +
       `rename + directory fsync ${fmtTime(machine.renameDirFsyncUs)} median (50 each, at the start)`,
-    ...(diskProbes.length
-      ? [
-          `disk during the run (median fsync of 20): ${diskProbes.map((p) => `${fmtTime(p.fsyncUs)} ${p.when}`).join(', ')}`,
-        ]
-      : []),
     `library: ${machine.library}; addon built ${machine.addonBuilt}`,
     '',
-    table(rows),
+  ]
+}
+
+function runBlock(run, k, n) {
+  return [
+    ...(n > 1 ? [`Run ${k} of ${n} (${(run.elapsedMs / 1e3).toFixed(1)} s)`, ''] : []),
+    ...(run.diskProbes.length
+      ? [
+          `disk during the run (median fsync of 20): ${run.diskProbes.map((p) => `${fmtTime(p.fsyncUs)} ${p.when}`).join(', ')}`,
+          '',
+        ]
+      : []),
+    table(run.rows),
     '',
+    ...(run.syscalls ? [...syscallLines(run.syscalls), ''] : []),
+    ...(run.rows.some((r) => r.test === 'rmw') ? [correctness(run.rows), ''] : []),
+    'Targets (ratios within this run; the hand-over is an absolute median, the syscalls a count):',
+    ...targetLines(run),
+    '',
+  ]
+}
+
+function howToRead() {
+  const s = SETTINGS
+  const sc = s.syscalls
+  return [
     'How to read it:',
     `- 1: one process takes and releases a free lock ${s.uncontended['index-lock']} times (proper-lockfile ` +
       `${s.uncontended['proper-lockfile']}); every round trip is timed. async-mutex is in-process only (no file, ` +
@@ -789,18 +1111,43 @@ function report(machine, rows, startedAt, elapsedMs) {
     `- 3: two processes take turns (${s.handover.rounds} hand-overs): the holder waits until the other has asked and ` +
       `${s.handover.holdMs} ms more, then releases; hand-over = waiter enters - holder's last instruction inside the ` +
       'lock (process.hrtime.bigint, CLOCK_MONOTONIC, comparable across processes).',
-    "- vs: xN = this row's speed over the named row of the same run (their median / ours for 1 and 3; our " +
-      'updates/s / theirs for 2); "p99 R of (b)" = our p99 / the p99 of row (b) of the same configuration.',
+    `- 4: one process reads the same ${SMALL_JSON.length}-byte JSON file ${s.read.iterations} times with each reader, ` +
+      'in blocks of 200 that rotate order; every call is timed (the sync one without an await).',
+    `- syscalls: section 1's index-lock child under \`strace -f -c\` (every thread), once with ${sc.fewer} and once ` +
+      `with ${sc.more} round trips after ${sc.warmUp} warm-up ones; each syscall's count ` +
+      'difference / the round-trip difference (start-up, warm-up and exit cancel out). Listed when >= 0.005 per ' +
+      'round trip; the target wants flock 2 (lock, unlock), one fstat-class call (fstat, newfstatat, statx) and ' +
+      'nothing else >= 0.5.',
+    "- vs: xN = this row's speed over the named row of the same run (their median / ours for 1, 3 and 4; our " +
+      'updates/s / theirs for 2); "p99 R of (c)" = our p99 / the p99 of row (c) of the same configuration.',
     '',
-    ...(rows.some((r) => r.test === 'rmw') ? [correctness(rows), ''] : []),
-    'Targets:',
-    targets(rows),
-    '',
-    `bench took ${(elapsedMs / 1e3).toFixed(1)} s${args.quick ? ' (--quick: small samples, smoke test only)' : ''}`,
-  ].join('\n')
+  ]
 }
 
 // ---------------------------------------------------------------------------------------------
+
+async function oneRun(nativeError, stracing) {
+  diskProbes = []
+  const t0 = process.hrtime.bigint()
+  const rows = []
+  if (wants('uncontended')) rows.push(...(await uncontended(tmpRoot)))
+  if (wants('rmw')) rows.push(...(await rmw(nativeError)))
+  if (wants('handover')) rows.push(...(await handover(tmpRoot)))
+  if (wants('read')) rows.push(...(await smallRead(tmpRoot)))
+  if (wants('rmw')) probeDisk('at the end')
+  const sc = wants('syscalls') ? await syscalls(tmpRoot, stracing) : null
+  const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6
+  return { rows, syscalls: sc, diskProbes, elapsedMs, targets: evaluateTargets(rows, sc) }
+}
+
+/** What makes the exit code 1: a row or measurement that failed, or a locked row that lost. */
+function brokenParts(run) {
+  const parts = run.rows.filter((r) => r.failed).map((r) => `${r.test} ${r.impl} failed: ${r.failed}`)
+  const c = correctness(run.rows)
+  if (c.startsWith('CORRECTNESS FAILURE')) parts.push(c)
+  if (run.syscalls?.failed) parts.push(`syscall count failed: ${run.syscalls.failed}`)
+  return parts
+}
 
 async function main() {
   const startedAt = new Date()
@@ -809,13 +1156,25 @@ async function main() {
   const machine = machineInfo(tmpRoot)
   const nativeError = wants('rmw') ? buildNative() : null
   if (nativeError) process.stderr.write(`native bound unavailable: ${nativeError}\n`)
-  const rows = []
-  if (wants('uncontended')) rows.push(...(await uncontended(tmpRoot)))
-  if (wants('rmw')) rows.push(...(await rmw(nativeError)))
-  if (wants('handover')) rows.push(...(await handover(tmpRoot)))
-  if (wants('rmw')) probeDisk('at the end')
+  const stracing = wants('syscalls') ? straceProblem() : null
+  if (stracing) process.stderr.write(`syscall count unavailable: ${stracing}\n`)
+  process.stdout.write(`${header(machine, startedAt).join('\n')}\n`)
+  const runs = []
+  for (let k = 1; k <= args.runs; k++) {
+    if (args.runs > 1) process.stderr.write(`=== run ${k} of ${args.runs} ===\n`)
+    const run = await oneRun(nativeError, stracing)
+    runs.push(run)
+    // Each run's block as soon as it is done: a long --runs bench shows its progress on stdout.
+    process.stdout.write(`${runBlock(run, k, args.runs).join('\n')}\n`)
+  }
   const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6
-  process.stdout.write(`${report(machine, rows, startedAt, elapsedMs)}\n`)
+  process.stdout.write(
+    `${[
+      ...howToRead(),
+      ...(args.runs > 1 ? [...acrossRuns(runs), ''] : []),
+      `bench took ${(elapsedMs / 1e3).toFixed(1)} s${args.quick ? ' (--quick: small samples, smoke test only)' : ''}`,
+    ].join('\n')}\n`,
+  )
   if (args.json) {
     const out = {
       date: startedAt.toISOString(),
@@ -823,16 +1182,23 @@ async function main() {
       quick: args.quick,
       settings: SETTINGS,
       machine,
-      diskProbes,
-      rows,
+      runs: runs.map((r) => ({
+        ...r,
+        targets: r.targets.map(({ figures, ...t }) => ({
+          ...t,
+          figures: figures.map(({ label, value }) => ({ label, value })),
+        })),
+      })),
       elapsedMs,
     }
     fs.writeFileSync(args.json, `${JSON.stringify(out, null, 2)}\n`)
   }
   cleanUp()
-  // A failed row or a lost update is in the report; the exit code tells a test that it happened.
-  const broken = rows.some((r) => r.failed) || correctness(rows).startsWith('CORRECTNESS FAILURE')
-  return broken ? 1 : 0
+  // A failed row or a lost update is in the report; say it again on stderr and in the exit code,
+  // so that neither a reader skimming the targets nor a test can miss it.
+  const broken = runs.flatMap((run, i) => brokenParts(run).map((p) => (args.runs > 1 ? `run ${i + 1}: ${p}` : p)))
+  for (const p of broken) process.stderr.write(`bench/run.js: ${p}\n`)
+  return broken.length ? 1 : 0
 }
 
 main().then(

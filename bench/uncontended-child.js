@@ -3,9 +3,13 @@
 // timers, JIT state and garbage do not tax the next): take and release a free lock, again and
 // again, timing every round trip. Prints one JSON line: { samplesUs }.
 //
-// argv: <impl> <path> <iterations> <warm-up iterations>
+// With `count` as the fifth argument nothing is timed or collected and the line is { done }:
+// run.js runs that mode under `strace -c`, where only the round trips' own syscalls may scale
+// with the iteration count.
+//
+// argv: <impl> <path> <iterations> <warm-up iterations> [count]
 
-const [impl, path, iterations, warmUp] = process.argv.slice(2)
+const [impl, path, iterations, warmUp, mode] = process.argv.slice(2)
 
 function makeRoundTrip() {
   switch (impl) {
@@ -35,6 +39,11 @@ function makeRoundTrip() {
 async function main() {
   const roundTrip = makeRoundTrip()
   for (let i = 0; i < Number(warmUp); i++) await roundTrip()
+  if (mode === 'count') {
+    for (let i = 0; i < Number(iterations); i++) await roundTrip()
+    process.stdout.write(`${JSON.stringify({ done: Number(iterations) })}\n`)
+    return
+  }
   const samplesUs = new Float64Array(Number(iterations))
   for (let i = 0; i < samplesUs.length; i++) {
     const started = process.hrtime.bigint()
