@@ -13,19 +13,28 @@ const { absolute, isLocalDirectory } = require('./targets')
  * the disk); anything that would wait, fail or is not Linux goes to the threadpool.
  */
 function readBytes(path) {
-  const dir = dirname(absolute(path))
-  const local = isLocalDirectory(dir, false)
+  const dir = directoryOf(path)
+  const local = dir !== null && isLocalDirectory(dir, false)
   if (local) {
     const bytes = native.readFileCached(path)
     if (bytes !== undefined) return Promise.resolve(bytes)
   }
   const read = awaitNative(native.readFile(path))
-  // The directory's filesystem has just served a read, so identifying it now cannot hang on it.
-  if (local) return read
+  // Identified only once its filesystem has just answered a read, not before a first one.
+  if (local || dir === null) return read
   return read.then((bytes) => {
     if (bytes !== null) isLocalDirectory(dir, true)
     return bytes
   })
+}
+
+/** The directory `path` is in, as an absolute path; null when the cwd it is relative to is gone. */
+function directoryOf(path) {
+  try {
+    return dirname(absolute(path))
+  } catch {
+    return null
+  }
 }
 
 function readBytesSync(path) {
