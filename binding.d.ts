@@ -122,6 +122,13 @@ export declare function probeLock(key: string): 'free' | 'shared' | 'exclusive'
 /** The bytes of `path`, or null when it does not exist. */
 export declare function readFile(path: string): Promise<Buffer | null>
 
+/**
+ * The bytes of `path` if they can be read on this (the JS) thread without waiting for a disk or
+ * a network (see `atomic::read_cached`): a Buffer, or null when there is no such file;
+ * undefined when `readFile` must read it on the threadpool (it may also be an error to report).
+ */
+export declare function readFileCached(path: string): Buffer | null | undefined
+
 /** `readFile` on the calling thread. */
 export declare function readFileSync(path: string): Buffer | null
 

@@ -851,6 +851,7 @@ module.exports.lockWaiters = nativeBinding.lockWaiters
 module.exports.nextWaitId = nativeBinding.nextWaitId
 module.exports.probeLock = nativeBinding.probeLock
 module.exports.readFile = nativeBinding.readFile
+module.exports.readFileCached = nativeBinding.readFileCached
 module.exports.readFileSync = nativeBinding.readFileSync
 module.exports.resolvePath = nativeBinding.resolvePath
 module.exports.sidecarPath = nativeBinding.sidecarPath

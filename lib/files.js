@@ -2,12 +2,39 @@
 // File IO through the native core: whole-file reads and atomic writes (unique temp file, fsync,
 // rename; src/atomic.rs), and the IO of an update, done on the path as resolved at call time.
 
+const { dirname } = require('node:path')
 const { native, callNative, awaitNative } = require('./native')
-const { absolute } = require('./targets')
+const { absolute, isLocalDirectory } = require('./targets')
 
-/** The bytes of `path`, or null when it does not exist. */
+/**
+ * The bytes of `path`, or null when it does not exist. A threadpool round trip costs several
+ * times a small file's whole read, so a file in a directory known to be on a local filesystem is
+ * first tried on the JS thread, from the page cache only (native.readFileCached never waits for
+ * the disk); anything that would wait, fail or is not Linux goes to the threadpool.
+ */
 function readBytes(path) {
-  return awaitNative(native.readFile(path))
+  const dir = directoryOf(path)
+  const local = dir !== null && isLocalDirectory(dir, false)
+  if (local) {
+    const bytes = native.readFileCached(path)
+    if (bytes !== undefined) return Promise.resolve(bytes)
+  }
+  const read = awaitNative(native.readFile(path))
+  // Identified only once its filesystem has just answered a read, not before a first one.
+  if (local || dir === null) return read
+  return read.then((bytes) => {
+    if (bytes !== null) isLocalDirectory(dir, true)
+    return bytes
+  })
+}
+
+/** The directory `path` is in, as an absolute path; null when the cwd it is relative to is gone. */
+function directoryOf(path) {
+  try {
+    return dirname(absolute(path))
+  } catch {
+    return null
+  }
 }
 
 function readBytesSync(path) {

@@ -130,3 +130,15 @@ function absolute(path) {
 }
 
 module.exports = { resolveKey, targetsOf, pathsOf, checkWriteFilesystem, absolute }
+
+/**
+ * Whether reads in the directory `dir` may be tried on the JS thread (lib/files.js): only where
+ * its filesystem is known local, since an open on a network or FUSE mount can wait on a server.
+ * `learn`: identify an unknown directory now (once its filesystem has just answered a read).
+ */
+function isLocalDirectory(dir, learn) {
+  const info = learn ? filesystemOf(dir) : filesystems.get(dir)
+  return info?.coherence === 'local'
+}
+
+module.exports.isLocalDirectory = isLocalDirectory

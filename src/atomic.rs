@@ -237,6 +237,18 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
   })
 }
 
+/// Largest file `read_cached` reads on the calling thread: beyond it the copy itself would hold
+/// the JS thread up longer than the threadpool round trip it saves.
+pub const CACHED_READ_MAX: usize = 1 << 20;
+
+/// `read`, on the calling thread and only if that cannot wait for a disk or a network: a small
+/// regular file on a local filesystem, wholly in the page cache (Linux; see
+/// `sys::read_cached`). Anything else, errors included, is `WouldBlock`, for `read` on the
+/// threadpool to do and report exactly as before.
+pub fn read_cached(given: &str) -> sys::Cached {
+  sys::read_cached(Path::new(given), CACHED_READ_MAX)
+}
+
 /// Backoffs between attempts of an operation that failed with ESTALE.
 const STALE_BACKOFF_MS: [u64; 6] = [1, 2, 5, 10, 20, 50];
 

@@ -86,6 +86,14 @@ pub(crate) fn magic_type(magic: u64) -> String {
   magic_name(magic).map_or_else(|| format!("0x{magic:x}"), str::to_string)
 }
 
+/// Whether the statfs magic names a filesystem known to keep its data on this host (the type
+/// table's local verdict for a type it knows): only there can a read served from the page cache
+/// not end up waiting for a network or a FUSE daemon. The magic alone cannot tell a local FUSE
+/// backend from a remote one, nor an unknown type from a network one: both say no.
+pub fn is_local_magic(magic: u64) -> bool {
+  magic_name(magic).is_some_and(|name| classify(name, "").0 == Coherence::Local)
+}
+
 /// The verdict for a filesystem type (as mountinfo names it) and its mount options.
 pub fn classify(fstype: &str, options: &str) -> (Coherence, &'static str) {
   let opts: Vec<&str> = options.split(',').collect();
@@ -255,6 +263,26 @@ mod tests {
       ("vboxsf", "rw", Coherence::Unsafe),
     ] {
       assert_eq!(classify(t, o).0, want, "{t} {o}");
+    }
+  }
+
+  #[test]
+  fn only_known_local_filesystem_magics_may_serve_cached_reads() {
+    for (magic, local) in [
+      (0xEF53, true),      // ext2/3/4
+      (0x58465342, true),  // xfs
+      (0x9123683E, true),  // btrfs
+      (0x01021994, true),  // tmpfs
+      (0x794C7630, true),  // overlay
+      (0x65735546, false), // fuse (sshfs, rclone, ... and local ones alike)
+      (0x6969, false),     // nfs
+      (0xFF534D42, false), // cifs
+      (0xFE534D42, false), // smb2
+      (0x01021997, false), // 9p
+      (0x00C36400, false), // ceph
+      (0x12345678, false), // unknown
+    ] {
+      assert_eq!(is_local_magic(magic), local, "{magic:#x}");
     }
   }
 

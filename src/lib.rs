@@ -17,7 +17,9 @@ mod testdir;
 
 use std::path::Path;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Object, Uint8Array};
+use napi::bindgen_prelude::{
+  AsyncTask, Buffer, BufferSlice, Either, Either3, Null, Object, Uint8Array,
+};
 use napi::Task;
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -358,6 +360,18 @@ impl Task for ReadTask {
 #[napi(ts_return_type = "Promise<Buffer | null>")]
 pub fn read_file(path: String) -> AsyncTask<ReadTask> {
   AsyncTask::new(ReadTask { path })
+}
+
+/// The bytes of `path` if they can be read on this (the JS) thread without waiting for a disk or
+/// a network (see `atomic::read_cached`): a Buffer, or null when there is no such file;
+/// undefined when `readFile` must read it on the threadpool (it may also be an error to report).
+#[napi(ts_return_type = "Buffer | null | undefined")]
+pub fn read_file_cached(env: &Env, path: String) -> Result<Either3<BufferSlice<'_>, Null, ()>> {
+  Ok(match atomic::read_cached(&path) {
+    sys::Cached::Bytes(b) => Either3::A(BufferSlice::copy_from(env, b)?),
+    sys::Cached::Missing => Either3::B(Null),
+    sys::Cached::WouldBlock => Either3::C(()),
+  })
 }
 
 /// Where a JSON file stops being valid, for error messages (V8's parser does not always say).

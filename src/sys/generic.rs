@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Holder, Probe};
+use super::{Cached, Holder, Probe};
 use crate::error::Result;
 
 pub use super::polling::*;
@@ -136,4 +136,10 @@ pub fn fold_key(key: &Path) -> Option<PathBuf> {
 #[cfg(not(target_vendor = "apple"))]
 pub fn fold_key(_key: &Path) -> Option<PathBuf> {
   None
+}
+
+/// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
+/// threadpool.
+pub fn read_cached(_path: &Path, _max: usize) -> Cached {
+  Cached::WouldBlock
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fs4::FileExt;
 
-use super::{Holder, Probe};
+use super::{Cached, Holder, Probe};
 use crate::error::Result;
 use crate::lock::Mode;
 
@@ -276,6 +276,147 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
   })
 }
 
+/// Opens `path` (following symlinks) only if every step of the lookup is in the kernel's dentry
+/// cache: openat2(2) with RESOLVE_CACHED fails with EAGAIN where the lookup would need IO (an
+/// uncached directory block or inode, a network filesystem's revalidation). Kernels before 5.12
+/// (or a seccomp filter) refuse the call, and then nothing is read on the calling thread.
+fn open_cached(path: &std::ffi::CStr, flags: libc::c_int) -> io::Result<std::os::fd::OwnedFd> {
+  use std::os::fd::FromRawFd;
+  // SAFETY: a zeroed open_how is valid (no flags); its fields are set below.
+  let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+  how.flags = (flags | libc::O_CLOEXEC) as u64;
+  how.resolve = libc::RESOLVE_CACHED;
+  // SAFETY: `path` is a valid C string and `how` a valid open_how of the size passed.
+  let fd = unsafe {
+    libc::syscall(
+      libc::SYS_openat2,
+      libc::AT_FDCWD,
+      path.as_ptr(),
+      &how as *const libc::open_how,
+      std::mem::size_of::<libc::open_how>(),
+    )
+  };
+  if fd < 0 {
+    return Err(io::Error::last_os_error());
+  }
+  // SAFETY: the kernel just returned this descriptor to us alone.
+  Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+fn fstat(fd: &std::os::fd::OwnedFd) -> Option<libc::stat> {
+  use std::os::fd::AsRawFd;
+  // SAFETY: a zeroed stat is a valid out-parameter; `fd` is open.
+  let mut st: libc::stat = unsafe { std::mem::zeroed() };
+  (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st)
+}
+
+/// preadv2(2) with RWF_NOWAIT: reads only what is in the page cache, EAGAIN where it would wait
+/// for the disk (or for a lock on the page), EOPNOTSUPP where the filesystem cannot tell. The
+/// raw syscall: musl's libc may lack the wrapper.
+fn read_nowait(fd: &std::os::fd::OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+  use std::os::fd::AsRawFd;
+  let iov = libc::iovec {
+    iov_base: buf.as_mut_ptr().cast(),
+    iov_len: buf.len(),
+  };
+  // The kernel joins the offset from two longs; on 64-bit targets the high one is shifted out.
+  let low = offset as libc::c_ulong;
+  let high = offset.checked_shr(libc::c_ulong::BITS).unwrap_or(0) as libc::c_ulong;
+  // SAFETY: `iov` describes `buf`, which is valid for writes of its length.
+  let n = unsafe {
+    libc::syscall(
+      libc::SYS_preadv2,
+      fd.as_raw_fd(),
+      &iov as *const libc::iovec,
+      1 as libc::c_int,
+      low,
+      high,
+      libc::RWF_NOWAIT,
+    )
+  };
+  if n < 0 {
+    return Err(io::Error::last_os_error());
+  }
+  Ok(n as usize)
+}
+
+/// The bytes of `path` if reading them on the calling thread cannot wait: the lookup is in the
+/// dentry cache, the file is a regular file of at most `max` bytes on a known local filesystem,
+/// and all of it is in the page cache. A device, FIFO or directory is never opened for reading
+/// here (it is looked at through an O_PATH descriptor first, as `atomic::read` stats first), so
+/// the threadpool read refuses it as before.
+pub fn read_cached(path: &Path, max: usize) -> Cached {
+  use std::os::unix::ffi::OsStrExt;
+  let bytes = path.as_os_str().as_bytes();
+  let Ok(c) = std::ffi::CString::new(bytes) else {
+    return Cached::WouldBlock;
+  };
+  // An empty path is an argument error, which the threadpool read reports.
+  if bytes.is_empty() {
+    return Cached::WouldBlock;
+  }
+  let handle = match open_cached(&c, libc::O_PATH) {
+    Ok(fd) => fd,
+    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Cached::Missing,
+    Err(_) => return Cached::WouldBlock,
+  };
+  // statfs of a network filesystem asks its server; the file's own filesystem is only asked
+  // here after JS found its directory local (lib/files.js), so only a symlink out of that
+  // directory can lead here to one.
+  {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed statfs is a valid out-parameter; `handle` is open.
+    let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(handle.as_raw_fd(), &mut sf) } != 0 {
+      return Cached::WouldBlock;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    if !crate::fstype::is_local_magic(sf.f_type as u64) {
+      return Cached::WouldBlock;
+    }
+  }
+  let Some(seen) = fstat(&handle) else {
+    return Cached::WouldBlock;
+  };
+  let regular = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFREG;
+  if !regular(&seen) || seen.st_size as u64 > max as u64 {
+    return Cached::WouldBlock;
+  }
+  // O_NONBLOCK: a FIFO renamed in since the look must not make the open wait for a writer.
+  let Ok(file) = open_cached(&c, libc::O_RDONLY | libc::O_NONBLOCK) else {
+    return Cached::WouldBlock;
+  };
+  drop(handle);
+  let Some(st) = fstat(&file) else {
+    return Cached::WouldBlock;
+  };
+  if (st.st_dev, st.st_ino) != (seen.st_dev, seen.st_ino) || !regular(&st) {
+    return Cached::WouldBlock;
+  }
+  // As Node's readFileSync: the size fstat gives, or to the end when it gives none.
+  let size = st.st_size as usize;
+  let mut buf = vec![0u8; if size == 0 { 4096 } else { size }];
+  let mut len = 0;
+  loop {
+    if len == buf.len() {
+      if size != 0 {
+        break;
+      }
+      if buf.len() >= max {
+        return Cached::WouldBlock;
+      }
+      buf.resize((buf.len() * 2).min(max), 0);
+    }
+    match read_nowait(&file, &mut buf[len..], len as u64) {
+      Ok(0) => break,
+      Ok(n) => len += n,
+      Err(_) => return Cached::WouldBlock,
+    }
+  }
+  buf.truncate(len);
+  Cached::Bytes(buf)
+}
+
 /// Linux filesystems are case-sensitive (ext4's per-directory casefolding aside): every spelling
 /// is its own file.
 pub fn fold_key(_key: &Path) -> Option<PathBuf> {
@@ -285,6 +426,90 @@ pub fn fold_key(_key: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn cached_small_files_are_read_on_the_calling_thread_and_missing_ones_reported() {
+    let d = crate::testdir::fresh("cached-read");
+    let p = d.join("index.json");
+    fs::write(&p, b"{\"a\":1}").unwrap();
+    assert_eq!(
+      read_cached(&p, 1 << 20),
+      Cached::Bytes(b"{\"a\":1}".to_vec())
+    );
+    std::os::unix::fs::symlink("index.json", d.join("link.json")).unwrap();
+    assert_eq!(
+      read_cached(&d.join("link.json"), 1 << 20),
+      Cached::Bytes(b"{\"a\":1}".to_vec())
+    );
+    fs::write(d.join("empty.json"), b"").unwrap();
+    assert_eq!(
+      read_cached(&d.join("empty.json"), 1 << 20),
+      Cached::Bytes(vec![])
+    );
+    // Looked up once (as the threadpool read would), a missing name is in the cache as such.
+    let _ = fs::metadata(d.join("none.json"));
+    assert_eq!(read_cached(&d.join("none.json"), 1 << 20), Cached::Missing);
+    let _ = fs::metadata(d.join("no/none.json"));
+    assert_eq!(
+      read_cached(&d.join("no/none.json"), 1 << 20),
+      Cached::Missing
+    );
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn directories_fifos_devices_large_files_and_bad_paths_are_left_to_the_threadpool() {
+    let d = crate::testdir::fresh("cached-special");
+    assert_eq!(read_cached(&d, 1 << 20), Cached::WouldBlock);
+    let fifo = d.join("fifo.json");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Neither opened for reading nor waited on: no writer ever comes.
+    assert_eq!(read_cached(&fifo, 1 << 20), Cached::WouldBlock);
+    assert_eq!(
+      read_cached(Path::new("/dev/null"), 1 << 20),
+      Cached::WouldBlock
+    );
+    let big = d.join("big.json");
+    fs::write(&big, b"0123456789").unwrap();
+    assert_eq!(read_cached(&big, 9), Cached::WouldBlock);
+    assert_eq!(read_cached(&big, 10), Cached::Bytes(b"0123456789".to_vec()));
+    assert_eq!(read_cached(Path::new(""), 1 << 20), Cached::WouldBlock);
+    assert_eq!(read_cached(&big.join("x"), 1 << 20), Cached::WouldBlock);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  /// tmpfs keeps every file in memory (fadvise cannot drop it), so this needs a disk: a directory
+  /// under the crate's target/, not the temp dir.
+  #[test]
+  fn a_file_not_in_the_page_cache_is_left_to_the_threadpool_and_served_once_read() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+      .join("target")
+      .join(format!("cached-read-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    let magic = statfs(&d).unwrap().f_type;
+    if magic as u64 == 0x01021994 {
+      eprintln!("skipped: target/ is on tmpfs, whose pages cannot be dropped");
+      fs::remove_dir_all(&d).unwrap();
+      return;
+    }
+    let p = d.join("index.json");
+    let data = vec![b'7'; 64 * 1024];
+    let mut f = File::create(&p).unwrap();
+    f.write_all(&data).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: `f` is open; offset and length 0 mean the whole file.
+    let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(r, 0);
+    assert_eq!(read_cached(&p, 1 << 20), Cached::WouldBlock);
+    assert_eq!(fs::read(&p).unwrap(), data);
+    assert_eq!(read_cached(&p, 1 << 20), Cached::Bytes(data));
+    fs::remove_dir_all(d).unwrap();
+  }
 
   #[test]
   fn proc_locks_parsing_skips_waiters_and_other_inodes() {

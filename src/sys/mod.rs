@@ -101,6 +101,19 @@ pub struct Probe {
   pub verdict: Option<(Coherence, &'static str)>,
 }
 
+/// What `read_cached` found at a path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cached {
+  /// The whole file, copied from the page cache without waiting for the disk.
+  Bytes(Vec<u8>),
+  /// No file there (ENOENT): what the threadpool read reports as a missing file.
+  Missing,
+  /// Reading it here could wait (not all in the cache, a network or FUSE filesystem, a large or
+  /// special file), or fails, or this OS cannot tell: the threadpool read does it and reports
+  /// whatever error there is.
+  WouldBlock,
+}
+
 /// The longest prefix of a file name's bytes (`OsStr::as_encoded_bytes`) of at most `max` bytes
 /// that is still a name on this OS: any prefix on Unix, a prefix that does not cut a character
 /// on Windows (whose names are WTF-8 here).

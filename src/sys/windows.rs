@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation as W;
 use windows_sys::Win32::Storage::FileSystem as FS;
 
-use super::{Holder, Probe};
+use super::{Cached, Holder, Probe};
 use crate::error::{Error, Result};
 use crate::fstype::Coherence;
 use crate::lock::Mode;
@@ -817,4 +817,10 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
 /// expect): the key is folded so two spellings of one file share one queue.
 pub fn fold_key(key: &Path) -> Option<PathBuf> {
   Some(super::fold_case(key))
+}
+
+/// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
+/// threadpool.
+pub fn read_cached(_path: &Path, _max: usize) -> Cached {
+  Cached::WouldBlock
 }
