@@ -438,3 +438,288 @@ describe('group commit', () => {
     },
   )
 })
+
+/**
+ * Counts the JSON.parse calls on a text holding `mark` and the JSON.stringify calls on an object
+ * with an own key `mark` while `body` runs (other JSON use in this process is not counted).
+ */
+async function countJson(mark: string, body: () => Promise<unknown>) {
+  const { parse, stringify } = JSON
+  const counts = { parse: 0, stringify: 0 }
+  JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+    if (typeof text === 'string' && text.includes(`"${mark}"`)) counts.parse++
+    return parse(text, reviver)
+  }
+  JSON.stringify = ((value: unknown, replacer?: never, space?: string | number) => {
+    if (value !== null && typeof value === 'object' && Object.hasOwn(value, mark)) counts.stringify++
+    return stringify(value, replacer, space)
+  }) as typeof stringify
+  try {
+    await body()
+  } finally {
+    JSON.parse = parse
+    JSON.stringify = stringify
+  }
+  return counts
+}
+
+/** What a mutator can observe of a value: prototypes, own keys in order, enumerability, -0 and NaN. */
+function shape(v: unknown): unknown {
+  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : Number.isNaN(v) ? 'NaN' : v
+  if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v
+  if (typeof v !== 'object') return { [typeof v]: String(v) }
+  const proto = Object.getPrototypeOf(v)
+  return {
+    proto: proto === Object.prototype ? 'Object' : proto === Array.prototype ? 'Array' : proto === null ? 'null' : 'other',
+    own: Reflect.ownKeys(v).map((k) => {
+      const d = Object.getOwnPropertyDescriptor(v, k)!
+      return [String(k), d.enumerable, 'value' in d ? shape(d.value) : 'accessor']
+    }),
+  }
+}
+
+/** Runs `mutators` on a file holding `start`: one after another, or queued as one batch. */
+async function runAll(p: string, start: string, mutators: ((s: any) => unknown)[], batched: boolean) {
+  writeFileSync(p, start)
+  const settle = (promise: Promise<unknown>) =>
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    )
+  if (!batched) {
+    const out = []
+    for (const m of mutators) out.push(await settle(updateJson(p, m)))
+    return out
+  }
+  const held = await acquire(p)
+  const calls = mutators.map((m) => settle(updateJson(p, m)))
+  await held.release()
+  return Promise.all(calls)
+}
+
+describe('group commit: one parse and one serialization per batch', () => {
+  it('a batch parses the file once and serializes once, however many calls share it', async () => {
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    type Index = { 'batch-mark': true; entries: Record<string, { at: number }> }
+    const index: Index = { 'batch-mark': true, entries: {} }
+    for (let i = 0; i < 1280; i++) index.entries[`0-0-${i}`] = { at: i }
+    writeFileSync(p, JSON.stringify(index))
+    const held = await acquire(p)
+    let results: Index[] = []
+    let writes = 0
+    const counts = await countJson('batch-mark', async () => {
+      writes = await countWrites(dir, 'index.json', async () => {
+        // Half change their input in place, half return a new object.
+        const calls = Array.from({ length: 16 }, (_, i) =>
+          updateJson<Index>(p, (s) => {
+            if (i % 2) return { ...s, entries: { ...s.entries, [`new-${i}`]: { at: i } } }
+            s.entries[`new-${i}`] = { at: i }
+          }),
+        )
+        await held.release()
+        results = await Promise.all(calls)
+      })
+    })
+    expect(writes).toBe(1)
+    expect(counts).toEqual({ parse: 1, stringify: 1 })
+    results.forEach((s, i) => {
+      expect(Object.keys(s.entries)).toHaveLength(1280 + i + 1)
+      expect(s.entries[`new-${i}`]).toEqual({ at: i })
+    })
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual(results[15])
+  })
+
+  it('each batched mutator gets exactly what it would read alone: the JSON round trip of the state before it', async () => {
+    const p = join(tempDir(), 'index.json')
+    const run = async (batched: boolean) => {
+      const shapes: unknown[] = []
+      const seen: unknown[] = []
+      const counts = { getter: 0, trap: 0 }
+      class Point {
+        x = 1
+        y = 2
+      }
+      const mutators = [
+        (s: any) => {
+          s.date = new Date(0)
+          s.custom = { toJSON: () => ({ via: 'toJSON' }) }
+          s.gone = undefined
+          s.list = [1, undefined, () => 1, Number.NaN, -0, Number.POSITIVE_INFINITY, { in: 'array' }]
+          s.numbers = { nan: Number.NaN, negZero: -0, inf: Number.NEGATIVE_INFINITY }
+          Object.defineProperty(s, '__proto__', { value: { own: true }, enumerable: true, writable: true, configurable: true })
+          s.nullProto = Object.assign(Object.create(null), { b: 1, a: 2 })
+          s.order = { z: 1, 10: 'ten', a: 2, 2: 'two' }
+          s.fn = () => 1
+          s.sym = Symbol('dropped')
+          s[Symbol('key')] = 'dropped'
+          s.boxed = Object.setPrototypeOf(new String('ab'), Object.prototype)
+          s.point = new Point()
+          s.hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false })
+        },
+        (s: any) => {
+          shapes.push(shape(s))
+          seen.push(
+            structuredClone({
+              date: s.date,
+              custom: s.custom,
+              hasGone: 'gone' in s,
+              list: s.list,
+              numbers: s.numbers,
+              negZeroIsZero: Object.is(s.numbers.negZero, 0),
+              ownProtoKey: Object.hasOwn(s, '__proto__') && Object.getPrototypeOf(s) === Object.prototype,
+              orderKeys: Object.keys(s.order),
+              nullProtoIsPlain: Object.getPrototypeOf(s.nullProto) === Object.prototype,
+              boxed: s.boxed,
+              point: s.point,
+              keys: Object.keys(s),
+            }),
+          )
+          // Changes to its own input; the next mutator must not see the input, only this state.
+          s.order.z = 99
+          delete s.list
+          s.date = 'changed'
+          // A getter with a side effect ahead of a Date: JSON.stringify calls it once.
+          s.getter = {
+            get n() {
+              return ++counts.getter
+            },
+            after: new Date(1),
+          }
+          s.proxy = new Proxy(
+            { a: 1, b: { c: 2 } },
+            {
+              get(t, k, r) {
+                counts.trap++
+                return Reflect.get(t, k, r)
+              },
+            },
+          )
+        },
+        (s: any) => {
+          shapes.push(shape(s))
+          seen.push(structuredClone({ getter: s.getter, proxy: s.proxy, order: s.order, date: s.date }))
+        },
+      ]
+      const results = await runAll(p, '{"seed":1}', mutators, batched)
+      expect(results.every((r) => 'value' in r)).toBe(true)
+      return { shapes, seen, counts, file: readFileSync(p, 'utf8') }
+    }
+    const alone = await run(false)
+    const batched = await run(true)
+    expect(batched).toStrictEqual(alone)
+    expect(batched.seen).toStrictEqual([
+      {
+        date: '1970-01-01T00:00:00.000Z',
+        custom: { via: 'toJSON' },
+        hasGone: false,
+        list: [1, null, null, null, 0, null, { in: 'array' }],
+        numbers: { nan: null, negZero: 0, inf: null },
+        negZeroIsZero: true,
+        ownProtoKey: true,
+        orderKeys: ['2', '10', 'z', 'a'],
+        nullProtoIsPlain: true,
+        boxed: '[object String]',
+        point: { x: 1, y: 2 },
+        keys: ['seed', 'date', 'custom', 'list', 'numbers', '__proto__', 'nullProto', 'order', 'boxed', 'point', 'hidden'],
+      },
+      {
+        getter: { n: 1, after: '1970-01-01T00:00:00.001Z' },
+        proxy: { a: 1, b: { c: 2 } },
+        order: { 2: 'two', 10: 'ten', z: 99, a: 2 },
+        date: 'changed',
+      },
+    ])
+    expect(batched.counts.getter).toBe(1)
+  })
+
+  it("each caller gets the state after its own mutator, which no later mutator changes", async () => {
+    const p = join(tempDir(), 'index.json')
+    const mine = { list: [1, 2], nested: { a: 2 } }
+    const results = await runAll(
+      p,
+      '{"list":[1],"nested":{"a":1}}',
+      [
+        (s) => {
+          s.list.push(2)
+          s.nested.a = 2
+        },
+        () => mine,
+        (s) => {
+          s.list.push(3)
+          s.nested.a = 3
+          s.nested.deep = { b: 1 }
+        },
+        (s) => {
+          s.list.length = 0
+          s.nested.deep.b = 2
+          return { replaced: s }
+        },
+        (s) => {
+          s.replaced.nested.deep.b = 3
+        },
+      ],
+      true,
+    )
+    const values = results.map((r) => (r as { value: any }).value)
+    expect(values[1]).toBe(mine)
+    expect(values).toStrictEqual([
+      { list: [1, 2], nested: { a: 2 } },
+      { list: [1, 2], nested: { a: 2 } },
+      { list: [1, 2, 3], nested: { a: 3, deep: { b: 1 } } },
+      { replaced: { list: [], nested: { a: 3, deep: { b: 2 } } } },
+      { replaced: { list: [], nested: { a: 3, deep: { b: 3 } } } },
+    ])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(values[4])
+  })
+
+  it('a mutator that leaves what JSON cannot hold fails alone, with the error it gets alone', async () => {
+    const p = join(tempDir(), 'index.json')
+    const bad: [string, (s: any) => unknown][] = [
+      ['BigInt', (s) => void (s.big = 1n)],
+      ['a cycle', (s) => void (s.self = s)],
+      [
+        'too deep',
+        (s) => {
+          let o: any = (s.deep = {})
+          for (let i = 0; i < 10_000; i++) o = o.next = {}
+        },
+      ],
+      [
+        'a throwing toJSON',
+        (s) =>
+          void (s.t = {
+            toJSON() {
+              throw new Error('toJSON says no')
+            },
+          }),
+      ],
+      [
+        'a throwing getter',
+        (s) =>
+          void (s.g = {
+            get x() {
+              throw new Error('getter says no')
+            },
+          }),
+      ],
+      ['a boxed number without a prototype', (s) => void (s.n = Object.setPrototypeOf(new Number(1), null))],
+      ['a function', () => () => 1],
+    ]
+    const describeError = (r: { error?: any }) => ({
+      name: r.error?.name,
+      code: r.error?.code,
+      message: r.error?.message,
+      cause: r.error?.cause?.message,
+    })
+    for (const [label, mutator] of bad) {
+      const [alone] = await runAll(p, '{"n":1}', [mutator], false)
+      expect(alone, label).toHaveProperty('error')
+      const batched = await runAll(p, '{"n":0}', [(s) => void (s.n = 1), mutator, (s) => void (s.n = 2)], true)
+      expect(batched[0], label).toStrictEqual({ value: { n: 1 } })
+      expect(describeError(batched[1]), label).toStrictEqual(describeError(alone))
+      expect(batched[2], label).toStrictEqual({ value: { n: 2 } })
+      expect(JSON.parse(readFileSync(p, 'utf8')), label).toStrictEqual({ n: 2 })
+    }
+  })
+})
