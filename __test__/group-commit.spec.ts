@@ -470,7 +470,8 @@ function shape(v: unknown): unknown {
   if (typeof v !== 'object') return { [typeof v]: String(v) }
   const proto = Object.getPrototypeOf(v)
   return {
-    proto: proto === Object.prototype ? 'Object' : proto === Array.prototype ? 'Array' : proto === null ? 'null' : 'other',
+    proto:
+      proto === Object.prototype ? 'Object' : proto === Array.prototype ? 'Array' : proto === null ? 'null' : 'other',
     own: Reflect.ownKeys(v).map((k) => {
       const d = Object.getOwnPropertyDescriptor(v, k)!
       return [String(k), d.enumerable, 'value' in d ? shape(d.value) : 'accessor']
@@ -510,11 +511,13 @@ describe('group commit: one parse and one serialization per batch', () => {
     let writes = 0
     const counts = await countJson('batch-mark', async () => {
       writes = await countWrites(dir, 'index.json', async () => {
-        // Half change their input in place, half return a new object.
+        // Half change their input in place, half return a new object; undefined members, NaN
+        // and -0 are plain data too (JSON writes them as nothing, null and 0).
         const calls = Array.from({ length: 16 }, (_, i) =>
           updateJson<Index>(p, (s) => {
-            if (i % 2) return { ...s, entries: { ...s.entries, [`new-${i}`]: { at: i } } }
-            s.entries[`new-${i}`] = { at: i }
+            const entry = { at: i, gone: undefined, nan: Number.NaN, zero: -0 }
+            if (i % 2) return { ...s, entries: { ...s.entries, [`new-${i}`]: entry } }
+            s.entries[`new-${i}`] = entry
           }),
         )
         await held.release()
@@ -525,115 +528,127 @@ describe('group commit: one parse and one serialization per batch', () => {
     expect(counts).toEqual({ parse: 1, stringify: 1 })
     results.forEach((s, i) => {
       expect(Object.keys(s.entries)).toHaveLength(1280 + i + 1)
-      expect(s.entries[`new-${i}`]).toEqual({ at: i })
+      expect(s.entries[`new-${i}`].at).toBe(i)
+      if (i > 0) expect(s.entries[`new-${i - 1}`]).toStrictEqual({ at: i - 1, nan: null, zero: 0 })
     })
-    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual(results[15])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(JSON.parse(JSON.stringify(results[15])))
   })
 
   it('each batched mutator gets exactly what it would read alone: the JSON round trip of the state before it', async () => {
     const p = join(tempDir(), 'index.json')
-    const run = async (batched: boolean) => {
-      const shapes: unknown[] = []
+    // Each case adds one thing to an otherwise plain state; `plain` has only what a copy of
+    // plain data must turn into its JSON form itself, the others what only JSON itself can do.
+    const traps: Record<string, number> = {}
+    const counted = <T extends object>(target: T) =>
+      new Proxy(target, {
+        get: (t, k, r) => ((traps.get = (traps.get ?? 0) + 1), Reflect.get(t, k, r)),
+        ownKeys: (t) => ((traps.ownKeys = (traps.ownKeys ?? 0) + 1), Reflect.ownKeys(t)),
+        getOwnPropertyDescriptor: (t, k) => (
+          (traps.describe = (traps.describe ?? 0) + 1), Reflect.getOwnPropertyDescriptor(t, k)
+        ),
+        getPrototypeOf: (t) => ((traps.proto = (traps.proto ?? 0) + 1), Reflect.getPrototypeOf(t)),
+        has: (t, k) => ((traps.has = (traps.has ?? 0) + 1), Reflect.has(t, k)),
+      })
+    const getter = { calls: 0 }
+    const cases: Record<string, (s: any) => void> = {
+      plain: (s) => {
+        s.numbers = { nan: Number.NaN, negZero: -0, inf: Number.POSITIVE_INFINITY, ninf: Number.NEGATIVE_INFINITY }
+        s.list = [1, undefined, -0, Number.NaN, { in: 'array' }, [[]]]
+        s.gone = undefined
+        Object.defineProperty(s, '__proto__', {
+          value: { own: 1 },
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
+        s.nullProto = Object.assign(Object.create(null), { b: 1, a: 2 })
+        s.order = { z: 1, 10: 'ten', a: 2, 2: 'two' }
+        s.hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false })
+        s[Symbol('key')] = 'dropped'
+        s.text = 'lone surrogate \ud800, quote " and newline \n'
+      },
+      date: (s) => void (s.date = new Date(0)),
+      toJSON: (s) => void (s.custom = { toJSON: () => ({ via: 'toJSON' }), other: 1 }),
+      'non-enumerable toJSON': (s) =>
+        void (s.custom = Object.defineProperty({ other: 1 }, 'toJSON', { value: () => 'via toJSON' })),
+      'toJSON that is not a function': (s) => void (s.custom = { toJSON: 5 }),
+      function: (s) => void (s.fn = () => 1),
+      'function in an array': (s) => void (s.list = [1, () => 1]),
+      symbol: (s) => void (s.sym = Symbol('dropped')),
+      'class instance': (s) =>
+        void (s.point = new (class Point {
+          x = 1
+        })()),
+      'boxed string with Object.prototype': (s) =>
+        void (s.boxed = Object.setPrototypeOf(new String('ab'), Object.prototype)),
+      'sparse array': (s) => {
+        s.sparse = [1, 2, 3]
+        delete s.sparse[1]
+      },
+      'getter ahead of a Date': (s) =>
+        void (s.getter = {
+          get n() {
+            return ++getter.calls
+          },
+          after: new Date(1),
+        }),
+      'array element getter ahead of a Date': (s) =>
+        void (s.list = Object.defineProperty([1, new Date(1)], 0, { get: () => ++getter.calls, enumerable: true })),
+      proxy: (s) => void (s.proxy = counted({ a: 1, b: { c: 2 } })),
+      'proxy array': (s) => void (s.proxy = counted([1, { c: 2 }])),
+    }
+    const run = async (add: (s: any) => void, batched: boolean) => {
+      for (const k of Object.keys(traps)) delete traps[k]
+      getter.calls = 0
       const seen: unknown[] = []
-      const counts = { getter: 0, trap: 0 }
-      class Point {
-        x = 1
-        y = 2
-      }
       const mutators = [
         (s: any) => {
-          s.date = new Date(0)
-          s.custom = { toJSON: () => ({ via: 'toJSON' }) }
-          s.gone = undefined
-          s.list = [1, undefined, () => 1, Number.NaN, -0, Number.POSITIVE_INFINITY, { in: 'array' }]
-          s.numbers = { nan: Number.NaN, negZero: -0, inf: Number.NEGATIVE_INFINITY }
-          Object.defineProperty(s, '__proto__', { value: { own: true }, enumerable: true, writable: true, configurable: true })
-          s.nullProto = Object.assign(Object.create(null), { b: 1, a: 2 })
-          s.order = { z: 1, 10: 'ten', a: 2, 2: 'two' }
-          s.fn = () => 1
-          s.sym = Symbol('dropped')
-          s[Symbol('key')] = 'dropped'
-          s.boxed = Object.setPrototypeOf(new String('ab'), Object.prototype)
-          s.point = new Point()
-          s.hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false })
+          s.before = { kept: true }
+          add(s)
+          s.after = [1, 2]
         },
         (s: any) => {
-          shapes.push(shape(s))
-          seen.push(
-            structuredClone({
-              date: s.date,
-              custom: s.custom,
-              hasGone: 'gone' in s,
-              list: s.list,
-              numbers: s.numbers,
-              negZeroIsZero: Object.is(s.numbers.negZero, 0),
-              ownProtoKey: Object.hasOwn(s, '__proto__') && Object.getPrototypeOf(s) === Object.prototype,
-              orderKeys: Object.keys(s.order),
-              nullProtoIsPlain: Object.getPrototypeOf(s.nullProto) === Object.prototype,
-              boxed: s.boxed,
-              point: s.point,
-              keys: Object.keys(s),
-            }),
-          )
-          // Changes to its own input; the next mutator must not see the input, only this state.
-          s.order.z = 99
-          delete s.list
-          s.date = 'changed'
-          // A getter with a side effect ahead of a Date: JSON.stringify calls it once.
-          s.getter = {
-            get n() {
-              return ++counts.getter
-            },
-            after: new Date(1),
-          }
-          s.proxy = new Proxy(
-            { a: 1, b: { c: 2 } },
-            {
-              get(t, k, r) {
-                counts.trap++
-                return Reflect.get(t, k, r)
-              },
-            },
-          )
+          seen.push(shape(s))
+          // Changes to its own input: the next mutator sees this state, not the one before.
+          s.before.kept = false
+          delete s.after
         },
-        (s: any) => {
-          shapes.push(shape(s))
-          seen.push(structuredClone({ getter: s.getter, proxy: s.proxy, order: s.order, date: s.date }))
-        },
+        (s: any) => void seen.push(shape(s)),
       ]
       const results = await runAll(p, '{"seed":1}', mutators, batched)
       expect(results.every((r) => 'value' in r)).toBe(true)
-      return { shapes, seen, counts, file: readFileSync(p, 'utf8') }
+      return { seen, traps: { ...traps }, getterCalls: getter.calls, file: readFileSync(p, 'utf8') }
     }
-    const alone = await run(false)
-    const batched = await run(true)
-    expect(batched).toStrictEqual(alone)
-    expect(batched.seen).toStrictEqual([
-      {
-        date: '1970-01-01T00:00:00.000Z',
-        custom: { via: 'toJSON' },
-        hasGone: false,
-        list: [1, null, null, null, 0, null, { in: 'array' }],
-        numbers: { nan: null, negZero: 0, inf: null },
-        negZeroIsZero: true,
-        ownProtoKey: true,
-        orderKeys: ['2', '10', 'z', 'a'],
-        nullProtoIsPlain: true,
-        boxed: '[object String]',
-        point: { x: 1, y: 2 },
-        keys: ['seed', 'date', 'custom', 'list', 'numbers', '__proto__', 'nullProto', 'order', 'boxed', 'point', 'hidden'],
-      },
-      {
-        getter: { n: 1, after: '1970-01-01T00:00:00.001Z' },
-        proxy: { a: 1, b: { c: 2 } },
-        order: { 2: 'two', 10: 'ten', z: 99, a: 2 },
-        date: 'changed',
-      },
+    for (const [label, add] of Object.entries(cases)) {
+      const alone = await run(add, false)
+      const batched = await run(add, true)
+      expect(batched, label).toStrictEqual(alone)
+      // What alone means: mutator 1 reads the JSON text mutator 0's state becomes.
+      const state0 = { seed: 1, before: { kept: true } } as any
+      getter.calls = 0
+      add(state0)
+      state0.after = [1, 2]
+      expect(batched.seen[0], label).toStrictEqual(shape(JSON.parse(JSON.stringify(state0))))
+    }
+    // Spot checks of the JSON forms themselves.
+    const plain = await run(cases.plain, true)
+    const input1 = plain.seen[0] as { proto: string; own: [string, boolean, unknown][] }
+    expect(input1.own.map(([k]) => k)).toEqual([
+      'seed',
+      'before',
+      'numbers',
+      'list',
+      '__proto__',
+      'nullProto',
+      'order',
+      'hidden',
+      'text',
+      'after',
     ])
-    expect(batched.counts.getter).toBe(1)
+    expect(input1.proto).toBe('Object')
   })
 
-  it("each caller gets the state after its own mutator, which no later mutator changes", async () => {
+  it('each caller gets the state after its own mutator, which no later mutator changes', async () => {
     const p = join(tempDir(), 'index.json')
     const mine = { list: [1, 2], nested: { a: 2 } }
     const results = await runAll(
@@ -671,6 +686,40 @@ describe('group commit: one parse and one serialization per batch', () => {
       { replaced: { list: [], nested: { a: 3, deep: { b: 3 } } } },
     ])
     expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(values[4])
+  })
+
+  it('a batched state that other code makes unserializable before its write fails at most its own call', async () => {
+    // A copied state is serialized when it is written. Here the write of call 0 comes while call
+    // 1's mutator waits on a timer, after that mutator put a BigInt into an object call 0 stored.
+    const p = join(tempDir(), 'index.json')
+    const shared: Record<string, unknown> = { ok: 1 }
+    let runs = 0
+    const [first, second] = await runAll(
+      p,
+      '{"n":0}',
+      [
+        (s) => void (s.shared = shared),
+        async (s) => {
+          runs++
+          shared.big = 1n
+          await sleep(30)
+          s.n = 2
+        },
+      ],
+      true,
+    )
+    if ('error' in first) {
+      expect((first.error as { code: string }).code).toBe('ERR_INVALID_ARG_VALUE')
+      // Computed on top of a state that was not written: run again on the state on disk.
+      expect(second).toStrictEqual({ value: { n: 2 } })
+      expect(runs).toBe(2)
+    } else {
+      expect(second).toStrictEqual({ value: { n: 2, shared: { ok: 1 } } })
+    }
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toMatchObject({ n: 2 })
+    const again = tryAcquire(p)
+    expect(again).not.toBeNull()
+    await again!.release()
   })
 
   it('a mutator that leaves what JSON cannot hold fails alone, with the error it gets alone', async () => {
