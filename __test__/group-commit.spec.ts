@@ -511,11 +511,11 @@ describe('group commit: one parse and one serialization per batch', () => {
     let writes = 0
     const counts = await countJson('batch-mark', async () => {
       writes = await countWrites(dir, 'index.json', async () => {
-        // Half change their input in place, half return a new object; undefined members, NaN
-        // and -0 are plain data too (JSON writes them as nothing, null and 0).
+        // Half change their input in place, half return a new object; undefined members, NaN,
+        // -0 and a Date need no JSON text either (JSON writes them as nothing, null, 0, a string).
         const calls = Array.from({ length: 16 }, (_, i) =>
           updateJson<Index>(p, (s) => {
-            const entry = { at: i, gone: undefined, nan: Number.NaN, zero: -0 }
+            const entry = { at: i, gone: undefined, nan: Number.NaN, zero: -0, when: new Date(i) }
             if (i % 2) return { ...s, entries: { ...s.entries, [`new-${i}`]: entry } }
             s.entries[`new-${i}`] = entry
           }),
@@ -529,7 +529,10 @@ describe('group commit: one parse and one serialization per batch', () => {
     results.forEach((s, i) => {
       expect(Object.keys(s.entries)).toHaveLength(1280 + i + 1)
       expect(s.entries[`new-${i}`].at).toBe(i)
-      if (i > 0) expect(s.entries[`new-${i - 1}`]).toStrictEqual({ at: i - 1, nan: null, zero: 0 })
+      if (i > 0) {
+        const when = new Date(i - 1).toISOString()
+        expect(s.entries[`new-${i - 1}`]).toStrictEqual({ at: i - 1, nan: null, zero: 0, when })
+      }
     })
     expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(JSON.parse(JSON.stringify(results[15])))
   })
@@ -568,6 +571,8 @@ describe('group commit: one parse and one serialization per batch', () => {
         s.text = 'lone surrogate \ud800, quote " and newline \n'
       },
       date: (s) => void (s.date = new Date(0)),
+      'invalid date': (s) => void (s.date = new Date(Number.NaN)),
+      'date with its own toISOString': (s) => void (s.date = Object.assign(new Date(0), { toISOString: () => 'own' })),
       toJSON: (s) => void (s.custom = { toJSON: () => ({ via: 'toJSON' }), other: 1 }),
       'non-enumerable toJSON': (s) =>
         void (s.custom = Object.defineProperty({ other: 1 }, 'toJSON', { value: () => 'via toJSON' })),
@@ -629,6 +634,19 @@ describe('group commit: one parse and one serialization per batch', () => {
       add(state0)
       state0.after = [1, 2]
       expect(batched.seen[0], label).toStrictEqual(shape(JSON.parse(JSON.stringify(state0))))
+    }
+    // A Date whose prototype's toISOString was replaced after the library loaded.
+    const toISOString = Date.prototype.toISOString
+    Date.prototype.toISOString = function (this: Date) {
+      return `replaced ${toISOString.call(this)}`
+    }
+    try {
+      const alone = await run(cases.date, false)
+      const batched = await run(cases.date, true)
+      expect(batched).toStrictEqual(alone)
+      expect(JSON.stringify(batched.seen[0])).toContain('replaced 1970')
+    } finally {
+      Date.prototype.toISOString = toISOString
     }
     // Spot checks of the JSON forms themselves.
     const plain = await run(cases.plain, true)

@@ -176,9 +176,20 @@ const COPY_DEPTH = 1000
 // Taken once: code that replaces a built-in later must not run inside a copy.
 const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, hasOwn, keys } = Object
 const { isArray } = Array
-const { isBoxedPrimitive, isProxy } = types
+const { isBoxedPrimitive, isDate, isProxy } = types
+const { apply, ownKeys } = Reflect
 const OBJECT_PROTO = Object.prototype
 const ARRAY_PROTO = Array.prototype
+const DATE_PROTO = Date.prototype
+// The Date built-ins JSON.stringify runs on a Date, as they are now; `dateJSON` is used only while
+// they are still these and these are V8's own (not already replaced when this module loads).
+const DATE_BUILTINS = ['toJSON', Symbol.toPrimitive, 'valueOf', 'toISOString'].map((key) => [key, DATE_PROTO[key]])
+const DATES_NATIVE = DATE_BUILTINS.every(
+  ([key, fn]) =>
+    typeof fn === 'function' &&
+    Function.prototype.toString.call(fn) ===
+      `function ${typeof key === 'symbol' ? '[Symbol.toPrimitive]' : key}() { [native code] }`,
+)
 // JSON.rawJSON (not in Node 20) makes null-prototype objects JSON writes as their raw text.
 const isRawJSON = JSON.isRawJSON ?? (() => false)
 
@@ -204,6 +215,24 @@ function jsonCopy(value) {
     // NOT_PLAIN, or this walk overflowed the stack: no code of the value's has run either way.
     return NOT_PLAIN
   }
+}
+
+/**
+ * What JSON makes of a Date (the commonest value that is not plain data, so that a state holding
+ * one is not walked in vain): its toJSON's result, computed here only while that would run
+ * nothing but the built-ins (toJSON, Symbol.toPrimitive, valueOf, toISOString) as they were
+ * when this module loaded, on a Date with no own properties.
+ */
+function dateJSON(d) {
+  if (!DATES_NATIVE || getPrototypeOf(d) !== DATE_PROTO || ownKeys(d).length !== 0) throw NOT_PLAIN
+  for (let i = 0; i < DATE_BUILTINS.length; i++) {
+    const [key, builtin] = DATE_BUILTINS[i]
+    const own = getOwnPropertyDescriptor(DATE_PROTO, key)
+    if (own === undefined || !hasOwn(own, 'value') || own.value !== builtin) throw NOT_PLAIN
+  }
+  // Date.prototype.toJSON: null for an invalid date (valueOf NaN), else toISOString().
+  const time = apply(DATE_BUILTINS[2][1], d, [])
+  return time - time === 0 ? apply(DATE_BUILTINS[3][1], d, []) : null
 }
 
 /** No accessor (but `__proto__`) and no read-only property on `proto`. */
@@ -233,6 +262,7 @@ function copyOf(v, depth) {
   }
   // The Proxy test comes first: every later one would run its traps.
   if (depth > COPY_DEPTH || isProxy(v) || isBoxedPrimitive(v) || hasOwn(v, 'toJSON')) throw NOT_PLAIN
+  if (isDate(v)) return dateJSON(v)
   const proto = getPrototypeOf(v)
   if (isArray(v)) {
     if (proto !== ARRAY_PROTO) throw NOT_PLAIN
