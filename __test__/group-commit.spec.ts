@@ -438,3 +438,355 @@ describe('group commit', () => {
     },
   )
 })
+
+/**
+ * Counts the JSON.parse calls on a text holding `mark` and the JSON.stringify calls on an object
+ * with an own key `mark` while `body` runs (other JSON use in this process is not counted).
+ */
+async function countJson(mark: string, body: () => Promise<unknown>) {
+  const { parse, stringify } = JSON
+  const counts = { parse: 0, stringify: 0 }
+  JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+    if (typeof text === 'string' && text.includes(`"${mark}"`)) counts.parse++
+    return parse(text, reviver)
+  }
+  JSON.stringify = ((value: unknown, replacer?: never, space?: string | number) => {
+    if (value !== null && typeof value === 'object' && Object.hasOwn(value, mark)) counts.stringify++
+    return stringify(value, replacer, space)
+  }) as typeof stringify
+  try {
+    await body()
+  } finally {
+    JSON.parse = parse
+    JSON.stringify = stringify
+  }
+  return counts
+}
+
+/** What a mutator can observe of a value: prototypes, own keys in order, enumerability, -0 and NaN. */
+function shape(v: unknown): unknown {
+  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : Number.isNaN(v) ? 'NaN' : v
+  if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v
+  if (typeof v !== 'object') return { [typeof v]: String(v) }
+  const proto = Object.getPrototypeOf(v)
+  return {
+    proto:
+      proto === Object.prototype ? 'Object' : proto === Array.prototype ? 'Array' : proto === null ? 'null' : 'other',
+    own: Reflect.ownKeys(v).map((k) => {
+      const d = Object.getOwnPropertyDescriptor(v, k)!
+      return [String(k), d.enumerable, 'value' in d ? shape(d.value) : 'accessor']
+    }),
+  }
+}
+
+/** Runs `mutators` on a file holding `start`: one after another, or queued as one batch. */
+async function runAll(p: string, start: string, mutators: ((s: any) => unknown)[], batched: boolean) {
+  writeFileSync(p, start)
+  const settle = (promise: Promise<unknown>) =>
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    )
+  if (!batched) {
+    const out = []
+    for (const m of mutators) out.push(await settle(updateJson(p, m)))
+    return out
+  }
+  const held = await acquire(p)
+  const calls = mutators.map((m) => settle(updateJson(p, m)))
+  await held.release()
+  return Promise.all(calls)
+}
+
+describe('group commit: one parse and one serialization per batch', () => {
+  it('a batch parses the file once and serializes once, however many calls share it', async () => {
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    type Index = { 'batch-mark': true; entries: Record<string, { at: number }> }
+    const index: Index = { 'batch-mark': true, entries: {} }
+    for (let i = 0; i < 1280; i++) index.entries[`0-0-${i}`] = { at: i }
+    writeFileSync(p, JSON.stringify(index))
+    const held = await acquire(p)
+    let results: Index[] = []
+    let writes = 0
+    const counts = await countJson('batch-mark', async () => {
+      writes = await countWrites(dir, 'index.json', async () => {
+        // Half change their input in place, half return a new object; undefined members, NaN,
+        // -0 and a Date need no JSON text either (JSON writes them as nothing, null, 0, a string).
+        const calls = Array.from({ length: 16 }, (_, i) =>
+          updateJson<Index>(p, (s) => {
+            const entry = { at: i, gone: undefined, nan: Number.NaN, zero: -0, when: new Date(i) }
+            if (i % 2) return { ...s, entries: { ...s.entries, [`new-${i}`]: entry } }
+            s.entries[`new-${i}`] = entry
+          }),
+        )
+        await held.release()
+        results = await Promise.all(calls)
+      })
+    })
+    expect(writes).toBe(1)
+    expect(counts).toEqual({ parse: 1, stringify: 1 })
+    results.forEach((s, i) => {
+      expect(Object.keys(s.entries)).toHaveLength(1280 + i + 1)
+      expect(s.entries[`new-${i}`].at).toBe(i)
+      if (i > 0) {
+        const when = new Date(i - 1).toISOString()
+        expect(s.entries[`new-${i - 1}`]).toStrictEqual({ at: i - 1, nan: null, zero: 0, when })
+      }
+    })
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(JSON.parse(JSON.stringify(results[15])))
+  })
+
+  it('each batched mutator gets exactly what it would read alone: the JSON round trip of the state before it', async () => {
+    const p = join(tempDir(), 'index.json')
+    // Each case adds one thing to an otherwise plain state; `plain` has only what a copy of
+    // plain data must turn into its JSON form itself, the others what only JSON itself can do.
+    const traps: Record<string, number> = {}
+    const counted = <T extends object>(target: T) =>
+      new Proxy(target, {
+        get: (t, k, r) => ((traps.get = (traps.get ?? 0) + 1), Reflect.get(t, k, r)),
+        ownKeys: (t) => ((traps.ownKeys = (traps.ownKeys ?? 0) + 1), Reflect.ownKeys(t)),
+        getOwnPropertyDescriptor: (t, k) => (
+          (traps.describe = (traps.describe ?? 0) + 1), Reflect.getOwnPropertyDescriptor(t, k)
+        ),
+        getPrototypeOf: (t) => ((traps.proto = (traps.proto ?? 0) + 1), Reflect.getPrototypeOf(t)),
+        has: (t, k) => ((traps.has = (traps.has ?? 0) + 1), Reflect.has(t, k)),
+      })
+    const getter = { calls: 0 }
+    const cases: Record<string, (s: any) => void> = {
+      plain: (s) => {
+        s.numbers = { nan: Number.NaN, negZero: -0, inf: Number.POSITIVE_INFINITY, ninf: Number.NEGATIVE_INFINITY }
+        s.list = [1, undefined, -0, Number.NaN, { in: 'array' }, [[]]]
+        s.gone = undefined
+        Object.defineProperty(s, '__proto__', {
+          value: { own: 1 },
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
+        s.nullProto = Object.assign(Object.create(null), { b: 1, a: 2 })
+        s.order = { z: 1, 10: 'ten', a: 2, 2: 'two' }
+        s.hidden = Object.defineProperty({ shown: 1 }, 'hidden', { value: 2, enumerable: false })
+        s[Symbol('key')] = 'dropped'
+        s.text = 'lone surrogate \ud800, quote " and newline \n'
+      },
+      date: (s) => void (s.date = new Date(0)),
+      'invalid date': (s) => void (s.date = new Date(Number.NaN)),
+      'date with its own toISOString': (s) => void (s.date = Object.assign(new Date(0), { toISOString: () => 'own' })),
+      toJSON: (s) => void (s.custom = { toJSON: () => ({ via: 'toJSON' }), other: 1 }),
+      'non-enumerable toJSON': (s) =>
+        void (s.custom = Object.defineProperty({ other: 1 }, 'toJSON', { value: () => 'via toJSON' })),
+      'toJSON that is not a function': (s) => void (s.custom = { toJSON: 5 }),
+      function: (s) => void (s.fn = () => 1),
+      'function in an array': (s) => void (s.list = [1, () => 1]),
+      symbol: (s) => void (s.sym = Symbol('dropped')),
+      'class instance': (s) =>
+        void (s.point = new (class Point {
+          x = 1
+        })()),
+      'boxed string with Object.prototype': (s) =>
+        void (s.boxed = Object.setPrototypeOf(new String('ab'), Object.prototype)),
+      'sparse array': (s) => {
+        s.sparse = [1, 2, 3]
+        delete s.sparse[1]
+      },
+      'getter ahead of a Date': (s) =>
+        void (s.getter = {
+          get n() {
+            return ++getter.calls
+          },
+          after: new Date(1),
+        }),
+      'array element getter ahead of a Date': (s) =>
+        void (s.list = Object.defineProperty([1, new Date(1)], 0, { get: () => ++getter.calls, enumerable: true })),
+      proxy: (s) => void (s.proxy = counted({ a: 1, b: { c: 2 } })),
+      'proxy array': (s) => void (s.proxy = counted([1, { c: 2 }])),
+    }
+    const run = async (add: (s: any) => void, batched: boolean) => {
+      for (const k of Object.keys(traps)) delete traps[k]
+      getter.calls = 0
+      const seen: unknown[] = []
+      const mutators = [
+        (s: any) => {
+          s.before = { kept: true }
+          add(s)
+          s.after = [1, 2]
+        },
+        (s: any) => {
+          seen.push(shape(s))
+          // Changes to its own input: the next mutator sees this state, not the one before.
+          s.before.kept = false
+          delete s.after
+        },
+        (s: any) => void seen.push(shape(s)),
+      ]
+      const results = await runAll(p, '{"seed":1}', mutators, batched)
+      expect(results.every((r) => 'value' in r)).toBe(true)
+      return { seen, traps: { ...traps }, getterCalls: getter.calls, file: readFileSync(p, 'utf8') }
+    }
+    for (const [label, add] of Object.entries(cases)) {
+      const alone = await run(add, false)
+      const batched = await run(add, true)
+      expect(batched, label).toStrictEqual(alone)
+      // What alone means: mutator 1 reads the JSON text mutator 0's state becomes.
+      const state0 = { seed: 1, before: { kept: true } } as any
+      getter.calls = 0
+      add(state0)
+      state0.after = [1, 2]
+      expect(batched.seen[0], label).toStrictEqual(shape(JSON.parse(JSON.stringify(state0))))
+    }
+    // A Date whose prototype's toISOString was replaced after the library loaded.
+    const toISOString = Date.prototype.toISOString
+    Date.prototype.toISOString = function (this: Date) {
+      return `replaced ${toISOString.call(this)}`
+    }
+    try {
+      const alone = await run(cases.date, false)
+      const batched = await run(cases.date, true)
+      expect(batched).toStrictEqual(alone)
+      expect(JSON.stringify(batched.seen[0])).toContain('replaced 1970')
+    } finally {
+      Date.prototype.toISOString = toISOString
+    }
+    // Spot checks of the JSON forms themselves.
+    const plain = await run(cases.plain, true)
+    const input1 = plain.seen[0] as { proto: string; own: [string, boolean, unknown][] }
+    expect(input1.own.map(([k]) => k)).toEqual([
+      'seed',
+      'before',
+      'numbers',
+      'list',
+      '__proto__',
+      'nullProto',
+      'order',
+      'hidden',
+      'text',
+      'after',
+    ])
+    expect(input1.proto).toBe('Object')
+  })
+
+  it('each caller gets the state after its own mutator, which no later mutator changes', async () => {
+    const p = join(tempDir(), 'index.json')
+    const mine = { list: [1, 2], nested: { a: 2 } }
+    const results = await runAll(
+      p,
+      '{"list":[1],"nested":{"a":1}}',
+      [
+        (s) => {
+          s.list.push(2)
+          s.nested.a = 2
+        },
+        () => mine,
+        (s) => {
+          s.list.push(3)
+          s.nested.a = 3
+          s.nested.deep = { b: 1 }
+        },
+        (s) => {
+          s.list.length = 0
+          s.nested.deep.b = 2
+          return { replaced: s }
+        },
+        (s) => {
+          s.replaced.nested.deep.b = 3
+        },
+      ],
+      true,
+    )
+    const values = results.map((r) => (r as { value: any }).value)
+    expect(values[1]).toBe(mine)
+    expect(values).toStrictEqual([
+      { list: [1, 2], nested: { a: 2 } },
+      { list: [1, 2], nested: { a: 2 } },
+      { list: [1, 2, 3], nested: { a: 3, deep: { b: 1 } } },
+      { replaced: { list: [], nested: { a: 3, deep: { b: 2 } } } },
+      { replaced: { list: [], nested: { a: 3, deep: { b: 3 } } } },
+    ])
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(values[4])
+  })
+
+  it('a batched state that other code makes unserializable before its write fails at most its own call', async () => {
+    // A copied state is serialized when it is written. Here the write of call 0 comes while call
+    // 1's mutator waits on a timer, after that mutator put a BigInt into an object call 0 stored.
+    const p = join(tempDir(), 'index.json')
+    const shared: Record<string, unknown> = { ok: 1 }
+    let runs = 0
+    const [first, second] = await runAll(
+      p,
+      '{"n":0}',
+      [
+        (s) => void (s.shared = shared),
+        async (s) => {
+          runs++
+          shared.big = 1n
+          await sleep(30)
+          s.n = 2
+        },
+      ],
+      true,
+    )
+    if ('error' in first) {
+      expect((first.error as { code: string }).code).toBe('ERR_INVALID_ARG_VALUE')
+      // Computed on top of a state that was not written: run again on the state on disk.
+      expect(second).toStrictEqual({ value: { n: 2 } })
+      expect(runs).toBe(2)
+    } else {
+      expect(second).toStrictEqual({ value: { n: 2, shared: { ok: 1 } } })
+    }
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toMatchObject({ n: 2 })
+    const again = tryAcquire(p)
+    expect(again).not.toBeNull()
+    await again!.release()
+  })
+
+  it('a mutator that leaves what JSON cannot hold fails alone, with the error it gets alone', async () => {
+    const p = join(tempDir(), 'index.json')
+    const bad: [string, (s: any) => unknown][] = [
+      ['BigInt', (s) => void (s.big = 1n)],
+      ['a cycle', (s) => void (s.self = s)],
+      [
+        'too deep',
+        (s) => {
+          let o: any = (s.deep = {})
+          for (let i = 0; i < 10_000; i++) o = o.next = {}
+        },
+      ],
+      [
+        'a throwing toJSON',
+        (s) =>
+          void (s.t = {
+            toJSON() {
+              throw new Error('toJSON says no')
+            },
+          }),
+      ],
+      [
+        'a throwing getter',
+        (s) =>
+          void (s.g = {
+            get x() {
+              throw new Error('getter says no')
+            },
+          }),
+      ],
+      ['a boxed number without a prototype', (s) => void (s.n = Object.setPrototypeOf(new Number(1), null))],
+      ['a function', () => () => 1],
+    ]
+    const describeError = (r: { error?: any }) => ({
+      name: r.error?.name,
+      code: r.error?.code,
+      message: r.error?.message,
+      cause: r.error?.cause?.message,
+    })
+    for (const [label, mutator] of bad) {
+      const [alone] = await runAll(p, '{"n":1}', [mutator], false)
+      expect(alone, label).toHaveProperty('error')
+      const batched = await runAll(p, '{"n":0}', [(s) => void (s.n = 1), mutator, (s) => void (s.n = 2)], true)
+      expect(batched[0], label).toStrictEqual({ value: { n: 1 } })
+      expect(describeError(batched[1]), label).toStrictEqual(describeError(alone))
+      expect(batched[2], label).toStrictEqual({ value: { n: 2 } })
+      expect(JSON.parse(readFileSync(p, 'utf8')), label).toStrictEqual({ n: 2 })
+    }
+  })
+})

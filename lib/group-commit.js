@@ -10,10 +10,13 @@
 //   signal until their mutator starts;
 // - a failed write is retried one call at a time, in call order; a call computed on top of one
 //   whose write failed runs its mutator again on the state actually on disk (the only re-run).
+// A batch costs one parse (the read) and one serialization (the write) plus a copy per call:
+// each mutator but the first gets a copy of the state before it equal to that state's JSON round
+// trip (lib/json.js `jsonCopy`), and only a state that is written is serialized.
 
 const { holds, mutatorScope } = require('./holds')
 const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
-const { fileState, isThenable, mutateOnce } = require('./json')
+const { fileState, isThenable, mutateOnce, textOf } = require('./json')
 const { readTarget, writeTarget } = require('./files')
 const { armWait, beginWait, timedOut } = require('./wait')
 
@@ -192,7 +195,8 @@ async function runBatch(batch, lock, req) {
 
 /**
  * Runs a batch's mutators and writes their states, under the lock. A state is lib/json.js
- * `fileState`'s: `{ text, value, unshared }`, `text` as written (null: no file yet).
+ * `fileState`'s or `mutateOnce`'s: `{ text, value, fresh }`, `text` as written (null: no file
+ * yet; see `textOf`).
  */
 async function commit(calls, req, after) {
   const { key, path } = req
@@ -218,10 +222,13 @@ async function commit(calls, req, after) {
     rememberSize(key, text.length)
   }
 
-  /** Runs a call's mutator on `state`: `{ state }` after it, or `{ error }`. */
-  const apply = async (call, state, flushIfSlow) => {
+  /**
+   * Runs a call's mutator on `state`: `{ state }` after it, or `{ error }`. `copy`: another
+   * mutator may run on that state, so it is copied for it rather than serialized now.
+   */
+  const apply = async (call, state, flushIfSlow, copy = false) => {
     try {
-      const next = await mutateOnce(path, state, call.read, req.space, (input) => {
+      const run = (input) => {
         const ran = call.ran
         // Each run has a hold of its own: a lock request for the path from inside the mutator is
         // refused (ELOCKNESTED) only while it runs.
@@ -236,8 +243,8 @@ async function commit(calls, req, after) {
           }
           return await result
         })
-      })
-      return { state: next }
+      }
+      return { state: await mutateOnce(path, state, call.read, req.space, run, false, copy) }
     } catch (error) {
       return { error }
     }
@@ -251,7 +258,9 @@ async function commit(calls, req, after) {
     const top = group[group.length - 1].state
     let failure
     try {
-      await write(top.text)
+      // Serializing can fail only if code outside the batch made the value unserializable after
+      // its copy: then, as for a failed write, each call is tried alone to fail just that one.
+      await write(textOf(top))
       saved = top
       for (const d of group) settle(d.call, { value: d.state.value })
       return
@@ -275,7 +284,7 @@ async function commit(calls, req, after) {
           state = again.state
         }
         try {
-          await write(state.text)
+          await write(textOf(state))
           saved = state
           settle(d.call, { value: state.value })
         } catch (err) {
@@ -295,10 +304,12 @@ async function commit(calls, req, after) {
     if (call.settled) continue
     call.started = true
     stopWaiting(call)
+    // The last mutator's state is serialized at once (for the write), the others copied.
+    const copy = calls.some((c, k) => k > i && !c.settled)
     let outcome
     for (;;) {
       const seen = epoch
-      outcome = await apply(call, last, true)
+      outcome = await apply(call, last, true, copy)
       // A write failed while this mutator ran, on a state that is not on disk: run it again.
       if (seen === epoch) break
     }
