@@ -29,6 +29,14 @@ export declare function activePaths(): number
  */
 export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
 
+/**
+ * `atomicWrite` by the holder of `lock`, which is released on the writing thread the moment
+ * the write has succeeded, before the promise settles on the JS thread: the next holder (in
+ * this process or another) does not wait for that hop. A failed write keeps the lock, so the
+ * caller can still act under it.
+ */
+export declare function atomicWriteRelease(path: string, data: string | Uint8Array, fsync: boolean, lock: NativeLock): Promise<void>
+
 /** `atomicWrite` on the calling thread. */
 export declare function atomicWriteSync(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): void
 

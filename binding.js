@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeLock = nativeBinding.NativeLock
 module.exports.activePaths = nativeBinding.activePaths
 module.exports.atomicWrite = nativeBinding.atomicWrite
+module.exports.atomicWriteRelease = nativeBinding.atomicWriteRelease
 module.exports.atomicWriteSync = nativeBinding.atomicWriteSync
 module.exports.backend = nativeBinding.backend
 module.exports.cancelWait = nativeBinding.cancelWait

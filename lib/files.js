@@ -91,6 +91,19 @@ async function writeTarget(target, text) {
   }
 }
 
+/**
+ * `writeTarget` by the holder of `lock`, which the native write releases on its own thread the
+ * moment the write has succeeded: the next holder (here or in another process) does not wait for
+ * the hop back to this thread. A failed write keeps the lock.
+ */
+async function writeTargetReleasing(target, text, lock) {
+  try {
+    await awaitNative(native.atomicWriteRelease(target.io, text, target.fsync, lock))
+  } catch (err) {
+    throw asGiven(err, target)
+  }
+}
+
 function readTargetSync(target) {
   try {
     return readBytesSync(target.io)
@@ -116,6 +129,7 @@ module.exports = {
   ioTarget,
   readTarget,
   writeTarget,
+  writeTargetReleasing,
   readTargetSync,
   writeTargetSync,
 }

@@ -12,12 +12,14 @@
 //   whose write failed runs its mutator again on the state actually on disk (the only re-run).
 // A batch costs one parse (the read) and one serialization (the write) plus a copy per call:
 // each mutator but the first gets a copy of the state before it equal to that state's JSON round
-// trip (lib/json.js `jsonCopy`), and only a state that is written is serialized.
+// trip (lib/json.js `jsonCopy`), and only a state that is written is serialized. The batch's last
+// write releases the lock on the native thread that wrote it, as soon as it is on disk: the next
+// holder does not wait for the hop back to this thread.
 
 const { holds, mutatorScope } = require('./holds')
 const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
 const { fileState, isThenable, mutateOnce, textOf } = require('./json')
-const { readTarget, writeTarget } = require('./files')
+const { readTarget, writeTarget, writeTargetReleasing } = require('./files')
 const { armWait, beginWait, timedOut } = require('./wait')
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
@@ -181,7 +183,7 @@ async function runBatch(batch, lock, req) {
   const calls = batch.calls.filter((c) => !c.settled)
   const after = []
   try {
-    if (calls.length > 0) await commit(calls, req, after)
+    if (calls.length > 0) await commit(calls, req, after, lock)
   } catch (err) {
     // Only a bug gets here; even then no caller is left waiting and nothing rejects unhandled.
     for (const call of calls) after.push([call, { error: err }])
@@ -198,7 +200,7 @@ async function runBatch(batch, lock, req) {
  * `fileState`'s or `mutateOnce`'s: `{ text, value, fresh }`, `text` as written (null: no file
  * yet; see `textOf`).
  */
-async function commit(calls, req, after) {
+async function commit(calls, req, after, lock) {
   const { key, path } = req
   /** Once no mutator is left to run, outcomes go to `after` (settled after the release). */
   let draining = false
@@ -217,8 +219,10 @@ async function commit(calls, req, after) {
   /** Bumped when a write fails and `last` falls back to the state on disk. */
   let epoch = 0
 
-  const write = async (text) => {
-    await writeTarget(req.file, text)
+  /** Writes `text`; `last`: nothing is left to do under the lock once it is written, so the write releases it. */
+  const write = async (text, last = false) => {
+    if (last) await writeTargetReleasing(req.file, text, lock)
+    else await writeTarget(req.file, text)
     rememberSize(key, text.length)
   }
 
@@ -260,7 +264,7 @@ async function commit(calls, req, after) {
     try {
       // Serializing can fail only if code outside the batch made the value unserializable after
       // its copy: then, as for a failed write, each call is tried alone to fail just that one.
-      await write(textOf(top))
+      await write(textOf(top), draining)
       saved = top
       for (const d of group) settle(d.call, { value: d.state.value })
       return

@@ -16,6 +16,7 @@ pub mod sys;
 mod testdir;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{
   AsyncTask, Buffer, BufferSlice, Either, Either3, Null, Object, Uint8Array,
@@ -39,7 +40,16 @@ fn mode_of(exclusive: bool) -> Mode {
 /// thread terminates releases on drop.
 #[napi]
 pub struct NativeLock {
-  grant: Grant,
+  /// Shared with a write that releases the lock when it is done (`atomicWriteRelease`).
+  grant: Arc<Grant>,
+}
+
+impl NativeLock {
+  fn new(grant: Grant) -> Self {
+    NativeLock {
+      grant: Arc::new(grant),
+    }
+  }
 }
 
 #[napi]
@@ -92,7 +102,7 @@ pub fn sidecar_path(key: String) -> String {
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
 pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
-  Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(|grant| NativeLock { grant }))
+  Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new))
 }
 
 /// Identifies a queued request for `cancelWait`; unique across the process's worker threads.
@@ -115,7 +125,7 @@ pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Obj
     Box::new(move |outcome| match outcome {
       // If the promise can no longer be settled (its worker is gone), the resolver is dropped
       // unrun and the grant inside it releases the lock.
-      Ok(grant) => deferred.resolve(Box::new(move |_| Ok(NativeLock { grant }))),
+      Ok(grant) => deferred.resolve(Box::new(move |_| Ok(NativeLock::new(grant)))),
       Err(e) => deferred.reject(e.into()),
     }),
   );
@@ -300,6 +310,8 @@ pub struct WriteTask {
   data: Vec<u8>,
   fsync: bool,
   mode: Option<u32>,
+  /// Released as soon as the write has succeeded (`atomicWriteRelease`).
+  release: Option<Arc<Grant>>,
 }
 
 impl Task for WriteTask {
@@ -307,9 +319,11 @@ impl Task for WriteTask {
   type JsValue = ();
 
   fn compute(&mut self) -> Result<()> {
-    Ok(atomic::write(
-      &self.path, &self.data, self.fsync, self.mode,
-    )?)
+    atomic::write(&self.path, &self.data, self.fsync, self.mode)?;
+    if let Some(grant) = self.release.take() {
+      grant.release();
+    }
+    Ok(())
   }
 
   fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
@@ -335,6 +349,31 @@ pub fn atomic_write(
     data,
     fsync,
     mode,
+    release: None,
+  })
+}
+
+/// `atomicWrite` by the holder of `lock`, which is released on the writing thread the moment
+/// the write has succeeded, before the promise settles on the JS thread: the next holder (in
+/// this process or another) does not wait for that hop. A failed write keeps the lock, so the
+/// caller can still act under it.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn atomic_write_release(
+  path: String,
+  data: Either<String, Uint8Array>,
+  fsync: bool,
+  lock: &NativeLock,
+) -> AsyncTask<WriteTask> {
+  let data = match data {
+    Either::A(s) => s.into_bytes(),
+    Either::B(b) => b.to_vec(),
+  };
+  AsyncTask::new(WriteTask {
+    path,
+    data,
+    fsync,
+    mode: None,
+    release: Some(lock.grant.clone()),
   })
 }
 
@@ -408,10 +447,7 @@ pub fn lock_sync(
   timeout_ms: Option<f64>,
 ) -> Result<Option<NativeLock>> {
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-  Ok(
-    registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?
-      .map(|grant| NativeLock { grant }),
-  )
+  Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
 }
 
 /// `atomicWrite` on the calling thread.
