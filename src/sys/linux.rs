@@ -20,6 +20,10 @@ pub use super::unix::*;
 /// What `backend()` reports to JS.
 pub const BACKEND: &str = "linux";
 
+/// Waiters never mark the sidecar here (/proc/locks tells a holder who waits), so it is opened
+/// read-only.
+pub const SIDECAR_MARKED: bool = false;
+
 /// After giving the OS lock up for fairness, how long to stay out of the race for it, so that a
 /// waiter the kernel just woke gets it before we ask again.
 pub const YIELD_DELAY: Duration = Duration::from_millis(1);

@@ -84,6 +84,9 @@ const MARK_FRESH: Duration = Duration::from_millis(30);
 /// The same where the filesystem keeps whole seconds only (its marks have no nanoseconds).
 const MARK_FRESH_COARSE: Duration = Duration::from_secs(2);
 
+/// Waiters mark the sidecar (see `mark`), so it is opened for writing where it may be.
+pub const SIDECAR_MARKED: bool = true;
+
 /// Sets the sidecar's times to "now": futimens with a null time, which (unlike setting a given
 /// time, which only the owner may) anyone who may write the file may do.
 #[cfg(unix)]

@@ -24,12 +24,15 @@ pub mod errno {
 /// file exists but may not be written (read-only file or mount), a read-only descriptor still
 /// takes both shared and exclusive flocks.
 pub fn open_sidecar(sidecar: &Path) -> Result<File> {
+  // Read-only where no waiter marks the sidecar (Linux): flock needs no more, and a descriptor
+  // kept open between holds (`crate::spare`) then keeps no one from remounting its filesystem
+  // read-only.
+  // (O_CREAT as a raw flag: std refuses `create` without write access.)
   let rw = OpenOptions::new()
     .read(true)
-    .write(true)
-    .create(true)
+    .write(super::imp::SIDECAR_MARKED)
     .mode(0o666)
-    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    .custom_flags(libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC)
     .open(sidecar);
   match rw {
     Ok(f) => Ok(f),
