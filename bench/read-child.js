@@ -54,7 +54,8 @@ async function main() {
 }
 
 main().then(
-  () => process.exit(0),
+  // Exit once the result line is out: a pipe write can still be queued, and exit drops it.
+  () => process.stdout.write('', () => process.exit(0)),
   (err) => {
     console.error(err)
     process.exit(1)

@@ -179,7 +179,8 @@ async function main() {
 
 main().then(
   // proper-lockfile keeps unref'd timers; exit explicitly so no stray handle keeps us alive.
-  () => process.exit(0),
+  // Exit once the result line is out: a pipe write can still be queued, and exit drops it.
+  () => process.stdout.write('', () => process.exit(0)),
   (err) => {
     console.error(err)
     process.exit(1)
