@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -23,6 +23,11 @@ impl Mode {
     self as usize
   }
 }
+
+/// How long a held or kept sidecar descriptor is trusted to be the file the sidecar path names
+/// without looking at the path again (a fresh open always looks). A sidecar, or its directory,
+/// moved or replaced while a process keeps using it is noticed this long after, at most.
+pub const TRUST_NAME_FOR: Duration = Duration::from_millis(100);
 
 /// Times we reopen a sidecar that was deleted or replaced while we waited for it, before
 /// reporting the churn as an error instead of spinning.
@@ -55,6 +60,19 @@ impl OsLock {
     Some((self.file, self.named_at))
   }
 
+  /// Whether the sidecar path still names the locked file, looked at again once `TRUST_NAME_FOR`
+  /// has passed since the last look.
+  pub fn still_named(&mut self, sidecar: &Path) -> Result<bool> {
+    if self.named_at.elapsed() < TRUST_NAME_FOR {
+      return Ok(true);
+    }
+    let named = sys::still_named(&self.file, sidecar)?;
+    if named {
+      self.named_at = Instant::now();
+    }
+    Ok(named)
+  }
+
   /// Whether another process waits for this lock (Linux: /proc/locks; elsewhere: the mark a
   /// polling waiter leaves on the sidecar).
   pub fn others_waiting(&mut self) -> bool {
@@ -80,11 +98,28 @@ pub fn interrupt(waker: &sys::Waker) {
   sys::interrupt(waker);
 }
 
+/// `take(file)` (a flock call); where the filesystem refuses it on a read-only descriptor (NFS
+/// and others emulate flock with byte-range locks, and an exclusive one needs a writable
+/// descriptor: EBADF), reopens the sidecar for writing and calls it again.
+fn flock_on(
+  file: &mut File,
+  sidecar: &Path,
+  take: impl Fn(&File) -> std::io::Result<bool>,
+) -> Result<bool> {
+  match take(file) {
+    Err(e) if sys::needs_writable(&e) => {
+      *file = sys::open_sidecar_writable(sidecar)?;
+      take(file).map_err(|e| Error::io(e, "flock", sidecar))
+    }
+    r => r.map_err(|e| Error::io(e, "flock", sidecar)),
+  }
+}
+
 /// Takes the lock if it is free now; `Ok(None)` when another open file description holds it.
 pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
   for _ in 0..MAX_REOPENS {
-    let file = open(sidecar)?;
-    if !sys::try_lock(&file, mode).map_err(|e| Error::io(e, "flock", sidecar))? {
+    let mut file = open(sidecar)?;
+    if !flock_on(&mut file, sidecar, |f| sys::try_lock(f, mode))? {
       return Ok(None);
     }
     if sys::still_named(&file, sidecar)? {
@@ -108,8 +143,13 @@ pub enum Relock {
 /// a deleted sidecar, or one replaced by a rename over it, has none. The caller decides how long
 /// to trust that it is still *this* name.
 pub fn relock(file: File, named_at: Instant, sidecar: &Path, mode: Mode) -> Result<Relock> {
-  if !sys::try_lock(&file, mode).map_err(|e| Error::io(e, "flock", sidecar))? {
-    return Ok(Relock::Busy(file));
+  match sys::try_lock(&file, mode) {
+    Ok(true) => {}
+    Ok(false) => return Ok(Relock::Busy(file)),
+    // A descriptor kept from a shared hold may be read-only where an exclusive lock needs it
+    // writable: the caller opens afresh.
+    Err(e) if sys::needs_writable(&e) => return Ok(Relock::Gone),
+    Err(e) => return Err(Error::io(e, "flock", sidecar)),
   }
   if sys::unlinked(&file).map_err(|e| Error::io(e, "fstat", sidecar))? {
     return Ok(Relock::Gone);
@@ -122,8 +162,8 @@ pub fn relock(file: File, named_at: Instant, sidecar: &Path, mode: Mode) -> Resu
 /// thread or libuv's pool.
 pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Result<Option<OsLock>> {
   for _ in 0..MAX_REOPENS {
-    let file = open(sidecar)?;
-    if !sys::wait_lock(&file, mode, abandoned).map_err(|e| Error::io(e, "flock", sidecar))? {
+    let mut file = open(sidecar)?;
+    if !flock_on(&mut file, sidecar, |f| sys::wait_lock(f, mode, abandoned))? {
       return Ok(None);
     }
     if sys::still_named(&file, sidecar)? {
@@ -194,6 +234,31 @@ mod tests {
       .unwrap()
       .expect("new inode is free");
     drop((old, new));
+    fs::remove_dir_all(p.parent().unwrap()).unwrap();
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn where_an_exclusive_flock_needs_a_writable_descriptor_the_sidecar_is_reopened_for_writing() {
+    use std::os::unix::io::AsRawFd;
+    let p = sidecar("nfs-rule");
+    sys::EXCLUSIVE_NEEDS_WRITE.with(|f| f.set(true));
+    let shared = try_lock(&p, Mode::Shared).unwrap().expect("free");
+    let (kept, named_at) = shared.unlock().unwrap();
+    // A descriptor kept from a shared hold cannot take it exclusively: the caller opens afresh.
+    assert!(matches!(
+      relock(kept, named_at, &p, Mode::Exclusive).unwrap(),
+      Relock::Gone
+    ));
+    let held = try_lock(&p, Mode::Exclusive)
+      .unwrap()
+      .expect("reopened for writing");
+    // SAFETY: F_GETFL on a descriptor the lock owns.
+    let flags = unsafe { libc::fcntl(held.file.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(flags & libc::O_ACCMODE, libc::O_RDWR);
+    assert!(try_lock(&p, Mode::Shared).unwrap().is_none());
+    sys::EXCLUSIVE_NEEDS_WRITE.with(|f| f.set(false));
+    drop(held);
     fs::remove_dir_all(p.parent().unwrap()).unwrap();
   }
 

@@ -8,17 +8,12 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::lock::{self, Mode, OsLock, Relock};
+use crate::lock::{self, Mode, OsLock, Relock, TRUST_NAME_FOR};
 use crate::sys;
 
 /// How long a released descriptor stays open unused: long enough to carry a path's back-to-back
 /// holds, short enough that an idle process soon keeps nothing open.
 const LINGER: Duration = Duration::from_secs(1);
-/// How long a kept descriptor is trusted to be the file the sidecar path names without looking
-/// at the path. In between, its link count (the fstat of each hold) shows a sidecar deleted or
-/// replaced by a rename over it; a sidecar or directory *renamed away* is noticed at the next
-/// look, as late as this after it happened (a fresh open looks every time).
-const TRUST_NAME_FOR: Duration = Duration::from_millis(100);
 /// Most descriptors kept at once; past it the longest-unused one is closed.
 const MAX_KEPT: usize = 64;
 
@@ -45,6 +40,8 @@ fn cache() -> MutexGuard<'static, Cache> {
 /// `lock::try_lock`, on the descriptor the sidecar's last hold kept when there is a fresh one.
 pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
   let kept = cache().kept.remove(sidecar);
+  // Past `TRUST_NAME_FOR` the path is looked at again, by a fresh open. Within it, the link
+  // count (the fstat of each hold) shows a sidecar deleted or replaced by a rename over it.
   if let Some(k) = kept.filter(|k| k.named_at.elapsed() < TRUST_NAME_FOR) {
     match lock::relock(k.file, k.named_at, sidecar, mode)? {
       Relock::Held(held) => return Ok(Some(held)),

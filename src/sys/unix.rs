@@ -65,6 +65,23 @@ pub fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
   }
 }
 
+/// Whether a flock failed only because the descriptor is read-only where the filesystem wants
+/// it writable for that lock (NFS, and others that emulate flock with byte-range locks: EBADF).
+pub fn needs_writable(e: &io::Error) -> bool {
+  e.raw_os_error() == Some(libc::EBADF)
+}
+
+/// The sidecar opened for writing (see `needs_writable`).
+pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
+  OpenOptions::new()
+    .read(true)
+    .write(true)
+    .mode(0o666)
+    .custom_flags(libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    .open(sidecar)
+    .map_err(|e| Error::io(e, "open", sidecar))
+}
+
 /// A released sidecar descriptor is worth keeping open here (see `crate::spare`): an open
 /// descriptor stops nobody from deleting or renaming the file or its directory.
 pub const KEEP_SIDECARS: bool = true;
@@ -80,8 +97,30 @@ pub fn unlinked(file: &File) -> io::Result<bool> {
   Ok(file.metadata()?.nlink() == 0)
 }
 
+#[cfg(test)]
+thread_local! {
+  /// Makes `try_lock` on this thread follow NFS's rule: an exclusive flock needs a writable
+  /// descriptor (EBADF otherwise). No filesystem here has that rule; Rust tests use this.
+  pub static EXCLUSIVE_NEEDS_WRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn emulated_refusal(file: &File, mode: Mode) -> io::Result<()> {
+  use std::os::unix::io::AsRawFd;
+  if mode == Mode::Exclusive && EXCLUSIVE_NEEDS_WRITE.with(|f| f.get()) {
+    // SAFETY: F_GETFL on a descriptor we own.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+      return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+  }
+  Ok(())
+}
+
 /// flock(2) without blocking: `Ok(false)` when another open file description holds it.
 pub fn try_lock(file: &File, mode: Mode) -> io::Result<bool> {
+  #[cfg(test)]
+  emulated_refusal(file, mode)?;
   let r = match mode {
     Mode::Shared => FileExt::try_lock_shared(file),
     Mode::Exclusive => FileExt::try_lock(file),

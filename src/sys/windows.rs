@@ -103,6 +103,15 @@ pub fn still_named(_file: &File, _sidecar: &Path) -> Result<bool> {
   Ok(true)
 }
 
+/// Never: the sidecar is opened for writing where it may be.
+pub fn needs_writable(_e: &io::Error) -> bool {
+  false
+}
+
+pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
+  open_sidecar(sidecar)
+}
+
 /// A kept handle would keep anyone (this process included) from deleting the sidecar or its
 /// directory (see `SIDECAR_SHARE`), so each release closes it.
 pub const KEEP_SIDECARS: bool = false;
