@@ -3,13 +3,23 @@
 // holders of one file: a sidecar deleted or replaced between holds is noticed by the next
 // acquisition, a key is resolved again once its trust time is over, and kept descriptors are
 // closed soon after the path goes idle.
-import { readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
-import { mkdirSync } from 'node:fs'
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, tryAcquire, withIndexLock } from '../index.js'
-import { BACKEND, node, tempDir } from './helpers'
+import { BACKEND, node, tempDir, until } from './helpers'
 
 /** The descriptors this process has open on `file` (Linux: /proc/self/fd). */
 function openOn(file: string): number {
@@ -74,6 +84,35 @@ describe('hot path', () => {
       expect(openOn(`${p}.lock`)).toBe(BACKEND === 'windows' ? 0 : 1)
       await sleep(2500)
       expect(openOn(`${p}.lock`)).toBe(0)
+    },
+  )
+
+  // /proc/locks names each flock's holder pid and inode on Linux only.
+  it.skipIf(process.platform !== 'linux')(
+    'a data directory replaced while another process keeps its path busy: that process moves to the new sidecar',
+    async () => {
+      const dir = tempDir('hot')
+      mkdirSync(join(dir, 'data'))
+      const p = join(dir, 'data', 'index.json')
+      const busy = node('busy-callers.cjs', [p])
+      const pid = Number((await busy.line('BUSY')).split(' ')[1])
+      await sleep(100)
+      // A deploy or restore swaps the directory while the path never goes idle there.
+      renameSync(join(dir, 'data'), join(dir, 'data.old'))
+      mkdirSync(join(dir, 'data'))
+      writeFileSync(`${p}.lock`, '')
+      const inode = String(statSync(`${p}.lock`).ino)
+      const holdsNew = () =>
+        readFileSync('/proc/locks', 'utf8')
+          .split('\n')
+          .some((l) => {
+            const f = l.trim().split(/\s+/)
+            const at = f.indexOf('FLOCK')
+            return at >= 0 && f[at + 3] === String(pid) && f[at + 4]?.split(':')[2] === inode
+          })
+      await until(holdsNew, 5000, 'the busy process locking the new sidecar')
+      busy.child.kill('SIGKILL')
+      await busy.exited
     },
   )
 

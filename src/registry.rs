@@ -170,6 +170,17 @@ impl Entry {
     false
   }
 
+  /// Whether the OS lock this process keeps across in-process hand-overs is still on the file the
+  /// sidecar path names (looked at every `lock::TRUST_NAME_FOR`): a sidecar or directory moved
+  /// or replaced while the path stays busy here must not keep this process on the old file while
+  /// other processes lock the new one. True without an OS lock.
+  fn os_still_named(&mut self) -> bool {
+    match &mut self.os {
+      Some(held) => held.lock.still_named(&self.sidecar).unwrap_or(false),
+      None => true,
+    }
+  }
+
   /// Gives up the OS lock this process holds for the path, if any, keeping its descriptor for the
   /// next hold (`spare`).
   fn let_go(&mut self) {
@@ -342,7 +353,9 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     };
     let mode = head.mode;
     if e.holders > 0 {
-      let joins = e.hold_mode == Mode::Shared && mode == Mode::Shared;
+      // A shared request joins the holders' OS lock only while it is on the file the path
+      // names; otherwise it waits for them to drain, and the lock is taken afresh.
+      let joins = e.hold_mode == Mode::Shared && mode == Mode::Shared && e.os_still_named();
       if joins && (!e.hold_back_shared() || !schedule_recheck(key, e)) {
         grant_head(key, e, out);
         continue;
@@ -351,6 +364,10 @@ fn grant_ready(key: &Arc<Path>, e: &mut Entry, out: &mut Outbox) {
     }
     e.held_back = None;
     let mut delay = Duration::ZERO;
+    if !e.os_still_named() {
+      // Closed, not kept: it locks a file the path no longer names.
+      e.os = None;
+    }
     if matches!(&e.os, Some(held) if held.mode != mode) {
       e.let_go();
     } else if e.os.is_some() && e.should_yield() {
@@ -506,7 +523,8 @@ pub fn try_enter(key: &Path, mode: Mode) -> Result<Option<Grant>> {
   let granted = if !e.queue.is_empty() {
     None
   } else if e.holders > 0 {
-    (e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield()).then_some(())
+    (e.hold_mode == Mode::Shared && mode == Mode::Shared && !e.should_yield() && e.os_still_named())
+      .then_some(())
   } else {
     match spare::try_lock(&e.sidecar, mode) {
       Ok(Some(l)) => {
