@@ -1,11 +1,11 @@
 // A relative path names the file under the working directory at the time of the call: a call that
 // locks and then reads and writes uses that one file, even if process.chdir() runs meanwhile.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { acquire, updateJson, updateJsonSync, withIndexLock } from '../index.js'
-import { tempDir } from './helpers'
+import { acquire, tryAcquire, updateJson, updateJsonSync, withIndexLock } from '../index.js'
+import { node, tempDir } from './helpers'
 
 const startDir = process.cwd()
 afterEach(() => process.chdir(startDir))
@@ -76,5 +76,29 @@ describe('relative paths are resolved against the cwd at call time', () => {
     expect(() => updateJsonSync('dir.json', () => {})).toThrow(
       expect.objectContaining({ code: 'EISDIR', path: 'dir.json' }),
     )
+  })
+})
+
+describe('a relative path whose working directory is renamed away', () => {
+  it('locks the file its reads and writes go to (the spelling Node keeps), not where the old directory went', async () => {
+    const base = tempDir('rel')
+    const d = join(base, 'data')
+    mkdirSync(d)
+    const child = node('cwd-hold.cjs', [d])
+    await child.line('READY')
+    // A deploy swap: the directory the process works in moves away and a new one takes its name.
+    renameSync(d, join(base, 'data.old'))
+    mkdirSync(d)
+    writeFileSync(join(d, 'index.json'), '{"n":1}')
+    // Past the 100 ms a released sidecar descriptor and a resolved key are trusted (README,
+    // "Lock protocol").
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    child.child.kill('SIGUSR2')
+    await child.line('HELD')
+    // The child's updateJson('index.json') would read and write data/index.json (Node's
+    // process.cwd() still spells data/): that is the lock it must hold.
+    expect(tryAcquire(join(d, 'index.json'))).toBeNull()
+    child.child.kill('SIGKILL')
+    await child.exited
   })
 })

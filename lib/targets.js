@@ -24,18 +24,43 @@ const warned = new Set()
 const KEY_TRUST_MS = 100
 /** Most paths whose key is remembered at once; then it starts over. */
 const KEY_CACHE_MAX = 4096
-/** Lock key by path as given (a relative one with the working directory it was resolved in). */
+/** Lock key by absolute path (see `absolute`). */
 const keys = new Map()
 
+/**
+ * The lock key of `path`. A relative path is made absolute first, exactly as the IO of a call
+ * makes it (`absolute`), so that the key names the file the call reads and writes even when the
+ * working directory was renamed under the process (the OS's getcwd then names the new place,
+ * Node's process.cwd() the old spelling, which is what the IO uses).
+ */
 function resolveKey(path) {
-  const spelled = isAbsolute(path) ? path : `${process.cwd()}\0${path}`
+  let spelled
+  try {
+    spelled = absolute(path)
+  } catch {
+    // No working directory (deleted): the native call reports it.
+    return callNative(() => native.resolvePath(path))
+  }
   const now = performance.now()
   const known = keys.get(spelled)
   if (known !== undefined && now - known.at < KEY_TRUST_MS) return known.key
-  const key = callNative(() => native.resolvePath(path))
+  let key
+  try {
+    key = callNative(() => native.resolvePath(spelled))
+  } catch (err) {
+    throw asSpelled(err, spelled, path)
+  }
   if (keys.size >= KEY_CACHE_MAX) keys.clear()
   keys.set(spelled, { key, at: now })
   return key
+}
+
+/** A native error about `spelled` (a relative `path` made absolute) naming `path`, as Node's fs errors do. */
+function asSpelled(err, spelled, path) {
+  if (spelled === path) return err
+  if (err?.path === spelled) err.path = path
+  if (typeof err?.message === 'string') err.message = err.message.split(spelled).join(path)
+  return err
 }
 
 /**
