@@ -1,13 +1,13 @@
 // Reads served from the page cache on the JS thread (Linux): the same results as the threadpool
 // read for every kind of file, and only where no wait for a disk or a network can happen.
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import { readJson, readJsonSync } from '../index.js'
-import { BACKEND, FIXTURES, run, tempDir } from './helpers'
+import { BACKEND, FIXTURES, run, tempDir, until } from './helpers'
 import { FAULT_BUILD } from './setup/fault-build'
 
 const binding = createRequire(import.meta.url)('../binding.js') as typeof import('../binding.js')
@@ -111,6 +111,58 @@ describe('reads served from the page cache', () => {
       expect(seen.poolWasBlocked).toBe(true)
       expect(seen.whileBlocked).toEqual({})
       expect(seen.after).toEqual({ 'small.json': true })
+    },
+  )
+
+  const SFTP_SERVER = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server'].find((p) => existsSync(p))
+  const SSHFS = spawnSync('sshfs', ['--version']).error === undefined
+  const ROOT_FUSE = process.getuid?.() === 0 && existsSync('/dev/fuse')
+  const mounted = (dir: string) =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === dir)
+
+  it.skipIf(BACKEND !== 'linux' || !SSHFS || !SFTP_SERVER || !ROOT_FUSE)(
+    'readJson of a file on a FUSE mount whose server hangs returns a pending promise and the event loop keeps running, also behind a symlink in a local directory (linux backend, root, /dev/fuse, sshfs and sftp-server only: scripts/platform-tools.sh installs them)',
+    async () => {
+      const base = tempDir('fuse')
+      const [src, mnt, local] = ['src', 'mnt', 'local'].map((d) => join(base, d))
+      for (const d of [src, mnt, local]) mkdirSync(d)
+      writeFileSync(join(src, 'idx.json'), '{"on":"fuse"}\n')
+      // The link's directory is local: only the file's own filesystem tells the read would wait.
+      symlinkSync(join(mnt, 'idx.json'), join(local, 'idx.json'))
+      // sshfs in passive mode speaks SFTP over its stdin/stdout, here to a local sftp-server,
+      // which the test can stop and resume.
+      const server = spawn(SFTP_SERVER!, [], { stdio: ['pipe', 'pipe', 'ignore'] })
+      const sshfs = spawn('sshfs', ['-f', '-o', 'passive', `:${src}`, mnt], {
+        stdio: [server.stdout, server.stdin, 'ignore'],
+      })
+      // Closed here in the same tick, before this process could read any of the server's answers.
+      server.stdout!.destroy()
+      server.stdin!.destroy()
+      const go = join(base, 'go')
+      let reader: ReturnType<typeof run> | undefined
+      // A regression hangs the reader, not the runner: it is given up on (and killed) instead.
+      const orHung = (line: Promise<string>) =>
+        Promise.race([line, new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'hung').unref())])
+      try {
+        await until(() => mounted(mnt), 10_000, 'sshfs mount')
+        reader = run(process.execPath, [join(FIXTURES, 'hung-server-read.cjs'), join(local, 'idx.json'), go])
+        expect(await orHung(reader.line('warm'))).toBe('warm [{"on":"fuse"},{"on":"fuse"}]')
+        process.kill(server.pid!, 'SIGSTOP')
+        writeFileSync(go, '')
+        // A read that waits for the server on the JS thread never lets the timer run: no line.
+        expect(await orHung(reader.line('pendingWhenTimerFired'))).toBe('{"pendingWhenTimerFired":true}')
+        process.kill(server.pid!, 'SIGCONT')
+        expect(await orHung(reader.line('value'))).toBe('value {"on":"fuse"}')
+        expect((await reader.exited).code).toBe(0)
+      } finally {
+        if (reader?.child.exitCode === null && reader.child.signalCode === null) reader.child.kill('SIGKILL')
+        process.kill(server.pid!, 'SIGCONT')
+        spawnSync('umount', ['-l', mnt])
+        for (const p of [sshfs, server]) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+        await until(() => !mounted(mnt), 10_000, 'unmount')
+      }
     },
   )
 })

@@ -10,7 +10,8 @@ const { absolute, isLocalDirectory } = require('./targets')
  * The bytes of `path`, or null when it does not exist. A threadpool round trip costs several
  * times a small file's whole read, so a file in a directory known to be on a local filesystem is
  * first tried on the JS thread, from the page cache only (native.readFileCached never waits for
- * the disk); anything that would wait, fail or is not Linux goes to the threadpool.
+ * the disk or a server, and checks the file's own mount: a link may lead off the directory's
+ * filesystem); anything that would wait, fail or is not Linux goes to the threadpool.
  */
 function readBytes(path) {
   const dir = directoryOf(path)

@@ -22,6 +22,9 @@ command -v gendef >/dev/null || need+=(mingw-w64-tools)
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 command -v wine >/dev/null || need+=(wine64)
 command -v file >/dev/null || need+=(file)
+# A FUSE mount served on this host whose server a test can stop (__test__/cached-reads.spec.ts).
+command -v sshfs >/dev/null || need+=(sshfs)
+[ -x /usr/lib/openssh/sftp-server ] || [ -x /usr/libexec/openssh/sftp-server ] || need+=(openssh-sftp-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >/dev/null 2>&1 ||

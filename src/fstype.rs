@@ -86,12 +86,37 @@ pub(crate) fn magic_type(magic: u64) -> String {
   magic_name(magic).map_or_else(|| format!("0x{magic:x}"), str::to_string)
 }
 
-/// Whether the statfs magic names a filesystem known to keep its data on this host (the type
-/// table's local verdict for a type it knows): only there can a read served from the page cache
-/// not end up waiting for a network or a FUSE daemon. The magic alone cannot tell a local FUSE
-/// backend from a remote one, nor an unknown type from a network one: both say no.
-pub fn is_local_magic(magic: u64) -> bool {
-  magic_name(magic).is_some_and(|name| classify(name, "").0 == Coherence::Local)
+/// Whether a read served from the page cache on a filesystem of this type (as mountinfo names it)
+/// cannot end up waiting for a network or a FUSE daemon: kernel filesystems that keep their data
+/// on this host. An allowlist: a type not named here (an unknown one, any FUSE backend, even a
+/// local one whose daemon can hang, proc and sysfs whose reads run driver code) says no.
+pub fn serves_cached_reads(fstype: &str) -> bool {
+  matches!(
+    fstype,
+    "ext2"
+      | "ext3"
+      | "ext4"
+      | "xfs"
+      | "btrfs"
+      | "bcachefs"
+      | "tmpfs"
+      | "ramfs"
+      | "overlay"
+      | "zfs"
+      | "f2fs"
+      | "jfs"
+      | "reiserfs"
+      | "nilfs2"
+      | "vfat"
+      | "msdos"
+      | "exfat"
+      | "ntfs3"
+      | "hfsplus"
+      | "squashfs"
+      | "erofs"
+      | "iso9660"
+      | "udf"
+  )
 }
 
 /// The verdict for a filesystem type (as mountinfo names it) and its mount options.
@@ -177,29 +202,46 @@ fn unescape(field: &str) -> Vec<u8> {
   out
 }
 
+/// One line of /proc/self/mountinfo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountLine {
+  /// The mount's id (what statx's STATX_MNT_ID gives for a file under it).
+  pub id: u64,
+  pub mount_point: PathBuf,
+  pub fstype: String,
+  /// Mount and superblock options, comma-separated.
+  pub options: String,
+}
+
+/// Parses a mountinfo line: "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/sda1 rw".
+pub fn mount_line(line: &str) -> Option<MountLine> {
+  let (left, right) = line.split_once(" - ")?;
+  let left: Vec<&str> = left.split(' ').collect();
+  let right: Vec<&str> = right.split(' ').collect();
+  if left.len() < 6 || right.len() < 3 {
+    return None;
+  }
+  Some(MountLine {
+    id: left[0].parse().ok()?,
+    mount_point: PathBuf::from(sys::os_string(unescape(left[4]))),
+    fstype: right[0].to_string(),
+    options: format!("{},{}", left[5], right[2]),
+  })
+}
+
 /// The mount holding `path` in a /proc/self/mountinfo table: (mount point, fstype, options).
 /// The longest mount point that is a prefix wins; later lines win ties (they are mounted on top).
 pub fn mount_of(table: &str, path: &Path) -> Option<(PathBuf, String, String)> {
   let mut best: Option<(PathBuf, String, String)> = None;
-  for line in table.lines() {
-    let Some((left, right)) = line.split_once(" - ") else {
-      continue;
-    };
-    let left: Vec<&str> = left.split(' ').collect();
-    let right: Vec<&str> = right.split(' ').collect();
-    if left.len() < 6 || right.len() < 3 {
-      continue;
-    }
-    let mount_point = PathBuf::from(sys::os_string(unescape(left[4])));
-    if !path.starts_with(&mount_point) {
+  for m in table.lines().filter_map(mount_line) {
+    if !path.starts_with(&m.mount_point) {
       continue;
     }
     let longer = best
       .as_ref()
-      .is_none_or(|(b, _, _)| mount_point.as_os_str().len() >= b.as_os_str().len());
+      .is_none_or(|(b, _, _)| m.mount_point.as_os_str().len() >= b.as_os_str().len());
     if longer {
-      let options = format!("{},{}", left[5], right[2]);
-      best = Some((mount_point, right[0].to_string(), options));
+      best = Some((m.mount_point, m.fstype, m.options));
     }
   }
   best
@@ -267,22 +309,30 @@ mod tests {
   }
 
   #[test]
-  fn only_known_local_filesystem_magics_may_serve_cached_reads() {
-    for (magic, local) in [
-      (0xEF53, true),      // ext2/3/4
-      (0x58465342, true),  // xfs
-      (0x9123683E, true),  // btrfs
-      (0x01021994, true),  // tmpfs
-      (0x794C7630, true),  // overlay
-      (0x65735546, false), // fuse (sshfs, rclone, ... and local ones alike)
-      (0x6969, false),     // nfs
-      (0xFF534D42, false), // cifs
-      (0xFE534D42, false), // smb2
-      (0x01021997, false), // 9p
-      (0x00C36400, false), // ceph
-      (0x12345678, false), // unknown
+  fn only_known_local_kernel_filesystems_may_serve_cached_reads() {
+    for (fstype, local) in [
+      ("ext4", true),
+      ("ext3", true),
+      ("xfs", true),
+      ("btrfs", true),
+      ("tmpfs", true),
+      ("overlay", true),
+      ("fuse.sshfs", false),
+      ("fuse.fuse-overlayfs", false), // local data, but a daemon that can hang
+      ("fuseblk", false),
+      ("fuse", false),
+      ("nfs", false),
+      ("nfs4", false),
+      ("cifs", false),
+      ("smb3", false),
+      ("9p", false),
+      ("virtiofs", false),
+      ("ceph", false),
+      ("proc", false),
+      ("sysfs", false),
+      ("somefs", false), // unknown
     ] {
-      assert_eq!(is_local_magic(magic), local, "{magic:#x}");
+      assert_eq!(serves_cached_reads(fstype), local, "{fstype}");
     }
   }
 
@@ -297,6 +347,12 @@ mod tests {
     assert!(o.contains("user_id=0"));
     assert_eq!(mount_of(table, Path::new("/data/x")).unwrap().1, "nfs4");
     assert_eq!(mount_of(table, Path::new("/datax")).unwrap().1, "ext4");
+    let ids: Vec<(u64, String)> = table
+      .lines()
+      .filter_map(mount_line)
+      .map(|m| (m.id, m.fstype))
+      .collect();
+    assert_eq!(ids[2], (31, "fuse.rclone".to_string()));
   }
 
   #[test]

@@ -307,11 +307,102 @@ fn open_cached(path: &std::ffi::CStr, flags: libc::c_int) -> io::Result<std::os:
   Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
-fn fstat(fd: &std::os::fd::OwnedFd) -> Option<libc::stat> {
+/// statx(2) of an open descriptor with AT_STATX_DONT_SYNC: FUSE and NFS answer from the
+/// attributes they have cached instead of asking their server (as fstat may once those expire).
+/// Some only if the kernel filled in type, size, inode and mount id. The raw syscall: musl's
+/// libc may lack the wrapper.
+fn statx_cached(fd: &std::os::fd::OwnedFd) -> Option<libc::statx> {
   use std::os::fd::AsRawFd;
-  // SAFETY: a zeroed stat is a valid out-parameter; `fd` is open.
-  let mut st: libc::stat = unsafe { std::mem::zeroed() };
-  (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st)
+  let want = libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_INO | libc::STATX_MNT_ID;
+  // SAFETY: a zeroed statx is a valid out-parameter; `fd` is open and the path empty.
+  let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+  let r = unsafe {
+    libc::syscall(
+      libc::SYS_statx,
+      fd.as_raw_fd(),
+      c"".as_ptr(),
+      libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+      want,
+      &mut stx as *mut libc::statx,
+    )
+  };
+  (r == 0 && stx.stx_mask & want == want).then_some(stx)
+}
+
+/// Which mounts serve reads from the page cache on the calling thread, by mount id, from
+/// /proc/self/mountinfo: the kernel renders it itself, never asking a filesystem, so looking a
+/// file's mount up here cannot wait on a hung FUSE daemon or NFS server as statfs can.
+struct Mounts {
+  /// /proc/self/mountinfo, kept open: poll(2) reports POLLPRI on it after any mount or unmount
+  /// in this mount namespace, so the table is known stale before a freed mount id (or device)
+  /// can be handed to a new mount. `None`: /proc is not there, and nothing is local.
+  watch: Option<File>,
+  local: std::collections::HashMap<u64, bool>,
+  stale: bool,
+  refreshed: Option<std::time::Instant>,
+}
+
+/// At most one re-read of mountinfo per this long (it costs about a microsecond per mount on the
+/// JS thread); until then a stale table answers "not local" and reads go to the threadpool.
+const MOUNTS_REFRESH_GAP: Duration = Duration::from_millis(100);
+
+static MOUNTS: LazyLock<std::sync::Mutex<Mounts>> = LazyLock::new(|| {
+  std::sync::Mutex::new(Mounts {
+    watch: File::open("/proc/self/mountinfo").ok(),
+    local: std::collections::HashMap::new(),
+    stale: true,
+    refreshed: None,
+  })
+});
+
+impl Mounts {
+  /// Whether the mount `id` (of a file this process holds open, which keeps the id from being
+  /// reused meanwhile) is on a filesystem known to keep its data on this host.
+  fn is_local(&mut self, id: u64) -> bool {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let Some(watch) = self.watch.as_mut() else {
+      return false;
+    };
+    let mut pfd = libc::pollfd {
+      fd: watch.as_raw_fd(),
+      events: libc::POLLPRI,
+      revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never waits.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } != 0 {
+      self.stale = true;
+    }
+    if self.stale {
+      if self
+        .refreshed
+        .is_some_and(|t| t.elapsed() < MOUNTS_REFRESH_GAP)
+      {
+        return false;
+      }
+      self.refreshed = Some(std::time::Instant::now());
+      let mut table = String::new();
+      if watch.rewind().is_err() || watch.read_to_string(&mut table).is_err() {
+        return false;
+      }
+      self.local = table
+        .lines()
+        .filter_map(crate::fstype::mount_line)
+        .map(|m| (m.id, crate::fstype::serves_cached_reads(&m.fstype)))
+        .collect();
+      self.stale = false;
+    }
+    // A mount missing from a fresh table (lazily unmounted, say) is not known local.
+    self.local.get(&id).copied().unwrap_or(false)
+  }
+}
+
+/// Whether files of mount `id` may be read on the calling thread (see `Mounts`).
+fn mount_is_local(id: u64) -> bool {
+  MOUNTS
+    .lock()
+    .unwrap_or_else(std::sync::PoisonError::into_inner)
+    .is_local(id)
 }
 
 /// preadv2(2) with RWF_NOWAIT: reads only what is in the page cache, EAGAIN where it would wait
@@ -364,26 +455,19 @@ pub fn read_cached(path: &Path, max: usize) -> Cached {
     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Cached::Missing,
     Err(_) => return Cached::WouldBlock,
   };
-  // statfs of a network filesystem asks its server; the file's own filesystem is only asked
-  // here after JS found its directory local (lib/files.js), so only a symlink out of that
-  // directory can lead here to one.
-  {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a zeroed statfs is a valid out-parameter; `handle` is open.
-    let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(handle.as_raw_fd(), &mut sf) } != 0 {
-      return Cached::WouldBlock;
-    }
-    #[allow(clippy::unnecessary_cast)]
-    if !crate::fstype::is_local_magic(sf.f_type as u64) {
-      return Cached::WouldBlock;
-    }
-  }
-  let Some(seen) = fstat(&handle) else {
+  // Nothing here may ask the file's filesystem anything that can go to a server or a FUSE
+  // daemon (statfs, or fstat once cached attributes expire): the O_PATH descriptor names the
+  // file's mount, the kernel's own mount table says what that is, and only a known local one is
+  // read from here. The link's directory being local (lib/files.js) says nothing about where a
+  // symlink leads, nor about a mount on the file itself or one made over the directory since.
+  let Some(seen) = statx_cached(&handle) else {
     return Cached::WouldBlock;
   };
-  let regular = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFREG;
-  if !regular(&seen) || seen.st_size as u64 > max as u64 {
+  if !mount_is_local(seen.stx_mnt_id) {
+    return Cached::WouldBlock;
+  }
+  let regular = |st: &libc::statx| u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFREG;
+  if !regular(&seen) || seen.stx_size > max as u64 {
     return Cached::WouldBlock;
   }
   // O_NONBLOCK: a FIFO renamed in since the look must not make the open wait for a writer.
@@ -391,14 +475,15 @@ pub fn read_cached(path: &Path, max: usize) -> Cached {
     return Cached::WouldBlock;
   };
   drop(handle);
-  let Some(st) = fstat(&file) else {
+  let Some(st) = statx_cached(&file) else {
     return Cached::WouldBlock;
   };
-  if (st.st_dev, st.st_ino) != (seen.st_dev, seen.st_ino) || !regular(&st) {
+  let id = |st: &libc::statx| (st.stx_dev_major, st.stx_dev_minor, st.stx_ino);
+  if id(&st) != id(&seen) || !regular(&st) {
     return Cached::WouldBlock;
   }
   // As Node's readFileSync: the size fstat gives, or to the end when it gives none.
-  let size = st.st_size as usize;
+  let size = st.stx_size as usize;
   let mut buf = vec![0u8; if size == 0 { 4096 } else { size }];
   let mut len = 0;
   loop {
@@ -458,6 +543,33 @@ mod tests {
       read_cached(&d.join("no/none.json"), 1 << 20),
       Cached::Missing
     );
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn files_are_classified_by_their_own_mount_not_by_the_directory_of_the_link() {
+    use std::os::fd::AsFd;
+    let d = crate::testdir::fresh("cached-mounts");
+    let p = d.join("index.json");
+    fs::write(&p, b"{}").unwrap();
+    let mount = |p: &Path| {
+      let f = File::open(p).unwrap();
+      statx_cached(&f.as_fd().try_clone_to_owned().unwrap())
+        .unwrap()
+        .stx_mnt_id
+    };
+    assert!(mount_is_local(mount(&p)));
+    // proc (whose reads run kernel code of every kind) is not a known local filesystem.
+    assert!(!mount_is_local(mount(Path::new("/proc/self/status"))));
+    assert!(!mount_is_local(u64::MAX));
+    // A link in a local directory to a file elsewhere is judged by where it leads.
+    std::os::unix::fs::symlink("/proc/self/status", d.join("proc.json")).unwrap();
+    let _ = fs::read(d.join("proc.json"));
+    assert_eq!(
+      read_cached(&d.join("proc.json"), 1 << 20),
+      Cached::WouldBlock
+    );
+    assert_eq!(read_cached(&p, 1 << 20), Cached::Bytes(b"{}".to_vec()));
     fs::remove_dir_all(d).unwrap();
   }
 
