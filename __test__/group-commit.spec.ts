@@ -387,6 +387,43 @@ describe('group commit', () => {
     expect(batched.runs).toEqual([1, 2])
   })
 
+  it("only a batch's last state is written: a call too big to write alone succeeds when a later call shrinks the state (EFBIG)", async () => {
+    // Existing behaviour, inherent to writing a batch once: call 1's state (100 KB) is over the
+    // 64 KiB file-size limit, call 2 shrinks it again. Alone, call 1 fails and call 2 starts from
+    // call 0's state; batched, call 1 succeeds and call 2 starts from call 1's state.
+    const dir = tempDir()
+    const script = `
+      const fs = require('node:fs')
+      const { acquire, updateJson } = require(${JSON.stringify(join(__dirname, '..', 'index.js'))})
+      const mutators = [(v) => { v.s = 'small' }, (v) => { v.s = 'x'.repeat(100000) }, (v) => { v.s = v.s.slice(0, 8) + '!' }]
+      const end = (p) => p.then((v) => (v.s.length > 20 ? 'long' : v.s), (e) => e.code)
+      ;(async () => {
+        const out = {}
+        for (const mode of ['alone', 'batched']) {
+          const file = ${JSON.stringify(dir)} + '/' + mode + '.json'
+          fs.writeFileSync(file, '{"s":""}\\n')
+          let results = []
+          if (mode === 'alone') for (const m of mutators) results.push(await end(updateJson(file, m)))
+          else {
+            const held = await acquire(file)
+            const calls = mutators.map((m) => end(updateJson(file, m)))
+            await held.release()
+            results = await Promise.all(calls)
+          }
+          out[mode] = { results, file: fs.readFileSync(file, 'utf8') }
+        }
+        console.log(JSON.stringify(out))
+      })()
+    `
+    const r = run('bash', ['-c', `trap '' XFSZ; ulimit -f 64; exec "${process.execPath}" -e "$0"`, script])
+    const { code } = await r.exited
+    expect(code, r.stderr()).toBe(0)
+    expect(JSON.parse(r.stdout().trim())).toStrictEqual({
+      alone: { results: ['small', 'EFBIG', 'small!'], file: '{"s":"small!"}\n' },
+      batched: { results: ['small', 'long', 'xxxxxxxx!'], file: '{"s":"xxxxxxxx!"}\n' },
+    })
+  })
+
   it('the last callers of a batch are settled after its lock is released', async () => {
     const p = join(tempDir(), 'index.json')
     const free = async () => {

@@ -2,14 +2,17 @@
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
 // for the lock: one acquisition, one read, the mutators in call order, one atomic write (one
 // fsync pair), then each caller gets the state after its own mutator. Every caller ends as if the
-// calls had run one after another, and no later:
+// calls had run one after another, and no later, but for states too large to write (last item):
 // - a mutator that throws (or returns something JSON cannot hold) fails only its own call; the
 //   next one starts from the last good state;
 // - a mutator still pending once the microtask queue drains (it waits for IO or a timer) first
 //   has the calls before it written and settled; calls after it keep their own timeoutMs and
 //   signal until their mutator starts;
 // - a failed write is retried one call at a time, in call order; a call computed on top of one
-//   whose write failed runs its mutator again on the state actually on disk (the only re-run).
+//   whose write failed runs its mutator again on the state actually on disk (the only re-run);
+// - only the last state of a batch (or of each part a slow mutator splits off) is written, so a
+//   call whose own state is too large to write (EFBIG, ENOSPC) succeeds if a later call shrinks
+//   it: inherent to one write per batch.
 // A batch costs one parse (the read), one serialization per call and a copy per call: each state
 // is serialized right after its own mutator, as alone, so no later mutator can change the text
 // written for it; each mutator but the first gets a copy of the state before it equal to the
