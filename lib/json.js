@@ -287,7 +287,7 @@ function copyOf(v, depth) {
  * it, serialized now, as alone: its text is fixed before any other code runs (a later mutator
  * may change objects this value holds, or a global such as a toJSON), and it is also what fails
  * this call if JSON cannot hold the value. With `copy` (another mutator runs next), plain JSON
- * data is also copied for that mutator (`fresh`), which costs about half a parse of the text.
+ * data is also copied for that mutator (`fresh`) instead of that mutator parsing the text.
  */
 function stateAfter(input, returned, space, copy) {
   const value = returned === undefined ? input : returned
