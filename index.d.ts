@@ -231,17 +231,25 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  * lock request for the path made between them) that wait for the lock together in this thread
  * share one acquisition, one read and one write; their mutators run in call order, each on the
  * state the previous one left, and each call resolves with the state after its own mutator.
- * Every call ends as it would have if the calls had run one after another, and no later:
+ * Every call ends as it would have if the calls had run one after another, and no later, except
+ * where a state is too large to write (the last item):
  * - a mutator that throws (any value, even a falsy one) or leaves something JSON cannot
  *   represent rejects only its own call, with what it threw, and its change is not written;
  * - a mutator whose promise is still pending once the microtask queue drains (it waits for IO
  *   or a timer) first has the calls before it written and settled;
  * - a call's `timeoutMs` and `signal` apply until its own mutator starts: while its batch waits
  *   for the lock and while earlier mutators run;
+ * - each call's state is serialized when its mutator returns, as alone: a later mutator that
+ *   changes an object it holds (or a global such as `Date.prototype.toJSON`) changes nothing
+ *   written for it;
  * - if a batched write fails (`ENOSPC`, `EFBIG`, ...), the calls are written one at a time in
- *   call order, so each fails or succeeds as alone. A call whose state was computed on top of a
- *   call whose write failed runs its mutator again on the state actually on disk: the only case
- *   in which a mutator runs twice.
+ *   call order, so then each fails or succeeds as alone. A call whose state was computed on top
+ *   of a call whose write failed runs its mutator again on the state actually on disk: the only
+ *   case in which a mutator runs twice;
+ * - only the last state of a batch (of each part, if a slow mutator splits it) is written: a call
+ *   whose own state could not have been written alone (larger than the disk or the file-size
+ *   limit allows) succeeds when a later call in the batch shrinks the state again, and the calls
+ *   after it start from its state, where alone it would fail with `ENOSPC` or `EFBIG`.
  *
  * Batches are bounded (64 calls, 64 MiB of state copies).
  *

@@ -387,6 +387,43 @@ describe('group commit', () => {
     expect(batched.runs).toEqual([1, 2])
   })
 
+  it("only a batch's last state is written: a call too big to write alone succeeds when a later call shrinks the state (EFBIG)", async () => {
+    // Existing behaviour, inherent to writing a batch once: call 1's state (100 KB) is over the
+    // 64 KiB file-size limit, call 2 shrinks it again. Alone, call 1 fails and call 2 starts from
+    // call 0's state; batched, call 1 succeeds and call 2 starts from call 1's state.
+    const dir = tempDir()
+    const script = `
+      const fs = require('node:fs')
+      const { acquire, updateJson } = require(${JSON.stringify(join(__dirname, '..', 'index.js'))})
+      const mutators = [(v) => { v.s = 'small' }, (v) => { v.s = 'x'.repeat(100000) }, (v) => { v.s = v.s.slice(0, 8) + '!' }]
+      const end = (p) => p.then((v) => (v.s.length > 20 ? 'long' : v.s), (e) => e.code)
+      ;(async () => {
+        const out = {}
+        for (const mode of ['alone', 'batched']) {
+          const file = ${JSON.stringify(dir)} + '/' + mode + '.json'
+          fs.writeFileSync(file, '{"s":""}\\n')
+          let results = []
+          if (mode === 'alone') for (const m of mutators) results.push(await end(updateJson(file, m)))
+          else {
+            const held = await acquire(file)
+            const calls = mutators.map((m) => end(updateJson(file, m)))
+            await held.release()
+            results = await Promise.all(calls)
+          }
+          out[mode] = { results, file: fs.readFileSync(file, 'utf8') }
+        }
+        console.log(JSON.stringify(out))
+      })()
+    `
+    const r = run('bash', ['-c', `trap '' XFSZ; ulimit -f 64; exec "${process.execPath}" -e "$0"`, script])
+    const { code } = await r.exited
+    expect(code, r.stderr()).toBe(0)
+    expect(JSON.parse(r.stdout().trim())).toStrictEqual({
+      alone: { results: ['small', 'EFBIG', 'small!'], file: '{"s":"small!"}\n' },
+      batched: { results: ['small', 'long', 'xxxxxxxx!'], file: '{"s":"xxxxxxxx!"}\n' },
+    })
+  })
+
   it('the last callers of a batch are settled after its lock is released', async () => {
     const p = join(tempDir(), 'index.json')
     const free = async () => {
@@ -516,8 +553,8 @@ async function runAll(p: string, start: string, mutators: ((s: any) => unknown)[
   return Promise.all(calls)
 }
 
-describe('group commit: one parse and one serialization per batch', () => {
-  it('a batch parses the file once and serializes once, however many calls share it', async () => {
+describe('group commit: one parse per batch, one serialization per call', () => {
+  it("a batch parses the file once and serializes each call's state once, however many calls share it", async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
     type Index = { 'batch-mark': true; entries: Record<string, { at: number }> }
@@ -543,7 +580,9 @@ describe('group commit: one parse and one serialization per batch', () => {
       })
     })
     expect(writes).toBe(1)
-    expect(counts).toEqual({ parse: 1, stringify: 1 })
+    // Each state is serialized when its mutator returns, as alone; the next mutator gets a copy
+    // instead of a parse of that text.
+    expect(counts).toEqual({ parse: 1, stringify: 16 })
     results.forEach((s, i) => {
       expect(Object.keys(s.entries)).toHaveLength(1280 + i + 1)
       expect(s.entries[`new-${i}`].at).toBe(i)
@@ -724,38 +763,98 @@ describe('group commit: one parse and one serialization per batch', () => {
     expect(JSON.parse(readFileSync(p, 'utf8'))).toStrictEqual(values[4])
   })
 
-  it('a batched state that other code makes unserializable before its write fails at most its own call', async () => {
-    // A copied state is serialized when it is written. Here the write of call 0 comes while call
-    // 1's mutator waits on a timer, after that mutator put a BigInt into an object call 0 stored.
+  it('a batched state is written as its mutator left it, whatever later mutators do to objects it holds', async () => {
+    // Call 0 stores an object of its caller's; call 1 (slow: call 0 is written while it waits)
+    // puts a BigInt into that object. Alone, call 0's state was written before call 1 ran.
     const p = join(tempDir(), 'index.json')
-    const shared: Record<string, unknown> = { ok: 1 }
     let runs = 0
-    const [first, second] = await runAll(
-      p,
-      '{"n":0}',
-      [
-        (s) => void (s.shared = shared),
-        async (s) => {
-          runs++
-          shared.big = 1n
-          await sleep(30)
-          s.n = 2
-        },
-      ],
-      true,
-    )
-    if ('error' in first) {
-      expect((first.error as { code: string }).code).toBe('ERR_INVALID_ARG_VALUE')
-      // Computed on top of a state that was not written: run again on the state on disk.
-      expect(second).toStrictEqual({ value: { n: 2 } })
-      expect(runs).toBe(2)
-    } else {
-      expect(second).toStrictEqual({ value: { n: 2, shared: { ok: 1 } } })
+    const outcome = async (batched: boolean) => {
+      const shared: Record<string, unknown> = { ok: 1 }
+      runs = 0
+      const results = await runAll(
+        p,
+        '{"n":0}',
+        [
+          (s) => void (s.shared = shared),
+          async (s) => {
+            runs++
+            shared.big = 1n
+            await sleep(30)
+            s.n = 2
+          },
+        ],
+        batched,
+      )
+      return { results, runs, file: readFileSync(p, 'utf8') }
     }
-    expect(JSON.parse(readFileSync(p, 'utf8'))).toMatchObject({ n: 2 })
+    const alone = await outcome(false)
+    expect(alone.results).toStrictEqual([
+      { value: { n: 0, shared: { ok: 1, big: 1n } } },
+      { value: { n: 2, shared: { ok: 1 } } },
+    ])
+    expect(await outcome(true)).toStrictEqual(alone)
     const again = tryAcquire(p)
     expect(again).not.toBeNull()
     await again!.release()
+  })
+
+  it('a mutator that changes an object an earlier call saved and then throws leaves that call as written alone', async () => {
+    // An in-memory index saved as is (`() => mem`); the next call edits it, then refuses.
+    const p = join(tempDir(), 'index.json')
+    const outcome = async (batched: boolean) => {
+      const mem = { items: ['a'] }
+      const results = await runAll(
+        p,
+        '{"items":[]}',
+        [
+          () => mem,
+          () => {
+            mem.items.push('UNVALIDATED')
+            throw new Error('validation failed')
+          },
+        ],
+        batched,
+      )
+      return {
+        results: results.map((r) => ('error' in r ? (r.error as Error).message : 'ok')),
+        file: readFileSync(p, 'utf8'),
+      }
+    }
+    const alone = await outcome(false)
+    expect(alone).toStrictEqual({ results: ['ok', 'validation failed'], file: '{"items":["a"]}\n' })
+    expect(await outcome(true)).toStrictEqual(alone)
+  })
+
+  it('a mutator that replaces a global toJSON and then throws leaves earlier calls as written alone', async () => {
+    const p = join(tempDir(), 'index.json')
+    const toJSON = Date.prototype.toJSON
+    const outcome = async (batched: boolean) => {
+      try {
+        const results = await runAll(
+          p,
+          '{}',
+          [
+            (s) => void (s.when = new Date(0)),
+            () => {
+              Date.prototype.toJSON = function (this: Date) {
+                return `LOCAL ${this.getTime()}`
+              }
+              throw new Error('refused')
+            },
+          ],
+          batched,
+        )
+        return {
+          results: results.map((r) => ('error' in r ? (r.error as Error).message : 'ok')),
+          file: readFileSync(p, 'utf8'),
+        }
+      } finally {
+        Date.prototype.toJSON = toJSON
+      }
+    }
+    const alone = await outcome(false)
+    expect(alone).toStrictEqual({ results: ['ok', 'refused'], file: '{"when":"1970-01-01T00:00:00.000Z"}\n' })
+    expect(await outcome(true)).toStrictEqual(alone)
   })
 
   it('a mutator that leaves what JSON cannot hold fails alone, with the error it gets alone', async () => {

@@ -2,23 +2,27 @@
 // Group commit. Concurrent updateJson calls on one path in this thread coalesce while they wait
 // for the lock: one acquisition, one read, the mutators in call order, one atomic write (one
 // fsync pair), then each caller gets the state after its own mutator. Every caller ends as if the
-// calls had run one after another, and no later:
+// calls had run one after another, and no later, but for states too large to write (last item):
 // - a mutator that throws (or returns something JSON cannot hold) fails only its own call; the
 //   next one starts from the last good state;
 // - a mutator still pending once the microtask queue drains (it waits for IO or a timer) first
 //   has the calls before it written and settled; calls after it keep their own timeoutMs and
 //   signal until their mutator starts;
 // - a failed write is retried one call at a time, in call order; a call computed on top of one
-//   whose write failed runs its mutator again on the state actually on disk (the only re-run).
-// A batch costs one parse (the read) and one serialization (the write) plus a copy per call:
-// each mutator but the first gets a copy of the state before it equal to that state's JSON round
-// trip (lib/json.js `jsonCopy`), and only a state that is written is serialized. The batch's last
+//   whose write failed runs its mutator again on the state actually on disk (the only re-run);
+// - only the last state of a batch (or of each part a slow mutator splits off) is written, so a
+//   call whose own state is too large to write (EFBIG, ENOSPC) succeeds if a later call shrinks
+//   it: inherent to one write per batch.
+// A batch costs one parse (the read), one serialization per call and a copy per call: each state
+// is serialized right after its own mutator, as alone, so no later mutator can change the text
+// written for it; each mutator but the first gets a copy of the state before it equal to the
+// parse of that text (lib/json.js `jsonCopy`) instead of the parse itself. The batch's last
 // write releases the lock on the native thread that wrote it, as soon as it is on disk: the next
 // holder does not wait for the hop back to this thread.
 
 const { holds, mutatorScope } = require('./holds')
 const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
-const { fileState, isThenable, mutateOnce, textOf } = require('./json')
+const { fileState, isThenable, mutateOnce } = require('./json')
 const { readTarget, writeTarget, writeTargetReleasing } = require('./files')
 const { armWait, beginWait, timedOut } = require('./wait')
 
@@ -198,7 +202,7 @@ async function runBatch(batch, lock, req) {
 /**
  * Runs a batch's mutators and writes their states, under the lock. A state is lib/json.js
  * `fileState`'s or `mutateOnce`'s: `{ text, value, fresh }`, `text` as written (null: no file
- * yet; see `textOf`).
+ * yet).
  */
 async function commit(calls, req, after, lock) {
   const { key, path } = req
@@ -228,7 +232,7 @@ async function commit(calls, req, after, lock) {
 
   /**
    * Runs a call's mutator on `state`: `{ state }` after it, or `{ error }`. `copy`: another
-   * mutator may run on that state, so it is copied for it rather than serialized now.
+   * mutator may run on that state, so it is also copied for it.
    */
   const apply = async (call, state, flushIfSlow, copy = false) => {
     try {
@@ -262,9 +266,7 @@ async function commit(calls, req, after, lock) {
     const top = group[group.length - 1].state
     let failure
     try {
-      // Serializing can fail only if code outside the batch made the value unserializable after
-      // its copy: then, as for a failed write, each call is tried alone to fail just that one.
-      await write(textOf(top), draining)
+      await write(top.text, draining)
       saved = top
       for (const d of group) settle(d.call, { value: d.state.value })
       return
@@ -288,7 +290,7 @@ async function commit(calls, req, after, lock) {
           state = again.state
         }
         try {
-          await write(textOf(state))
+          await write(state.text)
           saved = state
           settle(d.call, { value: state.value })
         } catch (err) {
@@ -308,7 +310,7 @@ async function commit(calls, req, after, lock) {
     if (call.settled) continue
     call.started = true
     stopWaiting(call)
-    // The last mutator's state is serialized at once (for the write), the others copied.
+    // Every state is serialized at once; all but the last mutator's are also copied for the next.
     const copy = calls.some((c, k) => k > i && !c.settled)
     let outcome
     for (;;) {

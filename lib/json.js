@@ -114,18 +114,7 @@ function valueFor(path, state, { hasDefault, fallback }) {
     state.fresh = undefined
     return fresh
   }
-  return JSON.parse(textOf(state))
-}
-
-/**
- * The text of a state, serialized on first use. A state `stateAfter` copied has none until a
- * write needs it (or a reader, once its copy is taken): its value is serialized then, which is
- * as its mutator left it (plain JSON data, so no code of its own runs) unless code outside the
- * batch changed that object in between.
- */
-function textOf(state) {
-  if (state.text === undefined) state.text = serialize(state.value, state.space)
-  return state.text
+  return JSON.parse(state.text)
 }
 
 /** Parses the bytes of a JSON file (`null`: missing) the way every JSON reader here does. */
@@ -170,7 +159,7 @@ function isThenable(value) {
 const NOT_PLAIN = Symbol('not plain')
 /**
  * Deepest nesting `jsonCopy` follows: far below where JSON.stringify overflows (about 4,000
- * levels), so what it copies can be serialized later. Deeper (or a cycle) takes the round trip.
+ * levels), so what it copies can be serialized later. Deeper (or a cycle) takes the parse of its text.
  */
 const COPY_DEPTH = 1000
 // Taken once: code that replaces a built-in later must not run inside a copy.
@@ -200,9 +189,9 @@ const isRawJSON = JSON.isRawJSON ?? (() => false)
  * undefined member is dropped (in an array: null), a non-finite number becomes null and -0
  * becomes 0. Anything else (a toJSON, a class instance, a getter, a Proxy, a boxed primitive, a
  * function, a symbol, a BigInt, a hole, a cycle, deep nesting) gives NOT_PLAIN before any code
- * of the value's has run: only data properties of ordinary objects are read, so the round trip
- * that follows runs each getter and toJSON once, in JSON.stringify's order, as alone, and fails
- * with the same error.
+ * of the value's has run: only data properties of ordinary objects are read, so each getter and
+ * toJSON runs once, in the value's own serialization (as alone), and the next mutator gets the
+ * parse of that text instead.
  */
 function jsonCopy(value) {
   // JSON.stringify calls an inherited toJSON on every object; an accessor or a read-only
@@ -295,23 +284,26 @@ function copyOf(v, depth) {
 
 /**
  * The state a mutator leaves: what it returned, or (returning undefined) its input as it changed
- * it. With `copy` (another mutator runs next), plain JSON data is copied for that mutator
- * (`fresh`) and serialized only when a write needs it (`textOf`); anything else is serialized
- * now, as it always is without `copy`: that is also what fails this call if JSON cannot hold it.
+ * it, serialized now, as alone: its text is fixed before any other code runs (a later mutator
+ * may change objects this value holds, or a global such as a toJSON), and it is also what fails
+ * this call if JSON cannot hold the value. With `copy` (another mutator runs next), plain JSON
+ * data is also copied for that mutator (`fresh`) instead of that mutator parsing the text.
  */
 function stateAfter(input, returned, space, copy) {
   const value = returned === undefined ? input : returned
+  const text = serialize(value, space)
   if (copy) {
+    // Plain data runs no code of its own in `serialize`, so the copy equals that text's parse.
     const fresh = jsonCopy(value)
-    if (fresh !== NOT_PLAIN) return { text: undefined, value, fresh, space }
+    if (fresh !== NOT_PLAIN) return { text, value, fresh }
   }
-  return { text: serialize(value, space), value }
+  return { text, value }
 }
 
 /**
  * One read-mutate-write step on `state`, short of the write: the mutator's input (see `valueFor`),
  * `run(input)` calling the mutator the way its path needs (in a mutator scope, in its caller's
- * async context), and the state it leaves, serialized (or with `copy`, copied for the next
+ * async context), and the state it leaves, serialized (and with `copy`, copied for the next
  * mutator: see `stateAfter`). A promise when `run` returns a thenable, unless `sync` (a
  * synchronous update, whose `run` has refused promises already).
  */
@@ -322,4 +314,4 @@ function mutateOnce(path, state, read, space, run, sync = false, copy = false) {
   return stateAfter(input, returned, space, copy)
 }
 
-module.exports = { readDefault, parseJson, fileState, serialize, textOf, mutateOnce, isThenable }
+module.exports = { readDefault, parseJson, fileState, serialize, mutateOnce, isThenable }
