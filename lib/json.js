@@ -3,7 +3,6 @@
 // files and for values JSON cannot hold, `default` copies, and `mutateOnce`, the one
 // read-mutate-write step every update path (nested, sync, group commit) runs.
 
-const { types } = require('node:util')
 const { native } = require('./native')
 const { CorruptFileError, codedError, invalidArgValue, notFound, received } = require('./errors')
 
@@ -79,15 +78,15 @@ function corruptError(path, bytes, detail) {
 }
 
 /**
- * The state of a JSON file from its bytes (`null`: missing): `{ text, value, fresh }`, where
+ * The state of a JSON file from its bytes (`null`: missing): `{ text, value, unshared }`, where
  * `text` is what the file holds, `value` is parsed (MISSING for a missing or blank file, with
- * `absent` saying which), and `fresh` is `value` until a reader takes it. Throws
- * CorruptFileError for anything else that is not JSON.
+ * `absent` saying which), and `unshared` holds while no caller has been given `value` itself.
+ * Throws CorruptFileError for anything else that is not JSON.
  */
 function fileState(path, bytes) {
-  if (bytes === null) return { text: null, value: MISSING, absent: 'missing' }
+  if (bytes === null) return { text: null, value: MISSING, absent: 'missing', unshared: false }
   const text = decode(path, bytes)
-  if (BLANK.test(text)) return { text: null, value: MISSING, absent: 'empty' }
+  if (BLANK.test(text)) return { text: null, value: MISSING, absent: 'empty', unshared: false }
   let value
   try {
     value = JSON.parse(text)
@@ -96,23 +95,21 @@ function fileState(path, bytes) {
     if (!(err instanceof SyntaxError)) throw err
     throw corruptError(path, bytes, err.message)
   }
-  return { text, value, fresh: value }
+  return { text, value, unshared: true }
 }
 
 /**
- * What a reader of `state` gets: its `fresh` value the first time (an object nobody else holds),
- * a parsed copy of its text after that, else a copy of the call's default, else the error a
- * missing or empty file is.
+ * What a reader of `state` gets: its value (the parsed object itself the first time, a parsed
+ * copy after that), else a copy of the call's default, else the error a missing or empty file is.
  */
 function valueFor(path, state, { hasDefault, fallback }) {
   if (state.value === MISSING) {
     if (hasDefault) return fallback()
     throw state.absent === 'missing' ? notFound(path) : new CorruptFileError(path, 'the file is empty')
   }
-  const fresh = state.fresh
-  if (fresh !== undefined) {
-    state.fresh = undefined
-    return fresh
+  if (state.unshared) {
+    state.unshared = false
+    return state.value
   }
   return JSON.parse(state.text)
 }
@@ -155,163 +152,23 @@ function isThenable(value) {
   )
 }
 
-/** Thrown inside `copyOf` when it meets anything but plain JSON data. */
-const NOT_PLAIN = Symbol('not plain')
-/**
- * Deepest nesting `jsonCopy` follows: far below where JSON.stringify overflows (about 4,000
- * levels), so what it copies can be serialized later. Deeper (or a cycle) takes the parse of its text.
- */
-const COPY_DEPTH = 1000
-// Taken once: code that replaces a built-in later must not run inside a copy.
-const { defineProperty, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, hasOwn, keys } = Object
-const { isArray } = Array
-const { isBoxedPrimitive, isDate, isProxy } = types
-const { apply, ownKeys } = Reflect
-const OBJECT_PROTO = Object.prototype
-const ARRAY_PROTO = Array.prototype
-const DATE_PROTO = Date.prototype
-// The Date built-ins JSON.stringify runs on a Date, as they are now; `dateJSON` is used only while
-// they are still these and these are V8's own (not already replaced when this module loads).
-const DATE_BUILTINS = ['toJSON', Symbol.toPrimitive, 'valueOf', 'toISOString'].map((key) => [key, DATE_PROTO[key]])
-const DATES_NATIVE = DATE_BUILTINS.every(
-  ([key, fn]) =>
-    typeof fn === 'function' &&
-    Function.prototype.toString.call(fn) ===
-      `function ${typeof key === 'symbol' ? '[Symbol.toPrimitive]' : key}() { [native code] }`,
-)
-// JSON.rawJSON (not in Node 20) makes null-prototype objects JSON writes as their raw text.
-const isRawJSON = JSON.isRawJSON ?? (() => false)
-
-/**
- * `JSON.parse(JSON.stringify(value))` for plain JSON data, without the text (about half the
- * round trip's time on a 40 KB index): objects with Object.prototype or none, arrays without
- * holes, strings, numbers, booleans, null, Dates (see `dateJSON`). As JSON writes them, an
- * undefined member is dropped (in an array: null), a non-finite number becomes null and -0
- * becomes 0. Anything else (a toJSON, a class instance, a getter, a Proxy, a boxed primitive, a
- * function, a symbol, a BigInt, a hole, a cycle, deep nesting) gives NOT_PLAIN before any code
- * of the value's has run: only data properties of ordinary objects are read, so each getter and
- * toJSON runs once, in the value's own serialization (as alone), and the next mutator gets the
- * parse of that text instead.
- */
-function jsonCopy(value) {
-  // JSON.stringify calls an inherited toJSON on every object; an accessor or a read-only
-  // property on a prototype would catch the assignments building the copy (JSON.parse defines
-  // own properties instead).
-  if (getPrototypeOf(ARRAY_PROTO) !== OBJECT_PROTO || 'toJSON' in ARRAY_PROTO) return NOT_PLAIN
-  if (!plainPrototype(ARRAY_PROTO) || !plainPrototype(OBJECT_PROTO)) return NOT_PLAIN
-  try {
-    return copyOf(value, 0)
-  } catch {
-    // NOT_PLAIN, or this walk overflowed the stack: no code of the value's has run either way.
-    return NOT_PLAIN
-  }
-}
-
-/**
- * What JSON makes of a Date (the commonest value that is not plain data, so that a state holding
- * one is not walked in vain): its toJSON's result, computed here only while that would run
- * nothing but the built-ins (toJSON, Symbol.toPrimitive, valueOf, toISOString) as they were
- * when this module loaded, on a Date with no own properties.
- */
-function dateJSON(d) {
-  if (!DATES_NATIVE || getPrototypeOf(d) !== DATE_PROTO || ownKeys(d).length !== 0) throw NOT_PLAIN
-  for (let i = 0; i < DATE_BUILTINS.length; i++) {
-    const own = getOwnPropertyDescriptor(DATE_PROTO, DATE_BUILTINS[i][0])
-    if (own === undefined || !hasOwn(own, 'value') || own.value !== DATE_BUILTINS[i][1]) throw NOT_PLAIN
-  }
-  // Date.prototype.toJSON: null for an invalid date (valueOf NaN), else toISOString().
-  const time = apply(DATE_BUILTINS[2][1], d, [])
-  return time - time === 0 ? apply(DATE_BUILTINS[3][1], d, []) : null
-}
-
-/** No accessor (but `__proto__`) and no read-only property on `proto`. */
-function plainPrototype(proto) {
-  const names = getOwnPropertyNames(proto)
-  for (let i = 0; i < names.length; i++) {
-    if (names[i] === '__proto__') continue
-    const d = getOwnPropertyDescriptor(proto, names[i])
-    if (!hasOwn(d, 'value') || !d.writable) return false
-  }
-  return true
-}
-
-function copyOf(v, depth) {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return v
-    case 'number':
-      // Finite (NaN and Infinity give NaN); + 0 turns -0 into 0.
-      return v - v === 0 ? v + 0 : null
-    case 'object':
-      if (v === null) return null
-      break
-    default:
-      throw NOT_PLAIN
-  }
-  // The Proxy test comes first: every later one would run its traps.
-  if (depth > COPY_DEPTH || isProxy(v) || isBoxedPrimitive(v) || hasOwn(v, 'toJSON')) throw NOT_PLAIN
-  if (isDate(v)) return dateJSON(v)
-  const proto = getPrototypeOf(v)
-  if (isArray(v)) {
-    if (proto !== ARRAY_PROTO) throw NOT_PLAIN
-    const out = []
-    for (let i = 0; i < v.length; i++) {
-      const d = getOwnPropertyDescriptor(v, i)
-      // A hole reads through the prototype chain; a getter is code.
-      if (d === undefined || !hasOwn(d, 'value')) throw NOT_PLAIN
-      out[i] = d.value === undefined ? null : copyOf(d.value, depth + 1)
-    }
-    return out
-  }
-  if (proto !== OBJECT_PROTO && (proto !== null || isRawJSON(v))) throw NOT_PLAIN
-  const out = {}
-  // In the order JSON.stringify writes the keys (and JSON.parse adds them back).
-  const names = keys(v)
-  for (let i = 0; i < names.length; i++) {
-    const key = names[i]
-    const d = getOwnPropertyDescriptor(v, key)
-    if (!hasOwn(d, 'value')) throw NOT_PLAIN
-    if (d.value === undefined) continue
-    const copy = copyOf(d.value, depth + 1)
-    // JSON.parse makes '__proto__' an own key; assigning it would set the prototype instead.
-    if (key === '__proto__') {
-      defineProperty(out, key, { __proto__: null, value: copy, writable: true, enumerable: true, configurable: true })
-    } else out[key] = copy
-  }
-  return out
-}
-
-/**
- * The state a mutator leaves: what it returned, or (returning undefined) its input as it changed
- * it, serialized now, as alone: its text is fixed before any other code runs (a later mutator
- * may change objects this value holds, or a global such as a toJSON), and it is also what fails
- * this call if JSON cannot hold the value. With `copy` (another mutator runs next), plain JSON
- * data is also copied for that mutator (`fresh`) instead of that mutator parsing the text.
- */
-function stateAfter(input, returned, space, copy) {
+/** The state a mutator leaves: what it returned, or (returning undefined) its input as it changed it. */
+function stateAfter(input, returned, space) {
   const value = returned === undefined ? input : returned
-  const text = serialize(value, space)
-  if (copy) {
-    // Plain data runs no code of its own in `serialize`, so the copy equals that text's parse.
-    const fresh = jsonCopy(value)
-    if (fresh !== NOT_PLAIN) return { text, value, fresh }
-  }
-  return { text, value }
+  return { text: serialize(value, space), value, unshared: false }
 }
 
 /**
  * One read-mutate-write step on `state`, short of the write: the mutator's input (see `valueFor`),
  * `run(input)` calling the mutator the way its path needs (in a mutator scope, in its caller's
- * async context), and the state it leaves, serialized (and with `copy`, copied for the next
- * mutator: see `stateAfter`). A promise when `run` returns a thenable, unless `sync` (a
- * synchronous update, whose `run` has refused promises already).
+ * async context), and the state it leaves, serialized. A promise when `run` returns a thenable,
+ * unless `sync` (a synchronous update, whose `run` has refused promises already).
  */
-function mutateOnce(path, state, read, space, run, sync = false, copy = false) {
+function mutateOnce(path, state, read, space, run, sync = false) {
   const input = valueFor(path, state, read)
   const returned = run(input)
-  if (!sync && isThenable(returned)) return Promise.resolve(returned).then((r) => stateAfter(input, r, space, copy))
-  return stateAfter(input, returned, space, copy)
+  if (!sync && isThenable(returned)) return Promise.resolve(returned).then((r) => stateAfter(input, r, space))
+  return stateAfter(input, returned, space)
 }
 
 module.exports = { readDefault, parseJson, fileState, serialize, mutateOnce, isThenable }
