@@ -53,6 +53,12 @@ export declare function backend(): 'linux' | 'generic-unix' | 'windows'
  */
 export declare function cancelWait(key: string, waitId: number): boolean
 
+/**
+ * The process's working directory as the OS has it (what a relative path in any file call
+ * resolves against), not Node's `process.cwd()`, which keeps the spelling of the last chdir.
+ */
+export declare function currentDir(): string
+
 /** Whether this build has the test-only pause points. */
 export declare function faultInjection(): boolean
 
@@ -141,6 +147,17 @@ export declare function readFileCached(path: string): Buffer | null | undefined
 export declare function readFileSync(path: string): Buffer | null
 
 /**
+ * A path resolved for a locked update: `key` as `resolvePath` gives it, and `path`, the same
+ * file unfolded (the caller's spelling of the last component on a case-insensitive volume), which
+ * the update reads and writes: the file it locked, whatever symlink or working directory changes
+ * while it waits.
+ */
+export interface ResolvedTarget {
+  key: string
+  path: string
+}
+
+/**
  * The lock key of the file `path` names: its canonical absolute path, case-folded on a
  * case-insensitive volume (Windows; macOS per volume), so that every spelling of one file gives
  * one key. JS orders sets, keeps holds and batches by this key and passes it to every lock call
@@ -148,6 +165,8 @@ export declare function readFileSync(path: string): Buffer | null
  * the folded spelling.
  */
 export declare function resolvePath(path: string): string
+
+export declare function resolveTarget(path: string): ResolvedTarget
 
 /**
  * The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a

@@ -224,8 +224,9 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
  * in place and return nothing, or return a new value. If it throws, or leaves a value JSON
  * cannot represent (`ERR_INVALID_ARG_VALUE`, see {@link writeJson}), nothing is written.
  * `options.mode` may only be `'exclusive'`. A relative `path` is resolved against the working
- * directory at the call: the update reads and writes the file it locked even if
- * `process.chdir()` runs while it waits.
+ * directory (as the OS has it) at the call: the update reads and writes the file it locked,
+ * resolved then, even if `process.chdir()` runs or a symlink in its path is re-pointed while it
+ * waits.
  *
  * Group commit: consecutive calls on one path (with the same `fsync` and `space`, and no other
  * lock request for the path made between them) that wait for the lock together in this thread

@@ -18,7 +18,7 @@ import {
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-import { acquire, tryAcquire, withIndexLock } from '../index.js'
+import { acquire, tryAcquire, updateJson, withIndexLock } from '../index.js'
 import { BACKEND, node, tempDir, until } from './helpers'
 
 /** The descriptors this process has open on `file` (Linux: /proc/self/fd). */
@@ -115,6 +115,26 @@ describe('hot path', () => {
       await busy.exited
     },
   )
+
+  it('an update waiting for the lock reads and writes the file it locked, whatever a symlink in its path names by then', async () => {
+    const dir = tempDir('hot')
+    for (const v of ['v1', 'v2']) {
+      mkdirSync(join(dir, v))
+      writeFileSync(join(dir, v, 'index.json'), JSON.stringify({ dir: v }))
+    }
+    symlinkSync(join(dir, 'v1'), join(dir, 'cur'))
+    const held = await acquire(join(dir, 'v1', 'index.json'))
+    // Both join one batch (one key); one names the file through the symlink, one directly.
+    const viaLink = updateJson<Record<string, unknown>>(join(dir, 'cur', 'index.json'), (s) => void (s.a = 1))
+    const direct = updateJson<Record<string, unknown>>(join(dir, 'v1', 'index.json'), (s) => void (s.b = 1))
+    rmSync(join(dir, 'cur'))
+    symlinkSync(join(dir, 'v2'), join(dir, 'cur'))
+    await held.release()
+    await Promise.all([viaLink, direct])
+    const read = (v: string) => JSON.parse(readFileSync(join(dir, v, 'index.json'), 'utf8'))
+    expect(read('v1')).toEqual({ dir: 'v1', a: 1, b: 1 })
+    expect(read('v2')).toEqual({ dir: 'v2' })
+  })
 
   it('a directory symlink re-pointed is followed by calls made after the key trust time (100 ms)', async () => {
     const dir = tempDir('hot')

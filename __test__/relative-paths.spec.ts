@@ -80,13 +80,15 @@ describe('relative paths are resolved against the cwd at call time', () => {
 })
 
 describe('a relative path whose working directory is renamed away', () => {
-  it('locks the file its reads and writes go to (the spelling Node keeps), not where the old directory went', async () => {
+  it('is locked, read and written where the OS resolves it (as Node fs does), all three alike', async () => {
     const base = tempDir('rel')
     const d = join(base, 'data')
     mkdirSync(d)
     const child = node('cwd-hold.cjs', [d])
     await child.line('READY')
     // A deploy swap: the directory the process works in moves away and a new one takes its name.
+    // Node's process.cwd() still spells data/; the OS (and fs.readFileSync('index.json')) now
+    // resolves relative paths in data.old/.
     renameSync(d, join(base, 'data.old'))
     mkdirSync(d)
     writeFileSync(join(d, 'index.json'), '{"n":1}')
@@ -95,9 +97,9 @@ describe('a relative path whose working directory is renamed away', () => {
     await new Promise((resolve) => setTimeout(resolve, 150))
     child.child.kill('SIGUSR2')
     await child.line('HELD')
-    // The child's updateJson('index.json') would read and write data/index.json (Node's
-    // process.cwd() still spells data/): that is the lock it must hold.
-    expect(tryAcquire(join(d, 'index.json'))).toBeNull()
+    const n = (dir: string) => (JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as N).n
+    expect([n(join(base, 'data.old')), n(d)]).toEqual([11, 1])
+    expect(tryAcquire(join(base, 'data.old', 'index.json'))).toBeNull()
     child.child.kill('SIGKILL')
     await child.exited
   })

@@ -60,11 +60,12 @@ function sweepTemps(key) {
 }
 
 /**
- * Where an update does its IO: `path` made absolute under the cwd of the call (as its lock key
- * was), so that a process.chdir() while it waits cannot make it read or write another file.
+ * Where an update does its IO: `io`, the file its lock key names as resolved at the call
+ * (lib/targets.js `resolveTarget`), so that neither a process.chdir() nor a symlink or directory
+ * re-pointed while it waits can make it read or write a file other than the one it locked.
  */
-function ioTarget(path, fsync) {
-  return { path, io: absolute(path), fsync }
+function ioTarget(path, io, fsync) {
+  return { path, io, fsync }
 }
 
 /** An error of IO on `target.io`, naming the path as the caller spelled it (as Node's fs errors do). */

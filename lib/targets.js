@@ -24,35 +24,41 @@ const warned = new Set()
 const KEY_TRUST_MS = 100
 /** Most paths whose key is remembered at once; then it starts over. */
 const KEY_CACHE_MAX = 4096
-/** Lock key by absolute path (see `absolute`). */
+/** Resolved target by absolute path (see `absolute`): `{ key, path, at }`. */
 const keys = new Map()
 
 /**
- * The lock key of `path`. A relative path is made absolute first, exactly as the IO of a call
- * makes it (`absolute`), so that the key names the file the call reads and writes even when the
- * working directory was renamed under the process (the OS's getcwd then names the new place,
- * Node's process.cwd() the old spelling, which is what the IO uses).
+ * `{ key, path }` for `path`: its lock key and the file it names, resolved (symlinks followed,
+ * unfolded), which a locked update reads and writes so that its IO goes to the file it locked
+ * whatever changes while it waits. A relative path is made absolute first against the OS's
+ * working directory (`absolute`), which is what every file call resolves it against.
  */
-function resolveKey(path) {
+function resolveTarget(path) {
   let spelled
   try {
     spelled = absolute(path)
   } catch {
     // No working directory (deleted): the native call reports it.
-    return callNative(() => native.resolvePath(path))
+    return callNative(() => native.resolveTarget(path))
   }
   const now = performance.now()
   const known = keys.get(spelled)
-  if (known !== undefined && now - known.at < KEY_TRUST_MS) return known.key
-  let key
+  if (known !== undefined && now - known.at < KEY_TRUST_MS) return known
+  let resolved
   try {
-    key = callNative(() => native.resolvePath(spelled))
+    resolved = callNative(() => native.resolveTarget(spelled))
   } catch (err) {
     throw asSpelled(err, spelled, path)
   }
   if (keys.size >= KEY_CACHE_MAX) keys.clear()
-  keys.set(spelled, { key, at: now })
-  return key
+  const entry = { key: resolved.key, path: resolved.path, at: now }
+  keys.set(spelled, entry)
+  return entry
+}
+
+/** The lock key of `path` (see `resolveTarget`). */
+function resolveKey(path) {
+  return resolveTarget(path).key
 }
 
 /** A native error about `spelled` (a relative `path` made absolute) naming `path`, as Node's fs errors do. */
@@ -69,15 +75,15 @@ function asSpelled(err, spelled, path) {
  */
 function targetsOf(pathOrPaths, networkFs) {
   if (!Array.isArray(pathOrPaths)) {
-    const key = resolveKey(pathOrPaths)
+    const { key, path: io } = resolveTarget(pathOrPaths)
     checkFilesystem(key, pathOrPaths, networkFs)
-    return [{ key, path: pathOrPaths }]
+    return [{ key, path: pathOrPaths, io }]
   }
   const byKey = new Map()
   for (const path of pathOrPaths) {
-    const key = resolveKey(path)
+    const { key, path: io } = resolveTarget(path)
     checkFilesystem(key, path, networkFs)
-    if (!byKey.has(key)) byKey.set(key, { key, path })
+    if (!byKey.has(key)) byKey.set(key, { key, path, io })
   }
   // Every caller takes a set in the order of the canonical paths, so overlapping sets taken by
   // two callers cannot deadlock.
@@ -144,17 +150,19 @@ function checkWriteFilesystem(path, policy) {
 }
 
 /**
- * `path` made absolute under the cwd of now, as the lock key was: an update reads and writes the
- * file it locked even if process.chdir() runs while it waits. Not normalized (no `..` folding), so
- * the OS resolves it exactly as it would have resolved the relative path.
+ * `path` made absolute against the OS's working directory now (what a relative path in any file
+ * call resolves against; Node's process.cwd() keeps the spelling of the last chdir, which names
+ * another directory once the working directory is renamed under the process). Not normalized (no
+ * `..` folding), so the OS resolves it exactly as it would have resolved the relative path.
+ * Throws (a coded error, `syscall: 'getcwd'`) when the working directory is gone.
  */
 function absolute(path) {
   if (isAbsolute(path)) return path
-  const cwd = process.cwd()
+  const cwd = callNative(() => native.currentDir())
   return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
 }
 
-module.exports = { resolveKey, targetsOf, pathsOf, checkWriteFilesystem, absolute }
+module.exports = { resolveKey, resolveTarget, targetsOf, pathsOf, checkWriteFilesystem, absolute }
 
 /**
  * Whether reads in the directory `dir` may be tried on the JS thread (lib/files.js): only where

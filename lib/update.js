@@ -28,7 +28,7 @@ function updateRequest(path, mutator, options, sync) {
   // for later calls.
   const read = readDefault(o)
   const { fsync, space } = writeOptions(o, { json: true })
-  return { path, key: targets[0].key, targets, opts, read, space, file: ioTarget(path, fsync) }
+  return { path, key: targets[0].key, targets, opts, read, space, file: ioTarget(path, targets[0].io, fsync) }
 }
 
 function update(req, mutator) {

@@ -85,6 +85,35 @@ pub fn resolve_path(path: String) -> Result<String> {
   Ok(lock_key(&path)?.to_string_lossy().into_owned())
 }
 
+/// A path resolved for a locked update: `key` as `resolvePath` gives it, and `path`, the same
+/// file unfolded (the caller's spelling of the last component on a case-insensitive volume), which
+/// the update reads and writes: the file it locked, whatever symlink or working directory changes
+/// while it waits.
+#[napi(object)]
+pub struct ResolvedTarget {
+  pub key: String,
+  pub path: String,
+}
+
+#[napi]
+pub fn resolve_target(path: String) -> Result<ResolvedTarget> {
+  let resolved = path::resolve(&path)?;
+  let key = sys::fold_key(&resolved).unwrap_or_else(|| resolved.clone());
+  Ok(ResolvedTarget {
+    key: key.to_string_lossy().into_owned(),
+    path: resolved.to_string_lossy().into_owned(),
+  })
+}
+
+/// The process's working directory as the OS has it (what a relative path in any file call
+/// resolves against), not Node's `process.cwd()`, which keeps the spelling of the last chdir.
+#[napi]
+pub fn current_dir() -> Result<String> {
+  std::env::current_dir()
+    .map(|d| d.to_string_lossy().into_owned())
+    .map_err(|e| error::Error::io(e, "getcwd", Path::new(".")).into())
+}
+
 fn lock_key(path: &str) -> crate::error::Result<std::path::PathBuf> {
   let resolved = path::resolve(path)?;
   Ok(sys::fold_key(&resolved).unwrap_or(resolved))
