@@ -89,7 +89,8 @@ pub(crate) fn magic_type(magic: u64) -> String {
 /// Whether a read served from the page cache on a filesystem of this type (as mountinfo names it)
 /// cannot end up waiting for a network or a FUSE daemon: kernel filesystems that keep their data
 /// on this host. An allowlist: a type not named here (an unknown one, any FUSE backend, even a
-/// local one whose daemon can hang, proc and sysfs whose reads run driver code) says no.
+/// local one whose daemon can hang, proc and sysfs whose reads run driver code) says no. Nor does
+/// overlay, whose open opens the file in a lower layer that may be FUSE or NFS.
 pub fn serves_cached_reads(fstype: &str) -> bool {
   matches!(
     fstype,
@@ -101,7 +102,6 @@ pub fn serves_cached_reads(fstype: &str) -> bool {
       | "bcachefs"
       | "tmpfs"
       | "ramfs"
-      | "overlay"
       | "zfs"
       | "f2fs"
       | "jfs"
@@ -316,7 +316,7 @@ mod tests {
       ("xfs", true),
       ("btrfs", true),
       ("tmpfs", true),
-      ("overlay", true),
+      ("overlay", false), // its lower layers may be anything
       ("fuse.sshfs", false),
       ("fuse.fuse-overlayfs", false), // local data, but a daemon that can hang
       ("fuseblk", false),
