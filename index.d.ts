@@ -272,7 +272,7 @@ export declare function updateJson<T>(
  * the lock when it dies). A live writer's temp file is never removed, whatever pid namespace or
  * (on a filesystem with coherent flock) host it runs on, so it needs no lock. A temp file whose
  * lock cannot be tested (not readable by this user) is kept. (The next exclusive holder of a
- * path does the same on its own.) Resolves with the names of the files removed; if any removal
+ * path does the same on its own, on a thread beside it.) Resolves with the names of the files removed; if any removal
  * fails, rejects with a {@link SweepError} naming each file and why.
  */
 export declare function sweep(path: string): Promise<string[]>

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, sweep, tryAcquire, updateJson } from '../index.js'
-import { node, run, tempDir, type Run } from './helpers'
+import { node, run, tempDir, type Run, until } from './helpers'
 import { FAULT_BUILD } from './setup/fault-build'
 
 const counter = (p: string) => (JSON.parse(readFileSync(p, 'utf8')) as { n: number }).n
@@ -39,6 +39,22 @@ describe('crash safety', () => {
     expect(native.faultInjection()).toBe(false)
   })
 
+  it("an exclusive holder's automatic sweep runs beside it, never holding up the calling thread", async () => {
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    const resume = join(dir, 'resume')
+    const child = node('sweep-pause.cjs', [p], {
+      NAPI_RS_NATIVE_LIBRARY_PATH: FAULT_BUILD,
+      INDEX_LOCK_PAUSE: 'sweep-scan',
+      INDEX_LOCK_RESUME: resume,
+    })
+    // The scan of the directory (which may hold thousands of files) is stopped; the sections go on.
+    await child.line('SECTIONS DONE')
+    await until(() => child.stderr().includes('INDEX_LOCK_PAUSED sweep-scan'), 5000, 'the scan paused')
+    writeFileSync(resume, '')
+    expect((await child.exited).code).toBe(0)
+  })
+
   it('a writer killed between temp write and rename loses nothing resolved; the orphan is swept', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
@@ -54,7 +70,8 @@ describe('crash safety', () => {
     await h.release()
     await updateJson<{ n: number }>(p, (c) => ({ n: c.n + 1 }))
     expect(counter(p)).toBe(6)
-    expect(existsSync(tmp)).toBe(false)
+    // The sweep runs on a thread of its own, alongside the holder.
+    await until(() => !existsSync(tmp), 5000, 'the orphan swept')
     expect(readdirSync(dir).sort()).toEqual(['index.json', 'index.json.lock'])
   })
 

@@ -20,11 +20,12 @@ const MAX_TEMP_ATTEMPTS: usize = 16;
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Crash tests stop a save at a named step
-/// (`INDEX_LOCK_PAUSE=after-create|before-rename|before-dir-fsync`) to SIGKILL the writer exactly
+/// (`INDEX_LOCK_PAUSE=after-create|before-rename|before-dir-fsync`, or an automatic sweep's scan:
+/// `sweep-scan`) to SIGKILL the writer exactly
 /// there, or to look at its temp file and let it go on once the file `INDEX_LOCK_RESUME` names
 /// exists. Only the `fault-injection` build has this.
 #[cfg(feature = "fault-injection")]
-fn pause_point(step: &str, tmp: &Path) {
+pub(crate) fn pause_point(step: &str, tmp: &Path) {
   if std::env::var("INDEX_LOCK_PAUSE").as_deref() == Ok(step) {
     eprintln!("INDEX_LOCK_PAUSED {step} {}", tmp.display());
     let resume = std::env::var_os("INDEX_LOCK_RESUME").map(PathBuf::from);
@@ -40,7 +41,7 @@ fn pause_point(step: &str, tmp: &Path) {
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-fn pause_point(_step: &str, _tmp: &Path) {}
+pub(crate) fn pause_point(_step: &str, _tmp: &Path) {}
 
 /// 32 random bits from the hasher keys std seeds from the OS, so two containers whose writers
 /// share a pid (each is pid 1 in its own namespace) still pick different names.

@@ -225,7 +225,8 @@ impl Outbox {
 }
 
 fn deliver(out: Outbox) {
-  // The grantee already holds the lock while the sweep runs, so no locked writer is mid-save.
+  // Started once the grantee holds the lock: no writer that locks is mid-save then, and any
+  // other writer's temp file is flocked, so the sweep (on its own thread) leaves it alone.
   if let Some(key) = out.sweep {
     sweep::sweep_if_changed(&key);
   }

@@ -6,7 +6,7 @@
 //! file is orphaned exactly when its lock is free: no pid is consulted, which holds across pid
 //! namespaces (containers sharing a volume) and, where flock is coherent, across hosts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
@@ -38,6 +38,8 @@ struct Scan {
 static SCANNED: LazyLock<Mutex<HashMap<PathBuf, Scan>>> =
   LazyLock::new(|| Mutex::new(HashMap::new()));
 const CACHE_MAX: usize = 4096;
+/// Directories an automatic sweep is scanning now (bounded by the threads doing it).
+static SWEEPING: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 /// How long after a look found the directory unchanged the next exclusive acquisition skips
 /// looking: it keeps a stat off the hot path of back-to-back locks, and delays finding an
@@ -221,8 +223,9 @@ pub fn sweep(target: &Path) -> Result<Swept> {
 
 /// `sweep`, skipped when the directory has not changed since the last scan (the usual case, so
 /// that an exclusive acquisition costs one `stat` here, not a directory read) or was scanned
-/// very recently. Errors are ignored: cleaning up is a courtesy to the next reader of the
-/// directory, never a reason to fail.
+/// very recently; the scan itself runs on a thread of its own, alongside the holder (which is
+/// safe: a live writer's temp file is flocked, and only unlocked ones are removed). Errors are
+/// ignored: cleaning up is a courtesy to the next reader of the directory, never a reason to fail.
 pub fn sweep_if_changed(target: &Path) {
   let Some(dir) = target.parent() else {
     return;
@@ -251,6 +254,42 @@ pub fn sweep_if_changed(target: &Path) {
       }
     }
   }
+  // The scan reads the whole directory (thousands of entries, perhaps not cached) and probes each
+  // temp file: on a thread of its own, since the caller may be the event loop. One at a time per
+  // directory; a look that finds one running leaves the directory to it.
+  if !SWEEPING
+    .lock()
+    .unwrap_or_else(|p| p.into_inner())
+    .insert(dir.to_path_buf())
+  {
+    return;
+  }
+  let target = target.to_path_buf();
+  let spawned = std::thread::Builder::new()
+    .name("index-lock-sweep".into())
+    .spawn(move || {
+      scan(&target);
+      if let Some(dir) = target.parent() {
+        SWEEPING
+          .lock()
+          .unwrap_or_else(|p| p.into_inner())
+          .remove(dir);
+      }
+    });
+  if spawned.is_err() {
+    SWEEPING
+      .lock()
+      .unwrap_or_else(|p| p.into_inner())
+      .remove(dir);
+  }
+}
+
+/// Sweeps the directory of `target` and remembers what it saw (see `sweep_if_changed`).
+fn scan(target: &Path) {
+  let Some(dir) = target.parent() else {
+    return;
+  };
+  crate::atomic::pause_point("sweep-scan", dir);
   let started = Instant::now();
   // Failures are left for `sweep()` and `index-lock status` to report.
   if sweep(target).is_ok() {
