@@ -454,19 +454,24 @@ describe('group commit', () => {
   it("a batch's last write releases the lock once it is on disk, without waiting for the JS thread", async () => {
     const p = join(tempDir('gc'), 'index.json')
     await writeJson(p, {})
-    await readJson(p)
-    const done = updateJson<{ a?: number }>(p, (s) => void (s.a = 1))
-    // Let the batch read, run its mutator and start its write (microtasks only: the write's
-    // completion cannot reach this thread while it spins below).
-    for (let i = 0; i < 100; i++) await null
-    let h = null
-    const end = Date.now() + 10_000
-    while (!h && Date.now() < end) h = tryAcquire(p)
-    expect(h, 'the lock was still held after the write, until this thread took the completion').not.toBeNull()
-    // Released only after the write: the new content is already in place.
-    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual({ a: 1 })
-    await h!.release()
+    let got: ReturnType<typeof tryAcquire> = null
+    let seen: unknown
+    const done = updateJson<{ a?: number }>(p, (s) => {
+      s.a = 1
+      // Microtasks only from here on: the batch serializes and starts its write, but the write's
+      // completion cannot reach this thread while it spins below.
+      void (async () => {
+        for (let i = 0; i < 100; i++) await null
+        const end = Date.now() + 10_000
+        while (!got && Date.now() < end) got = tryAcquire(p)
+        // Released only after the write: the new content is already in place.
+        seen = JSON.parse(readFileSync(p, 'utf8'))
+      })()
+    })
     await expect(done).resolves.toEqual({ a: 1 })
+    expect(got, 'the lock was still held after the write, until this thread took the completion').not.toBeNull()
+    expect(seen).toEqual({ a: 1 })
+    await got!.release()
   })
 
   it.skipIf(!isRoot)(

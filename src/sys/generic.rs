@@ -11,6 +11,10 @@ pub use super::unix::*;
 
 pub const BACKEND: &str = "generic-unix";
 
+/// Each release closes the sidecar: its descriptor is opened for writing (waiters mark it), and a
+/// kept one would keep its filesystem from being remounted read-only.
+pub const KEEP_SIDECARS: bool = false;
+
 /// No portable interface lists the holders of a flock (macOS's `lsof` digs them out of the
 /// kernel with private calls), so timeouts and `status` report none.
 pub fn holders(_sidecar: &Path) -> Vec<Holder> {

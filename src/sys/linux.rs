@@ -20,6 +20,11 @@ pub use super::unix::*;
 /// What `backend()` reports to JS.
 pub const BACKEND: &str = "linux";
 
+/// A released sidecar's descriptor is worth keeping open here (see `crate::spare`): it is
+/// read-only (`SIDECAR_MARKED` is false), so it keeps no one from deleting or renaming the file
+/// or its directory, nor from remounting its filesystem read-only.
+pub const KEEP_SIDECARS: bool = true;
+
 /// Waiters never mark the sidecar here (/proc/locks tells a holder who waits), so it is opened
 /// read-only.
 pub const SIDECAR_MARKED: bool = false;

@@ -82,10 +82,6 @@ pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
     .map_err(|e| Error::io(e, "open", sidecar))
 }
 
-/// A released sidecar descriptor is worth keeping open here (see `crate::spare`): an open
-/// descriptor stops nobody from deleting or renaming the file or its directory.
-pub const KEEP_SIDECARS: bool = true;
-
 /// Lets go of the flock and keeps the descriptor.
 pub fn unlock(file: &File) -> io::Result<()> {
   FileExt::unlock(file)
