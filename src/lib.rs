@@ -98,7 +98,7 @@ pub struct ResolvedTarget {
 #[napi]
 pub fn resolve_target(path: String) -> Result<ResolvedTarget> {
   let resolved = path::resolve(&path)?;
-  let key = sys::fold_key(&resolved).unwrap_or_else(|| resolved.clone());
+  let key = key_of(&resolved);
   Ok(ResolvedTarget {
     key: key.to_string_lossy().into_owned(),
     path: resolved.to_string_lossy().into_owned(),
@@ -115,8 +115,12 @@ pub fn current_dir() -> Result<String> {
 }
 
 fn lock_key(path: &str) -> crate::error::Result<std::path::PathBuf> {
-  let resolved = path::resolve(path)?;
-  Ok(sys::fold_key(&resolved).unwrap_or(resolved))
+  Ok(key_of(&path::resolve(path)?))
+}
+
+/// The lock key of a resolved path: folded on a case-insensitive volume.
+fn key_of(resolved: &Path) -> std::path::PathBuf {
+  sys::fold_key(resolved).unwrap_or_else(|| resolved.to_path_buf())
 }
 
 /// The sidecar lock file of an already resolved `key` (`<key>.lock`, or the hashed name of a
@@ -323,6 +327,14 @@ pub fn active_paths() -> u32 {
   registry::active_paths() as u32
 }
 
+/// The bytes of `data` copied on the JS thread, for a write that runs elsewhere (see `WriteTask`).
+fn owned_bytes(data: Either<String, Uint8Array>) -> Vec<u8> {
+  match data {
+    Either::A(s) => s.into_bytes(),
+    Either::B(b) => b.to_vec(),
+  }
+}
+
 fn bytes_of(data: &Either<String, Uint8Array>) -> &[u8] {
   match data {
     Either::A(s) => s.as_bytes(),
@@ -369,13 +381,9 @@ pub fn atomic_write(
   fsync: bool,
   mode: Option<u32>,
 ) -> AsyncTask<WriteTask> {
-  let data = match data {
-    Either::A(s) => s.into_bytes(),
-    Either::B(b) => b.to_vec(),
-  };
   AsyncTask::new(WriteTask {
     path,
-    data,
+    data: owned_bytes(data),
     fsync,
     mode,
     release: None,
@@ -393,13 +401,9 @@ pub fn atomic_write_release(
   fsync: bool,
   lock: &NativeLock,
 ) -> AsyncTask<WriteTask> {
-  let data = match data {
-    Either::A(s) => s.into_bytes(),
-    Either::B(b) => b.to_vec(),
-  };
   AsyncTask::new(WriteTask {
     path,
-    data,
+    data: owned_bytes(data),
     fsync,
     mode: None,
     release: Some(lock.grant.clone()),
