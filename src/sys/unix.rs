@@ -27,14 +27,7 @@ pub fn open_sidecar(sidecar: &Path) -> Result<File> {
   // Read-only where no waiter marks the sidecar (Linux): flock needs no more, and a descriptor
   // kept open between holds (`crate::spare`) then keeps no one from remounting its filesystem
   // read-only.
-  // (O_CREAT as a raw flag: std refuses `create` without write access.)
-  let rw = OpenOptions::new()
-    .read(true)
-    .write(super::imp::SIDECAR_MARKED)
-    .mode(0o666)
-    .custom_flags(libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-    .open(sidecar);
-  match rw {
+  match open_creating(sidecar, super::imp::SIDECAR_MARKED) {
     Ok(f) => Ok(f),
     Err(e)
       if matches!(
@@ -73,13 +66,19 @@ pub fn needs_writable(e: &io::Error) -> bool {
 
 /// The sidecar opened for writing (see `needs_writable`).
 pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
+  open_creating(sidecar, true).map_err(|e| Error::io(e, "open", sidecar))
+}
+
+/// Opens the sidecar, creating it when missing (`0o666 & ~umask`), for writing too if `write`,
+/// never through a planted symlink.
+fn open_creating(sidecar: &Path, write: bool) -> io::Result<File> {
+  // O_CREAT as a raw flag: std refuses `create` without write access.
   OpenOptions::new()
     .read(true)
-    .write(true)
+    .write(write)
     .mode(0o666)
     .custom_flags(libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC)
     .open(sidecar)
-    .map_err(|e| Error::io(e, "open", sidecar))
 }
 
 /// Lets go of the flock and keeps the descriptor.
