@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, expect } from 'vitest'
 
+import { acquire } from '../index.js'
+
 export const ROOT = resolve(__dirname, '..')
 export const FIXTURES = join(__dirname, 'fixtures')
 
@@ -127,6 +129,17 @@ export function run(cmd: string, args: string[], env: Record<string, string> = {
 /** Runs a fixture script under node. */
 export function node(fixture: string, args: string[] = [], env: Record<string, string> = {}): Run {
   return run(process.execPath, [join(FIXTURES, fixture), ...args], env)
+}
+
+/** `acquire(path, { timeoutMs })` as an outcome: 'acquired' (released again at once) or the error's code. */
+export function acquireOutcome(path: string, timeoutMs: number): Promise<string> {
+  return acquire(path, { timeoutMs }).then(
+    async (h) => {
+      await h.release()
+      return 'acquired'
+    },
+    (err: { code: string }) => err.code,
+  )
 }
 
 /** What a synchronous call throws; fails the test when it does not throw. */

@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, tryAcquire, updateJson, withIndexLock } from '../index.js'
-import { BACKEND, node, tempDir, until } from './helpers'
+import { acquireOutcome, BACKEND, node, tempDir, until } from './helpers'
 
 /** The descriptors this process has open on `file` (Linux: /proc/self/fd). */
 function openOn(file: string): number {
@@ -49,14 +49,7 @@ describe('hot path', () => {
       await holder.line('HELD')
       // Relocking the old inode would succeed: only the new file's lock counts.
       expect(tryAcquire(p)).toBeNull()
-      const waited = await acquire(p, { timeoutMs: 100 }).then(
-        async (h) => {
-          await h.release()
-          return 'acquired'
-        },
-        (err: { code: string }) => err.code,
-      )
-      expect(waited).toBe('ELOCKTIMEOUT')
+      expect(await acquireOutcome(p, 100)).toBe('ELOCKTIMEOUT')
       holder.child.kill('SIGTERM')
       await holder.line('RELEASED')
       const h = tryAcquire(p)

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 
 import { acquire, tryAcquire } from '../index.js'
-import { FIXTURES, node, tempDir } from './helpers'
+import { acquireOutcome, FIXTURES, node, tempDir } from './helpers'
 
 describe('lock lifetime', () => {
   for (const how of ['try', 'sync', 'async', 'set'] as const) {
@@ -19,14 +19,7 @@ describe('lock lifetime', () => {
       // Another process (this one) still cannot get the lock.
       expect(tryAcquire(p)).toBeNull()
       if (how === 'set') expect(tryAcquire(q)).toBeNull()
-      const waited = await acquire(p, { timeoutMs: 100 }).then(
-        async (h) => {
-          await h.release()
-          return 'acquired'
-        },
-        (err: { code: string }) => err.code,
-      )
-      expect(waited).toBe('ELOCKTIMEOUT')
+      expect(await acquireOutcome(p, 100)).toBe('ELOCKTIMEOUT')
       expect(child.child.exitCode).toBeNull()
       // The process's exit frees it.
       child.child.kill('SIGKILL')
