@@ -80,6 +80,14 @@ describe('hot path', () => {
     },
   )
 
+  // /proc/self/fd lists open descriptors on Linux only.
+  it.skipIf(process.platform !== 'linux')('at most 64 released sidecar descriptors are kept open at once', async () => {
+    const dir = tempDir('hot')
+    for (let i = 0; i < 100; i++) await withIndexLock(join(dir, `f${i}.json`), () => {})
+    const kept = openOn(`${dir}/`)
+    expect(kept).toBe(BACKEND === 'linux' ? 64 : 0)
+  })
+
   // /proc/locks names each flock's holder pid and inode on Linux only.
   it.skipIf(process.platform !== 'linux')(
     'a data directory replaced while another process keeps its path busy: that process moves to the new sidecar',
