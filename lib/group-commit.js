@@ -10,6 +10,8 @@
 //   signal until their mutator starts;
 // - a failed write is retried one call at a time, in call order; a call computed on top of one
 //   whose write failed runs its mutator again on the state actually on disk (the only re-run);
+//   a write that failed after its rename (`renamed`: the directory fsync) did reach the file and
+//   is never retried with an earlier state;
 // - only the last state of a batch (or of each part a slow mutator splits off) is written, so a
 //   call whose own state is too large to write (EFBIG, ENOSPC) succeeds if a later call shrinks
 //   it: inherent to one write per batch.
@@ -270,6 +272,15 @@ async function commit(calls, req, after, lock) {
     } catch (err) {
       failure = err
     }
+    if (failure?.renamed === true) {
+      // Only the directory fsync failed: the file holds `top`, the state every call of the
+      // group led to, as it would after the same calls one by one. Retrying an earlier call's
+      // state would move the file backwards, so none is retried; each call rejects as a lone
+      // call whose save failed after its rename does.
+      saved = top
+      for (const d of group) settle(d.call, { error: failure })
+      return
+    }
     if (group.length === 1) {
       settle(group[0].call, { error: failure })
     } else {
@@ -292,7 +303,9 @@ async function commit(calls, req, after, lock) {
           settle(d.call, { value: state.value })
         } catch (err) {
           settle(d.call, { error: err })
-          exact = false
+          // Renamed: the file holds this call's state after all, which the next was computed on.
+          if (err?.renamed === true) saved = state
+          else exact = false
         }
       }
       if (exact) return

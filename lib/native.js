@@ -112,6 +112,8 @@ function fromNative(err) {
   for (const field of ['errno', 'syscall', 'path']) {
     if (info[field] !== undefined) out[field] = info[field]
   }
+  // The save failed after its rename (its directory fsync): the file holds the new content.
+  if (info.renamed === true) out.renamed = true
   return out
 }
 

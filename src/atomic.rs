@@ -138,7 +138,7 @@ fn claim(file: &File, tmp: &Path) -> bool {
 ///
 /// If the final directory fsync fails, the rename has happened: the file holds `data`, but a
 /// power cut may still bring back the old content. The error says so by its syscall (`fsync`)
-/// and path (the directory).
+/// and path (the directory), and is `Error::Renamed` (`renamed: true` in JS).
 pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Result<()> {
   let target = path::resolve(given)?;
   let given = Path::new(given);
@@ -191,7 +191,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
   drop(file);
   pause_point("before-dir-fsync", &tmp);
   if durable {
-    sys::sync_dir(dir)?;
+    sys::sync_dir(dir).map_err(Error::renamed)?;
   }
   Ok(())
 }

@@ -35,6 +35,10 @@ pub enum Error {
     removed: Vec<String>,
     errors: Vec<Error>,
   },
+  /// A save failed after its rename: the file already holds the new content (readers see it),
+  /// only its durability is in doubt. Whoever retries must treat that content as written, or a
+  /// retry of an earlier state moves the file backwards.
+  Renamed(Box<Error>),
 }
 
 /// libuv's EFTYPE ("inappropriate file type or format"), which Node names: a real errno on the
@@ -85,6 +89,7 @@ impl Error {
       Error::Upgrade { .. } => "ELOCKUPGRADE".into(),
       Error::NotRegular { .. } => "EFTYPE".into(),
       Error::Sweep { errors, .. } => errors.first().map_or("EUNKNOWN".into(), Error::code),
+      Error::Renamed(inner) => inner.code(),
     }
   }
 
@@ -132,10 +137,24 @@ impl Error {
           each.join("; ")
         )
       }
+      Error::Renamed(inner) => inner.message(),
+    }
+  }
+
+  /// Marks an error of a save's steps after its rename (see `Renamed`).
+  pub fn renamed(self) -> Self {
+    match self {
+      Error::Renamed(_) => self,
+      other => Error::Renamed(Box::new(other)),
     }
   }
 
   fn to_value(&self) -> serde_json::Value {
+    if let Error::Renamed(inner) = self {
+      let mut v = inner.to_value();
+      v["renamed"] = serde_json::json!(true);
+      return v;
+    }
     let mut v = serde_json::json!({ "code": self.code(), "message": self.message() });
     match self {
       Error::Io {
