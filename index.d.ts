@@ -157,8 +157,12 @@ export interface AtomicWriteOptions {
  * `data` is copied when the call is made: changing or transferring its buffer afterwards does
  * not affect the write. On failure the old content stays and the temp file is removed. If only
  * the final directory fsync fails (`syscall: 'fsync'`, `path`: the directory), the new content
- * is already in place but may not survive a power cut; writing again is safe. Takes no lock:
- * combine with {@link withIndexLock} for read-modify-write.
+ * is already in place but may not survive a power cut; writing again is safe (the error then
+ * has `renamed: true`). Takes no lock:
+ * combine with {@link withIndexLock} for read-modify-write. Inside a section of the current
+ * async call chain that holds `path` it is one of the section's nested calls: the section
+ * releases the lock only after it has ended, awaited or not. Inside an {@link updateJson}
+ * mutator of `path` it rejects with `ELOCKNESTED`.
  */
 export declare function atomicWrite(
   path: string,
@@ -206,7 +210,8 @@ export interface WriteJsonOptions {
  * `JSON.stringify` can recurse (about 4,000 levels with Node's default stack size, though
  * `readJson` reads any depth) rejects with a `RangeError` of code `ERR_INVALID_ARG_VALUE`
  * (`cause`: V8's stack overflow) and nothing is written. Errors a `toJSON` or getter throws
- * pass through as they are.
+ * pass through as they are. Inside a section holding `path` it is one of the section's nested
+ * calls, and inside an updateJson mutator of `path` it is refused, as {@link atomicWrite} is.
  */
 export declare function writeJson(path: string, value: unknown, options?: WriteJsonOptions): Promise<void>
 

@@ -15,7 +15,7 @@ const {
 } = require('./lib/options')
 const { checkWriteFilesystem, pathsOf, resolveKey, targetsOf } = require('./lib/targets')
 const { lockSet, lockSetSync, newHandle, retain, tryLockSet } = require('./lib/locks')
-const { refuseHeldByChain, refuseInMutator, runLocked, runLockedSync } = require('./lib/holds')
+const { holds, refuseHeldByChain, refuseInMutator, runAsNestedWrite, runLocked, runLockedSync } = require('./lib/holds')
 const { readBytes, readBytesSync, sweepTemps, writeBytes, writeBytesSync } = require('./lib/files')
 const { parseJson, readDefault, serialize } = require('./lib/json')
 const { update, updateRequest, updateSync } = require('./lib/update')
@@ -74,13 +74,41 @@ function tryAcquire(pathOrPaths, options) {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+/**
+ * `write()` of `path`, as a nested call of the section of this chain that holds the path (see
+ * lib/holds.js `runAsNestedWrite`), else as it is. Only a chain that holds something pays for
+ * resolving the path's lock key.
+ */
+function chainWrite(path, write) {
+  if (!holds.getStore()?.size) return write()
+  let key
+  try {
+    key = resolveKey(path)
+  } catch {
+    return write() // a path that does not resolve: the write itself reports what is wrong
+  }
+  return runAsNestedWrite(key, path, write)
+}
+
+/** A sync write of `path` inside an updateJson mutator of the path would be replaced by its update. */
+function refuseWriteInMutator(path) {
+  if (!holds.getStore()?.size) return
+  let key
+  try {
+    key = resolveKey(path)
+  } catch {
+    return
+  }
+  refuseInMutator([{ key, path }])
+}
+
 /** Replaces the content of `path` atomically (temp file, fsync, rename). Takes no lock. */
 async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
   checkWriteFilesystem(path, networkFs)
-  await writeBytes(path, bytes, fsync, mode)
+  await chainWrite(path, () => writeBytes(path, bytes, fsync, mode))
 }
 
 function atomicWriteSync(path, data, options) {
@@ -88,6 +116,7 @@ function atomicWriteSync(path, data, options) {
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
   checkWriteFilesystem(path, networkFs)
+  refuseWriteInMutator(path)
   writeBytesSync(path, bytes, fsync, mode)
 }
 
@@ -109,13 +138,16 @@ async function writeJson(path, value, options) {
   checkPath(path)
   const { fsync, space, networkFs } = writeOptions(options, { json: true })
   checkWriteFilesystem(path, networkFs)
-  await writeBytes(path, serialize(value, space), fsync, undefined)
+  // Serialized now: the value as it is at the call, whenever the write's turn comes.
+  const text = serialize(value, space)
+  await chainWrite(path, () => writeBytes(path, text, fsync, undefined))
 }
 
 function writeJsonSync(path, value, options) {
   checkPath(path)
   const { fsync, space, networkFs } = writeOptions(options, { json: true })
   checkWriteFilesystem(path, networkFs)
+  refuseWriteInMutator(path)
   writeBytesSync(path, serialize(value, space), fsync, undefined)
 }
 

@@ -242,6 +242,25 @@ async function takeSection(plan, opts, started) {
   return { plan, taken, locks }
 }
 
+/**
+ * Runs `write` (an async write of `path`, lock key `key`) as a nested call of the section of this
+ * chain that holds the path, if one does: it takes a turn among the section's nested calls, so
+ * the section releases the lock only after the write has ended, even when `fn` did not await it
+ * (a floating `writeJson` would otherwise rename after the release: an unlocked write). In a
+ * synchronous section it starts once that section has returned, under the lock taken again. In
+ * an updateJson mutator of the path it is refused (ELOCKNESTED): the update's write would replace
+ * it. Elsewhere it runs as it is, taking no lock.
+ */
+function runAsNestedWrite(key, path, write) {
+  const hold = heldByChain(key)
+  if (!hold) return write()
+  const mode = hold.of.get(key)?.mode ?? 'exclusive'
+  return runLocked([{ key, path }], { mode, timeoutMs: WRITE_TURN_TIMEOUT_MS, signal: undefined }, write)
+}
+
+/** What a write nested in a section waits for its turn at most (a lock call's default timeout). */
+const WRITE_TURN_TIMEOUT_MS = 30_000
+
 /** Runs an updateJson mutator of `key` (see `mutatorScope`); its hold ends when it settles. */
 function asMutator(key, fn) {
   const { hold, store } = mutatorScope(holds.getStore(), key)
@@ -302,6 +321,7 @@ module.exports = {
   endTurn,
   runLocked,
   runLockedSync,
+  runAsNestedWrite,
   asMutator,
   checkSyncResult,
 }
