@@ -27,7 +27,7 @@ export declare function activePaths(): number
  * Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
  * the JS thread, before the write starts.
  */
-export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): Promise<void>
+export declare function atomicWrite(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null, pinned?: boolean | undefined | null): Promise<void>
 
 /**
  * `atomicWrite` by the holder of `lock`, which is released on the writing thread the moment
@@ -38,7 +38,7 @@ export declare function atomicWrite(path: string, data: string | Uint8Array, fsy
 export declare function atomicWriteRelease(path: string, data: string | Uint8Array, fsync: boolean, lock: NativeLock): Promise<void>
 
 /** `atomicWrite` on the calling thread. */
-export declare function atomicWriteSync(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null): void
+export declare function atomicWriteSync(path: string, data: string | Uint8Array, fsync: boolean, mode?: number | undefined | null, pinned?: boolean | undefined | null): void
 
 /**
  * The platform backend this build uses (see src/sys): `linux` (flock, /proc/locks, mountinfo, a
@@ -133,18 +133,21 @@ export declare function nextWaitId(): number
  */
 export declare function probeLock(key: string): 'free' | 'shared' | 'exclusive'
 
-/** The bytes of `path`, or null when it does not exist. */
-export declare function readFile(path: string): Promise<Buffer | null>
+/**
+ * The bytes of `path`, or null when it does not exist. `pinned`: `path` is an update's file as
+ * resolved at its call, and a symlink there is refused (`ELOOP`), not followed.
+ */
+export declare function readFile(path: string, pinned?: boolean | undefined | null): Promise<Buffer | null>
 
 /**
  * The bytes of `path` if they can be read on this (the JS) thread without waiting for a disk or
  * a network (see `atomic::read_cached`): a Buffer, or null when there is no such file;
  * undefined when `readFile` must read it on the threadpool (it may also be an error to report).
  */
-export declare function readFileCached(path: string): Buffer | null | undefined
+export declare function readFileCached(path: string, pinned?: boolean | undefined | null): Buffer | null | undefined
 
 /** `readFile` on the calling thread. */
-export declare function readFileSync(path: string): Buffer | null
+export declare function readFileSync(path: string, pinned?: boolean | undefined | null): Buffer | null
 
 /**
  * A path resolved for a locked update: `key` as `resolvePath` gives it, and `path`, the same

@@ -13,14 +13,14 @@ const { absolute, isLocalDirectory } = require('./targets')
  * the disk or a server, and checks the file's own mount: a link may lead off the directory's
  * filesystem); anything that would wait, fail or is not Linux goes to the threadpool.
  */
-function readBytes(path) {
+function readBytes(path, pinned = false) {
   const dir = directoryOf(path)
   const local = dir !== null && isLocalDirectory(dir, false)
   if (local) {
-    const bytes = native.readFileCached(path)
+    const bytes = native.readFileCached(path, pinned)
     if (bytes !== undefined) return Promise.resolve(bytes)
   }
-  const read = awaitNative(native.readFile(path))
+  const read = awaitNative(native.readFile(path, pinned))
   // Identified only once its filesystem has just answered a read, not before a first one.
   if (local || dir === null) return read
   return read.then((bytes) => {
@@ -38,17 +38,17 @@ function directoryOf(path) {
   }
 }
 
-function readBytesSync(path) {
-  return callNative(() => native.readFileSync(path))
+function readBytesSync(path, pinned = false) {
+  return callNative(() => native.readFileSync(path, pinned))
 }
 
 /** Atomically replaces `path` with `data` (a string or bytes); `mode`: a new file's permission bits. */
-function writeBytes(path, data, fsync, mode) {
-  return awaitNative(native.atomicWrite(path, data, fsync, mode))
+function writeBytes(path, data, fsync, mode, pinned = false) {
+  return awaitNative(native.atomicWrite(path, data, fsync, mode, pinned))
 }
 
-function writeBytesSync(path, data, fsync, mode) {
-  callNative(() => native.atomicWriteSync(path, data, fsync, mode))
+function writeBytesSync(path, data, fsync, mode, pinned = false) {
+  callNative(() => native.atomicWriteSync(path, data, fsync, mode, pinned))
 }
 
 /**
@@ -62,7 +62,8 @@ function sweepTemps(key) {
 /**
  * Where an update does its IO: `io`, the file its lock key names as resolved at the call
  * (lib/targets.js `resolveTarget`), so that neither a process.chdir() nor a symlink or directory
- * re-pointed while it waits can make it read or write a file other than the one it locked.
+ * re-pointed while it waits can make it read or write a file other than the one it locked. The
+ * IO is pinned: a symlink put in place of that file meanwhile is refused (ELOOP), not followed.
  */
 function ioTarget(path, io, fsync) {
   return { path, io, fsync }
@@ -79,7 +80,7 @@ function asGiven(err, { path, io }) {
 
 async function readTarget(target) {
   try {
-    return await readBytes(target.io)
+    return await readBytes(target.io, true)
   } catch (err) {
     throw asGiven(err, target)
   }
@@ -87,7 +88,7 @@ async function readTarget(target) {
 
 async function writeTarget(target, text) {
   try {
-    await writeBytes(target.io, text, target.fsync, undefined)
+    await writeBytes(target.io, text, target.fsync, undefined, true)
   } catch (err) {
     throw asGiven(err, target)
   }
@@ -108,7 +109,7 @@ async function writeTargetReleasing(target, text, lock) {
 
 function readTargetSync(target) {
   try {
-    return readBytesSync(target.io)
+    return readBytesSync(target.io, true)
   } catch (err) {
     throw asGiven(err, target)
   }
@@ -116,7 +117,7 @@ function readTargetSync(target) {
 
 function writeTargetSync(target, text) {
   try {
-    writeBytesSync(target.io, text, target.fsync, undefined)
+    writeBytesSync(target.io, text, target.fsync, undefined, true)
   } catch (err) {
     throw asGiven(err, target)
   }

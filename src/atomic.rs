@@ -139,8 +139,32 @@ fn claim(file: &File, tmp: &Path) -> bool {
 /// If the final directory fsync fails, the rename has happened: the file holds `data`, but a
 /// power cut may still bring back the old content. The error says so by its syscall (`fsync`)
 /// and path (the directory), and is `Error::Renamed` (`renamed: true` in JS).
-pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Result<()> {
-  let target = path::resolve(given)?;
+///
+/// `pinned`: `given` is a file an update resolved (and locked) at its call; it is written as it
+/// is, and a symlink found there is refused (`Error::Repointed`) instead of followed. One
+/// planted after this check is replaced by the rename, never followed.
+pub fn write(
+  given: &str,
+  data: &[u8],
+  durable: bool,
+  mode: Option<u32>,
+  pinned: bool,
+) -> Result<()> {
+  let target = if pinned {
+    let p = path::resolve(given)?;
+    refuse_symlink(Path::new(given), "open")?;
+    // Already resolved at the call: resolving again can only differ through a link or a
+    // directory re-pointed since, which is not the file locked.
+    if p != Path::new(given) {
+      return Err(Error::Repointed {
+        syscall: "open",
+        path: given.into(),
+      });
+    }
+    p
+  } else {
+    path::resolve(given)?
+  };
   let given = Path::new(given);
   let dir = target.parent().expect("resolved paths are absolute files");
   let name = target.file_name().expect("resolved paths name a file");
@@ -198,7 +222,7 @@ pub fn write(given: &str, data: &[u8], durable: bool, mode: Option<u32>) -> Resu
 
 /// The whole content of `given`, or `None` when there is no such file. A FIFO, socket or device
 /// is refused (`EFTYPE`) without blocking on it.
-pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
+pub fn read(given: &str, pinned: bool) -> Result<Option<Vec<u8>>> {
   if given.as_bytes().contains(&0) || given.is_empty() {
     // Same argument checks and messages as every other path argument.
     path::resolve(given)?;
@@ -210,6 +234,9 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
     path: p.to_path_buf(),
   };
   retry_stale(|| {
+    if pinned {
+      refuse_symlink(p, "open")?;
+    }
     // Checked before opening, so that opening has no side effect on a device; O_NONBLOCK in case
     // a FIFO appears in between (opening one for reading would wait for a writer).
     if let Some(kind) = fs::metadata(p)
@@ -218,9 +245,15 @@ pub fn read(given: &str) -> Result<Option<Vec<u8>>> {
     {
       return Err(not_regular(kind));
     }
-    let mut file = match sys::open_read(p) {
+    let mut file = match sys::open_read(p, !pinned) {
       Ok(f) => f,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+      Err(e) if pinned && sys::is_symlink_refused(&e) => {
+        return Err(Error::Repointed {
+          syscall: "open",
+          path: p.to_path_buf(),
+        })
+      }
       // Windows refuses to open a directory as a file (access denied); Unix opens it and the
       // read says EISDIR. Report both the Unix way, as Node does.
       Err(_) if p.is_dir() => return Err(Error::errno(sys::errno::EISDIR, "read", p)),
@@ -246,8 +279,20 @@ pub const CACHED_READ_MAX: usize = 1 << 20;
 /// regular file on a local filesystem, wholly in the page cache (Linux; see
 /// `sys::read_cached`). Anything else, errors included, is `WouldBlock`, for `read` on the
 /// threadpool to do and report exactly as before.
-pub fn read_cached(given: &str) -> sys::Cached {
-  sys::read_cached(Path::new(given), CACHED_READ_MAX)
+pub fn read_cached(given: &str, pinned: bool) -> sys::Cached {
+  sys::read_cached(Path::new(given), CACHED_READ_MAX, !pinned)
+}
+
+/// Refuses a symlink at `path`, a file an update resolved at its call (`pinned`): one there now
+/// was planted while the update waited, and leads to a file whose lock is not held.
+fn refuse_symlink(path: &Path, syscall: &'static str) -> Result<()> {
+  match fs::symlink_metadata(path) {
+    Ok(m) if m.file_type().is_symlink() => Err(Error::Repointed {
+      syscall,
+      path: path.to_path_buf(),
+    }),
+    _ => Ok(()),
+  }
 }
 
 /// Backoffs between attempts of an operation that failed with ESTALE.
@@ -293,11 +338,11 @@ mod tests {
     let p = d.join("index.json");
     fs::write(&p, "old").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
-    write(p.to_str().unwrap(), b"new", true, None).unwrap();
+    write(p.to_str().unwrap(), b"new", true, None, false).unwrap();
     assert_eq!(fs::read(&p).unwrap(), b"new");
     assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
     assert_eq!(entries(&d), vec!["index.json"]);
-    write(p.to_str().unwrap(), b"x", false, Some(0o600)).unwrap();
+    write(p.to_str().unwrap(), b"x", false, Some(0o600), false).unwrap();
     assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
     fs::remove_dir_all(d).unwrap();
   }
@@ -309,7 +354,14 @@ mod tests {
     let d = dir("link");
     fs::write(d.join("real.json"), "old").unwrap();
     symlink("real.json", d.join("link.json")).unwrap();
-    write(d.join("link.json").to_str().unwrap(), b"new", true, None).unwrap();
+    write(
+      d.join("link.json").to_str().unwrap(),
+      b"new",
+      true,
+      None,
+      false,
+    )
+    .unwrap();
     assert!(fs::symlink_metadata(d.join("link.json"))
       .unwrap()
       .file_type()
@@ -318,13 +370,50 @@ mod tests {
     fs::remove_dir_all(d).unwrap();
   }
 
+  #[cfg(unix)]
+  #[test]
+  fn pinned_io_refuses_a_symlink_and_touches_neither_file() {
+    use std::os::unix::fs::symlink;
+    let d = dir("pinned");
+    fs::write(d.join("theirs.json"), "theirs").unwrap();
+    symlink("theirs.json", d.join("mine.json")).unwrap();
+    let mine = d.join("mine.json");
+    let err = write(mine.to_str().unwrap(), b"new", true, None, true).unwrap_err();
+    assert_eq!(err.code(), "ELOOP");
+    assert_eq!(
+      read(mine.to_str().unwrap(), true).unwrap_err().code(),
+      "ELOOP"
+    );
+    assert_eq!(fs::read(d.join("theirs.json")).unwrap(), b"theirs");
+    assert!(fs::symlink_metadata(&mine)
+      .unwrap()
+      .file_type()
+      .is_symlink());
+    assert_eq!(entries(&d), vec!["mine.json", "theirs.json"]);
+    fs::remove_dir_all(d).unwrap();
+  }
+
   #[test]
   fn failures_keep_the_old_content_and_no_temp() {
     let d = dir("fail");
     fs::create_dir(d.join("sub.json")).unwrap();
-    let err = write(d.join("sub.json").to_str().unwrap(), b"x", true, None).unwrap_err();
+    let err = write(
+      d.join("sub.json").to_str().unwrap(),
+      b"x",
+      true,
+      None,
+      false,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "EISDIR");
-    let err = write(d.join("nope/x.json").to_str().unwrap(), b"x", true, None).unwrap_err();
+    let err = write(
+      d.join("nope/x.json").to_str().unwrap(),
+      b"x",
+      true,
+      None,
+      false,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "ENOENT");
     assert_eq!(entries(&d), vec!["sub.json"]);
     fs::remove_dir_all(d).unwrap();
@@ -428,10 +517,13 @@ mod tests {
     let p = d.join("index.json");
     let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    let err = write(p.to_str().unwrap(), b"x", true, None).unwrap_err();
+    let err = write(p.to_str().unwrap(), b"x", true, None, false).unwrap_err();
     assert_eq!(err.code(), "EFTYPE");
     assert!(fs::symlink_metadata(&p).unwrap().file_type().is_fifo());
-    assert_eq!(read(p.to_str().unwrap()).unwrap_err().code(), "EFTYPE");
+    assert_eq!(
+      read(p.to_str().unwrap(), false).unwrap_err().code(),
+      "EFTYPE"
+    );
     assert_eq!(entries(&d), vec!["index.json"]);
     fs::remove_dir_all(d).unwrap();
   }
@@ -473,8 +565,14 @@ mod tests {
   #[test]
   fn read_reports_missing_as_none() {
     let d = dir("read");
-    assert_eq!(read(d.join("none.json").to_str().unwrap()).unwrap(), None);
-    assert_eq!(read(d.to_str().unwrap()).unwrap_err().code(), "EISDIR");
+    assert_eq!(
+      read(d.join("none.json").to_str().unwrap(), false).unwrap(),
+      None
+    );
+    assert_eq!(
+      read(d.to_str().unwrap(), false).unwrap_err().code(),
+      "EISDIR"
+    );
     fs::remove_dir_all(d).unwrap();
   }
 
@@ -500,7 +598,7 @@ mod tests {
       std::thread::sleep(std::time::Duration::from_millis(300));
       drop(reader);
     });
-    write(p.to_str().unwrap(), b"new", true, None).unwrap();
+    write(p.to_str().unwrap(), b"new", true, None, false).unwrap();
     t.join().unwrap();
     assert_eq!(fs::read(&p).unwrap(), b"new");
     assert_eq!(entries(&d), vec!["index.json"]);
@@ -514,7 +612,7 @@ mod tests {
     let p = d.join("index.json");
     fs::write(&p, "old").unwrap();
     let reader = open_without_share_delete(&p);
-    let err = write(p.to_str().unwrap(), b"new", true, None).unwrap_err();
+    let err = write(p.to_str().unwrap(), b"new", true, None, false).unwrap_err();
     assert_eq!(err.code(), "EBUSY");
     assert!(
       err.message().contains("another process"),
@@ -538,12 +636,12 @@ mod tests {
   fn read_only_maps_to_the_attribute_and_is_kept() {
     let d = dir("readonly");
     let p = d.join("index.json");
-    write(p.to_str().unwrap(), b"one", false, Some(0o444)).unwrap();
+    write(p.to_str().unwrap(), b"one", false, Some(0o444), false).unwrap();
     assert!(fs::metadata(&p).unwrap().permissions().readonly());
-    write(p.to_str().unwrap(), b"two", false, None).unwrap();
+    write(p.to_str().unwrap(), b"two", false, None, false).unwrap();
     assert_eq!(fs::read(&p).unwrap(), b"two");
     assert!(fs::metadata(&p).unwrap().permissions().readonly());
-    write(p.to_str().unwrap(), b"three", false, Some(0o644)).unwrap();
+    write(p.to_str().unwrap(), b"three", false, Some(0o644), false).unwrap();
     assert!(!fs::metadata(&p).unwrap().permissions().readonly());
     assert_eq!(entries(&d), vec!["index.json"]);
     fs::remove_dir_all(d).unwrap();

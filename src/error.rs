@@ -39,6 +39,12 @@ pub enum Error {
   /// only its durability is in doubt. Whoever retries must treat that content as written, or a
   /// retry of an earlier state moves the file backwards.
   Renamed(Box<Error>),
+  /// The file an update resolved (and locked) at its call became a symlink while it waited:
+  /// following it would read or write a file whose lock is not held.
+  Repointed {
+    syscall: &'static str,
+    path: PathBuf,
+  },
 }
 
 /// libuv's EFTYPE ("inappropriate file type or format"), which Node names: a real errno on the
@@ -90,6 +96,7 @@ impl Error {
       Error::NotRegular { .. } => "EFTYPE".into(),
       Error::Sweep { errors, .. } => errors.first().map_or("EUNKNOWN".into(), Error::code),
       Error::Renamed(inner) => inner.code(),
+      Error::Repointed { .. } => "ELOOP".into(),
     }
   }
 
@@ -138,6 +145,12 @@ impl Error {
         )
       }
       Error::Renamed(inner) => inner.message(),
+      Error::Repointed { syscall, path } => format!(
+        "ELOOP: '{}' was replaced by a symbolic link while this update waited for its lock; \
+         not followed, since the lock held is the one of the file resolved at the call, {syscall} '{}'",
+        path.display(),
+        path.display()
+      ),
     }
   }
 
@@ -164,6 +177,12 @@ impl Error {
       } => {
         let errno = lookup(source).map_or(-source.raw_os_error().unwrap_or(0), |(n, _, _)| n);
         v["errno"] = serde_json::json!(errno);
+        v["syscall"] = serde_json::json!(syscall);
+        v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      Error::Repointed { syscall, path } => {
+        let eloop = io::Error::from_raw_os_error(crate::sys::errno::ELOOP);
+        v["errno"] = serde_json::json!(lookup(&eloop).map_or(0, |(n, _, _)| n));
         v["syscall"] = serde_json::json!(syscall);
         v["path"] = serde_json::json!(path.to_string_lossy());
       }

@@ -353,6 +353,8 @@ pub struct WriteTask {
   mode: Option<u32>,
   /// Released as soon as the write has succeeded (`atomicWriteRelease`).
   release: Option<Arc<Grant>>,
+  /// The path is an update's file as resolved at its call: no symlink there is followed.
+  pinned: bool,
 }
 
 impl Task for WriteTask {
@@ -360,7 +362,7 @@ impl Task for WriteTask {
   type JsValue = ();
 
   fn compute(&mut self) -> Result<()> {
-    atomic::write(&self.path, &self.data, self.fsync, self.mode)?;
+    atomic::write(&self.path, &self.data, self.fsync, self.mode, self.pinned)?;
     if let Some(grant) = self.release.take() {
       grant.release();
     }
@@ -380,6 +382,7 @@ pub fn atomic_write(
   data: Either<String, Uint8Array>,
   fsync: bool,
   mode: Option<u32>,
+  pinned: Option<bool>,
 ) -> AsyncTask<WriteTask> {
   AsyncTask::new(WriteTask {
     path,
@@ -387,6 +390,7 @@ pub fn atomic_write(
     fsync,
     mode,
     release: None,
+    pinned: pinned.unwrap_or(false),
   })
 }
 
@@ -407,12 +411,15 @@ pub fn atomic_write_release(
     fsync,
     mode: None,
     release: Some(lock.grant.clone()),
+    // Only an update writes this way, on the file it resolved at its call.
+    pinned: true,
   })
 }
 
 /// `atomic::read` on libuv's threadpool (see `WriteTask`).
 pub struct ReadTask {
   path: String,
+  pinned: bool,
 }
 
 impl Task for ReadTask {
@@ -420,7 +427,7 @@ impl Task for ReadTask {
   type JsValue = Option<Buffer>;
 
   fn compute(&mut self) -> Result<Self::Output> {
-    Ok(atomic::read(&self.path)?)
+    Ok(atomic::read(&self.path, self.pinned)?)
   }
 
   fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -428,18 +435,26 @@ impl Task for ReadTask {
   }
 }
 
-/// The bytes of `path`, or null when it does not exist.
+/// The bytes of `path`, or null when it does not exist. `pinned`: `path` is an update's file as
+/// resolved at its call, and a symlink there is refused (`ELOOP`), not followed.
 #[napi(ts_return_type = "Promise<Buffer | null>")]
-pub fn read_file(path: String) -> AsyncTask<ReadTask> {
-  AsyncTask::new(ReadTask { path })
+pub fn read_file(path: String, pinned: Option<bool>) -> AsyncTask<ReadTask> {
+  AsyncTask::new(ReadTask {
+    path,
+    pinned: pinned.unwrap_or(false),
+  })
 }
 
 /// The bytes of `path` if they can be read on this (the JS) thread without waiting for a disk or
 /// a network (see `atomic::read_cached`): a Buffer, or null when there is no such file;
 /// undefined when `readFile` must read it on the threadpool (it may also be an error to report).
 #[napi(ts_return_type = "Buffer | null | undefined")]
-pub fn read_file_cached(env: &Env, path: String) -> Result<Either3<BufferSlice<'_>, Null, ()>> {
-  Ok(match atomic::read_cached(&path) {
+pub fn read_file_cached(
+  env: &Env,
+  path: String,
+  pinned: Option<bool>,
+) -> Result<Either3<BufferSlice<'_>, Null, ()>> {
+  Ok(match atomic::read_cached(&path, pinned.unwrap_or(false)) {
     sys::Cached::Bytes(b) => Either3::A(BufferSlice::copy_from(env, b)?),
     sys::Cached::Missing => Either3::B(Null),
     sys::Cached::WouldBlock => Either3::C(()),
@@ -490,14 +505,21 @@ pub fn atomic_write_sync(
   data: Either<String, Uint8Array>,
   fsync: bool,
   mode: Option<u32>,
+  pinned: Option<bool>,
 ) -> Result<()> {
-  Ok(atomic::write(&path, bytes_of(&data), fsync, mode)?)
+  Ok(atomic::write(
+    &path,
+    bytes_of(&data),
+    fsync,
+    mode,
+    pinned.unwrap_or(false),
+  )?)
 }
 
 /// `readFile` on the calling thread.
 #[napi]
-pub fn read_file_sync(path: String) -> Result<Option<Buffer>> {
-  Ok(atomic::read(&path)?.map(Buffer::from))
+pub fn read_file_sync(path: String, pinned: Option<bool>) -> Result<Option<Buffer>> {
+  Ok(atomic::read(&path, pinned.unwrap_or(false))?.map(Buffer::from))
 }
 
 #[cfg(test)]

@@ -144,6 +144,6 @@ pub fn fold_key(_key: &Path) -> Option<PathBuf> {
 
 /// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
 /// threadpool.
-pub fn read_cached(_path: &Path, _max: usize) -> Cached {
+pub fn read_cached(_path: &Path, _max: usize, _follow: bool) -> Cached {
   Cached::WouldBlock
 }

@@ -445,7 +445,7 @@ fn read_nowait(fd: &std::os::fd::OwnedFd, buf: &mut [u8], offset: u64) -> io::Re
 /// and all of it is in the page cache. A device, FIFO or directory is never opened for reading
 /// here (it is looked at through an O_PATH descriptor first, as `atomic::read` stats first), so
 /// the threadpool read refuses it as before.
-pub fn read_cached(path: &Path, max: usize) -> Cached {
+pub fn read_cached(path: &Path, max: usize, follow: bool) -> Cached {
   use std::os::unix::ffi::OsStrExt;
   let bytes = path.as_os_str().as_bytes();
   let Ok(c) = std::ffi::CString::new(bytes) else {
@@ -455,7 +455,10 @@ pub fn read_cached(path: &Path, max: usize) -> Cached {
   if bytes.is_empty() {
     return Cached::WouldBlock;
   }
-  let handle = match open_cached(&c, libc::O_PATH) {
+  // Without `follow`, a symlink there is opened as itself (O_PATH) and is not a regular file, so
+  // the threadpool read refuses it.
+  let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+  let handle = match open_cached(&c, libc::O_PATH | nofollow) {
     Ok(fd) => fd,
     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Cached::Missing,
     Err(_) => return Cached::WouldBlock,
@@ -476,7 +479,7 @@ pub fn read_cached(path: &Path, max: usize) -> Cached {
     return Cached::WouldBlock;
   }
   // O_NONBLOCK: a FIFO renamed in since the look must not make the open wait for a writer.
-  let Ok(file) = open_cached(&c, libc::O_RDONLY | libc::O_NONBLOCK) else {
+  let Ok(file) = open_cached(&c, libc::O_RDONLY | libc::O_NONBLOCK | nofollow) else {
     return Cached::WouldBlock;
   };
   drop(handle);
@@ -527,25 +530,28 @@ mod tests {
     let p = d.join("index.json");
     fs::write(&p, b"{\"a\":1}").unwrap();
     assert_eq!(
-      read_cached(&p, 1 << 20),
+      read_cached(&p, 1 << 20, true),
       Cached::Bytes(b"{\"a\":1}".to_vec())
     );
     std::os::unix::fs::symlink("index.json", d.join("link.json")).unwrap();
     assert_eq!(
-      read_cached(&d.join("link.json"), 1 << 20),
+      read_cached(&d.join("link.json"), 1 << 20, true),
       Cached::Bytes(b"{\"a\":1}".to_vec())
     );
     fs::write(d.join("empty.json"), b"").unwrap();
     assert_eq!(
-      read_cached(&d.join("empty.json"), 1 << 20),
+      read_cached(&d.join("empty.json"), 1 << 20, true),
       Cached::Bytes(vec![])
     );
     // Looked up once (as the threadpool read would), a missing name is in the cache as such.
     let _ = fs::metadata(d.join("none.json"));
-    assert_eq!(read_cached(&d.join("none.json"), 1 << 20), Cached::Missing);
+    assert_eq!(
+      read_cached(&d.join("none.json"), 1 << 20, true),
+      Cached::Missing
+    );
     let _ = fs::metadata(d.join("no/none.json"));
     assert_eq!(
-      read_cached(&d.join("no/none.json"), 1 << 20),
+      read_cached(&d.join("no/none.json"), 1 << 20, true),
       Cached::Missing
     );
     fs::remove_dir_all(d).unwrap();
@@ -571,33 +577,45 @@ mod tests {
     std::os::unix::fs::symlink("/proc/self/status", d.join("proc.json")).unwrap();
     let _ = fs::read(d.join("proc.json"));
     assert_eq!(
-      read_cached(&d.join("proc.json"), 1 << 20),
+      read_cached(&d.join("proc.json"), 1 << 20, true),
       Cached::WouldBlock
     );
-    assert_eq!(read_cached(&p, 1 << 20), Cached::Bytes(b"{}".to_vec()));
+    assert_eq!(
+      read_cached(&p, 1 << 20, true),
+      Cached::Bytes(b"{}".to_vec())
+    );
     fs::remove_dir_all(d).unwrap();
   }
 
   #[test]
   fn directories_fifos_devices_large_files_and_bad_paths_are_left_to_the_threadpool() {
     let d = crate::testdir::fresh("cached-special");
-    assert_eq!(read_cached(&d, 1 << 20), Cached::WouldBlock);
+    assert_eq!(read_cached(&d, 1 << 20, true), Cached::WouldBlock);
     let fifo = d.join("fifo.json");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     // Neither opened for reading nor waited on: no writer ever comes.
-    assert_eq!(read_cached(&fifo, 1 << 20), Cached::WouldBlock);
+    assert_eq!(read_cached(&fifo, 1 << 20, true), Cached::WouldBlock);
     assert_eq!(
-      read_cached(Path::new("/dev/null"), 1 << 20),
+      read_cached(Path::new("/dev/null"), 1 << 20, true),
       Cached::WouldBlock
     );
     let big = d.join("big.json");
     fs::write(&big, b"0123456789").unwrap();
-    assert_eq!(read_cached(&big, 9), Cached::WouldBlock);
-    assert_eq!(read_cached(&big, 10), Cached::Bytes(b"0123456789".to_vec()));
-    assert_eq!(read_cached(Path::new(""), 1 << 20), Cached::WouldBlock);
-    assert_eq!(read_cached(&big.join("x"), 1 << 20), Cached::WouldBlock);
+    assert_eq!(read_cached(&big, 9, true), Cached::WouldBlock);
+    assert_eq!(
+      read_cached(&big, 10, true),
+      Cached::Bytes(b"0123456789".to_vec())
+    );
+    assert_eq!(
+      read_cached(Path::new(""), 1 << 20, true),
+      Cached::WouldBlock
+    );
+    assert_eq!(
+      read_cached(&big.join("x"), 1 << 20, true),
+      Cached::WouldBlock
+    );
     fs::remove_dir_all(d).unwrap();
   }
 
@@ -626,9 +644,9 @@ mod tests {
     // SAFETY: `f` is open; offset and length 0 mean the whole file.
     let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     assert_eq!(r, 0);
-    assert_eq!(read_cached(&p, 1 << 20), Cached::WouldBlock);
+    assert_eq!(read_cached(&p, 1 << 20, true), Cached::WouldBlock);
     assert_eq!(fs::read(&p).unwrap(), data);
-    assert_eq!(read_cached(&p, 1 << 20), Cached::Bytes(data));
+    assert_eq!(read_cached(&p, 1 << 20, true), Cached::Bytes(data));
     fs::remove_dir_all(d).unwrap();
   }
 

@@ -159,12 +159,18 @@ pub fn probe_temp(file: &File) -> io::Result<bool> {
 }
 
 /// Opens a data file to read it; O_NONBLOCK in case a FIFO appears there (opening one for
-/// reading would wait for a writer).
-pub fn open_read(path: &Path) -> io::Result<File> {
+/// reading would wait for a writer). Without `follow`, a symlink there is refused (`ELOOP`).
+pub fn open_read(path: &Path, follow: bool) -> io::Result<File> {
+  let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
   OpenOptions::new()
     .read(true)
-    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | nofollow)
     .open(path)
+}
+
+/// True for the error an open without `follow` gives on a symlink.
+pub fn is_symlink_refused(e: &io::Error) -> bool {
+  e.raw_os_error() == Some(libc::ELOOP)
 }
 
 /// True while `path` names the file `file` has open (same device and inode).

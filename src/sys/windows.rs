@@ -195,8 +195,14 @@ pub fn probe_temp(file: &File) -> io::Result<bool> {
   lock_far_byte(file, false)
 }
 
-pub fn open_read(path: &Path) -> io::Result<File> {
+/// Without `follow`, the caller has checked there is no symlink (`atomic::read`): Windows opens
+/// have no O_NOFOLLOW short of reparse-point flags, which would open a link as itself.
+pub fn open_read(path: &Path, _follow: bool) -> io::Result<File> {
   File::open(path)
+}
+
+pub fn is_symlink_refused(_e: &io::Error) -> bool {
+  false
 }
 
 /// Volume serial number and file index: what identifies a file on Windows.
@@ -830,6 +836,6 @@ pub fn fold_key(key: &Path) -> Option<PathBuf> {
 
 /// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
 /// threadpool.
-pub fn read_cached(_path: &Path, _max: usize) -> Cached {
+pub fn read_cached(_path: &Path, _max: usize, _follow: bool) -> Cached {
   Cached::WouldBlock
 }
