@@ -76,6 +76,8 @@ export interface FilesystemInfo {
   reason: string
 }
 
+export declare function filesystemInfoAsync(dir: string): Promise<FilesystemInfo>
+
 /**
  * The first error in a JSON file's bytes (invalid UTF-8 first, then the grammar, as `JSON.parse`
  * decides it); null when it is valid.
@@ -107,6 +109,8 @@ export interface LockHolder {
 
 /** The processes holding the OS lock of `key`, from /proc/locks (empty where the OS cannot tell). */
 export declare function lockHolders(key: string): Array<LockHolder>
+
+export declare function lockHoldersAsync(key: string): Promise<Array<LockHolder>>
 
 /**
  * Blocks this thread until the lock of `key` is granted; null after `timeoutMs` (absent: wait

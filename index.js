@@ -13,7 +13,7 @@ const {
   lockOptions,
   writeOptions,
 } = require('./lib/options')
-const { checkWriteFilesystem, pathsOf, resolveKey, targetsOf } = require('./lib/targets')
+const { checkWriteFilesystem, checkWriteFilesystemAsync, pathsOf, resolveKey, targetsOf } = require('./lib/targets')
 const { lockSet, lockSetSync, newHandle, retain, tryLockSet } = require('./lib/locks')
 const { holds, refuseHeldByChain, refuseInMutator, runAsNestedWrite, runLocked, runLockedSync } = require('./lib/holds')
 const { readBytes, readBytesSync, sweepTemps, writeBytes, writeBytesSync } = require('./lib/files')
@@ -29,7 +29,7 @@ async function withIndexLock(pathOrPaths, fn, options) {
   checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
   const opts = lockOptions(options)
-  return runLocked(targetsOf(pathOrPaths, opts.networkFs), opts, fn)
+  return runLocked(targetsOf(pathOrPaths, opts.networkFs, false), opts, fn)
 }
 
 /** `withIndexLock` blocking the thread for the lock; `fn` must be synchronous. */
@@ -44,7 +44,7 @@ function withIndexLockSync(pathOrPaths, fn, options) {
 async function acquire(pathOrPaths, options) {
   checkPaths(pathOrPaths)
   const opts = lockOptions(options)
-  const targets = targetsOf(pathOrPaths, opts.networkFs)
+  const targets = targetsOf(pathOrPaths, opts.networkFs, false)
   refuseInMutator(targets)
   refuseHeldByChain(targets, opts.mode)
   const locks = await lockSet(targets, opts)
@@ -90,6 +90,15 @@ function chainWrite(path, write) {
   return runAsNestedWrite(key, path, write)
 }
 
+/**
+ * `write()` once the `networkFs` policy allows it, identifying the directory on the threadpool the
+ * first time (lib/targets.js `checkWriteFilesystemAsync`); no extra turn once it is known.
+ */
+function checkedWrite(path, networkFs, write) {
+  const check = checkWriteFilesystemAsync(path, networkFs)
+  return check ? check.then(write) : write()
+}
+
 /** A sync write of `path` inside an updateJson mutator of the path would be replaced by its update. */
 function refuseWriteInMutator(path) {
   if (!holds.getStore()?.size) return
@@ -107,8 +116,7 @@ async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
-  checkWriteFilesystem(path, networkFs)
-  await chainWrite(path, () => writeBytes(path, bytes, fsync, mode))
+  await chainWrite(path, () => checkedWrite(path, networkFs, () => writeBytes(path, bytes, fsync, mode)))
 }
 
 function atomicWriteSync(path, data, options) {
@@ -137,10 +145,9 @@ function readJsonSync(path, options) {
 async function writeJson(path, value, options) {
   checkPath(path)
   const { fsync, space, networkFs } = writeOptions(options, { json: true })
-  checkWriteFilesystem(path, networkFs)
   // Serialized now: the value as it is at the call, whenever the write's turn comes.
   const text = serialize(value, space)
-  await chainWrite(path, () => writeBytes(path, text, fsync, undefined))
+  await chainWrite(path, () => checkedWrite(path, networkFs, () => writeBytes(path, text, fsync, undefined)))
 }
 
 function writeJsonSync(path, value, options) {

@@ -27,7 +27,7 @@ const { holds, mutatorScope } = require('./holds')
 const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
 const { fileState, isThenable, mutateOnce } = require('./json')
 const { readTarget, writeTarget, writeTargetReleasing } = require('./files')
-const { armWait, beginWait, timedOut } = require('./wait')
+const { armWait, beginWait, deliver, rejectCompleted, timedOut } = require('./wait')
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
 const MAX_BATCH_CALLS = 64
@@ -62,7 +62,7 @@ function joinBatch(req, mutator) {
   // The open batch is still waiting for the lock: a call that may not wait cannot join it.
   if (batch && timeoutMs === 0) {
     watch.unwatch()
-    return Promise.reject(timedOut(key, path, 'exclusive', 0))
+    return rejectCompleted(timedOut(key, path, 'exclusive', 0))
   }
   // One write per batch: other write options, or a full batch, queue a new one behind it.
   if (batch && (batch.fsync !== req.file.fsync || batch.space !== req.space || batch.calls.length >= batch.limit)) {
@@ -73,7 +73,7 @@ function joinBatch(req, mutator) {
       batch = openBatch(req, timeoutMs === 0)
     } catch (err) {
       watch.unwatch()
-      return Promise.reject(err)
+      return rejectCompleted(err)
     }
   }
   const opened = batch
@@ -129,7 +129,7 @@ function armTurn(call) {
 function settleCall(call, outcome) {
   if (call.settled) return
   call.settled = true
-  if ('error' in outcome) call.reject(outcome.error)
+  if ('error' in outcome) deliver(outcome.error, call.reject)
   else call.resolve(outcome.value)
   stopWaiting(call)
 }

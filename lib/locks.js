@@ -5,7 +5,7 @@
 
 const { native, callNative, fromNative } = require('./native')
 const { syncDeadlockError } = require('./errors')
-const { QUEUE, asCallersTimeout, finiteTimeout, timedOut, untilDeadline, waitFor } = require('./wait')
+const { QUEUE, asCallersTimeout, finiteTimeout, timedOut, timedOutSync, untilDeadline, waitFor } = require('./wait')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
@@ -130,7 +130,7 @@ function lockKeySync(key, path, { mode, timeoutMs }) {
     if (asyncHeld() > 0) throw syncDeadlockError(path)
     lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
   }
-  if (!lock) throw timedOut(key, path, mode, timeoutMs)
+  if (!lock) throw timedOutSync(key, path, mode, timeoutMs)
   return lock
 }
 

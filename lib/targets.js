@@ -13,6 +13,8 @@ const FILESYSTEM_CACHE_MAX = 4096
 // it does not exclude writers on other hosts. Each directory is identified once per process.
 const filesystems = new Map()
 const warned = new Set()
+/** Directories being identified on the threadpool: dir -> promise of its info (null: unknown). */
+const learning = new Map()
 
 /**
  * How long a resolved lock key is reused without resolving the path again (a realpath of the
@@ -73,16 +75,16 @@ function asSpelled(err, spelled, path) {
  * Checked path(s) as `[{ key, path }]`: one per file, in the global lock order, each checked
  * against the `networkFs` policy.
  */
-function targetsOf(pathOrPaths, networkFs) {
+function targetsOf(pathOrPaths, networkFs, sync = true) {
   if (!Array.isArray(pathOrPaths)) {
     const { key, path: io } = resolveTarget(pathOrPaths)
-    checkFilesystem(key, pathOrPaths, networkFs)
+    checkFilesystem(key, pathOrPaths, networkFs, sync)
     return [{ key, path: pathOrPaths, io }]
   }
   const byKey = new Map()
   for (const path of pathOrPaths) {
     const { key, path: io } = resolveTarget(path)
-    checkFilesystem(key, path, networkFs)
+    checkFilesystem(key, path, networkFs, sync)
     if (!byKey.has(key)) byKey.set(key, { key, path, io })
   }
   // Every caller takes a set in the order of the canonical paths, so overlapping sets taken by
@@ -106,16 +108,57 @@ function filesystemOf(dir) {
     } catch {
       info = null // the lock or write itself will report what is wrong with the directory
     }
-    if (filesystems.size >= FILESYSTEM_CACHE_MAX) filesystems.clear()
-    filesystems.set(dir, info)
+    remember(dir, info)
   }
   return info
 }
 
-function checkFilesystem(key, path, policy) {
+function remember(dir, info) {
+  if (filesystems.size >= FILESYSTEM_CACHE_MAX) filesystems.clear()
+  filesystems.set(dir, info)
+}
+
+/**
+ * The filesystem of directory `dir` if known, else a promise of it, identified on the threadpool
+ * (statfs waits as long as a network or FUSE server takes to answer: never on the JS thread).
+ * The promise never rejects (null: it could not be identified).
+ */
+function learnFilesystem(dir) {
+  const known = filesystems.get(dir)
+  if (known !== undefined) return known
+  let pending = learning.get(dir)
+  if (pending === undefined) {
+    pending = native.filesystemInfoAsync(dir).then(
+      (info) => info,
+      () => null,
+    )
+    pending = pending.then((info) => {
+      learning.delete(dir)
+      remember(dir, info)
+      return info
+    })
+    learning.set(dir, pending)
+  }
+  return pending
+}
+
+/**
+ * Applies `policy` to the directory of `key`. An async call (`sync` false) with the default
+ * `'warn'` never identifies a directory on the JS thread: it is identified on the threadpool and
+ * the warning follows. `'error'` must refuse before anything is locked, so a directory not yet
+ * known is identified at once, on the calling thread.
+ */
+function checkFilesystem(key, path, policy, sync = true) {
   if (policy === 'allow') return
   const dir = dirname(key)
-  const info = filesystemOf(dir)
+  if (sync || policy === 'error') return applyPolicy(filesystemOf(dir), dir, path, policy)
+  const info = learnFilesystem(dir)
+  if (!(info instanceof Promise)) return applyPolicy(info, dir, path, policy)
+  info.then((known) => applyPolicy(known, dir, path, policy)).catch(() => {})
+}
+
+/** Warns about or refuses (`policy`) `path` in `dir` when `info` says flock is unsafe there. */
+function applyPolicy(info, dir, path, policy) {
   if (info?.coherence !== 'unsafe') return
   const message =
     `'${path}' is on ${info.fstype} (${info.reason}): index-lock's flock there does not exclude ` +
@@ -150,6 +193,29 @@ function checkWriteFilesystem(path, policy) {
 }
 
 /**
+ * `checkWriteFilesystem` for an async write, asking the filesystem nothing on the JS thread: the
+ * directory `path` is in (as spelled, made absolute) is identified on the threadpool once. With
+ * `'error'` the returned promise must be awaited before writing (it rejects); with `'warn'` the
+ * write goes ahead and the warning follows once the directory is known. Undefined when there is
+ * nothing to wait for.
+ */
+function checkWriteFilesystemAsync(path, policy) {
+  if (policy === 'allow') return
+  let dir
+  try {
+    dir = dirname(absolute(path))
+  } catch {
+    return // no working directory: the write reports it
+  }
+  const info = learnFilesystem(dir)
+  if (!(info instanceof Promise)) return applyPolicy(info, dir, path, policy)
+  const applied = info.then((known) => applyPolicy(known, dir, path, policy))
+  if (policy === 'error') return applied
+  // A warning's own failure (a throwing process.emitWarning listener) must not go unhandled.
+  applied.catch(() => {})
+}
+
+/**
  * `path` made absolute against the OS's working directory now (what a relative path in any file
  * call resolves against; Node's process.cwd() keeps the spelling of the last chdir, which names
  * another directory once the working directory is renamed under the process). Not normalized (no
@@ -162,7 +228,15 @@ function absolute(path) {
   return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
 }
 
-module.exports = { resolveKey, resolveTarget, targetsOf, pathsOf, checkWriteFilesystem, absolute }
+module.exports = {
+  resolveKey,
+  resolveTarget,
+  targetsOf,
+  pathsOf,
+  checkWriteFilesystem,
+  checkWriteFilesystemAsync,
+  absolute,
+}
 
 /**
  * Whether reads in the directory `dir` may be tried on the JS thread (lib/files.js): only where
@@ -170,8 +244,11 @@ module.exports = { resolveKey, resolveTarget, targetsOf, pathsOf, checkWriteFile
  * `learn`: identify an unknown directory now (once its filesystem has just answered a read).
  */
 function isLocalDirectory(dir, learn) {
-  const info = learn ? filesystemOf(dir) : filesystems.get(dir)
-  return info?.coherence === 'local'
+  if (learn) {
+    const info = learnFilesystem(dir)
+    return !(info instanceof Promise) && info?.coherence === 'local'
+  }
+  return filesystems.get(dir)?.coherence === 'local'
 }
 
 module.exports.isLocalDirectory = isLocalDirectory

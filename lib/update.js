@@ -23,7 +23,7 @@ function updateRequest(path, mutator, options, sync) {
   if (opts.mode !== 'exclusive') {
     throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for an update (it needs the exclusive lock)")
   }
-  const targets = targetsOf(path, opts.networkFs)
+  const targets = targetsOf(path, opts.networkFs, sync)
   // A fresh copy of the default each time, so a mutator editing it in place cannot change it
   // for later calls.
   const read = readDefault(o)

@@ -21,9 +21,47 @@ function timeoutError(path, mode, timeoutMs, holders, waitedMs) {
   return new LockTimeoutError(path, mode, timeoutMs, holders, waitedMs)
 }
 
-/** The LockTimeoutError of a wait for the lock of `key`, naming who holds it now. */
+/** Marks a LockTimeoutError whose holders are still to be read: the lock key to read them for. */
+const HOLDERS_OF = Symbol('holdersOf')
+
+/**
+ * The LockTimeoutError of an async wait for the lock of `key`. Who holds the lock is read off the
+ * JS thread (/proc/locks lists every lock on the host: tens of ms on a busy one), so the error
+ * is only complete once `completed` has it: every async rejection goes through that.
+ */
 function timedOut(key, path, mode, timeoutMs) {
+  const err = timeoutError(path, mode, timeoutMs, [])
+  err[HOLDERS_OF] = key
+  return err
+}
+
+/** `timedOut` for a synchronous call, which blocks its thread anyway: holders read at once. */
+function timedOutSync(key, path, mode, timeoutMs) {
   return timeoutError(path, mode, timeoutMs, native.lockHolders(key))
+}
+
+/** Resolves with `err`, a LockTimeoutError from `timedOut` completed with its holders. */
+function completed(err) {
+  const key = err?.[HOLDERS_OF]
+  if (key === undefined) return Promise.resolve(err)
+  return native.lockHoldersAsync(key).then(
+    (holders) => timeoutError(err.path, err.mode, err.timeoutMs, holders),
+    () => {
+      delete err[HOLDERS_OF]
+      return err
+    },
+  )
+}
+
+/** A promise rejected with `err` once it is complete (see `completed`). */
+function rejectCompleted(err) {
+  return completed(err).then((e) => Promise.reject(e))
+}
+
+/** `reject(err)`: at once, or once a timeout's holders are read (see `completed`). */
+function deliver(err, reject) {
+  if (err?.[HOLDERS_OF] === undefined) reject(err)
+  else completed(err).then(reject)
 }
 
 /** A timeout of one step of a longer wait, reported with the caller's `timeoutMs` and real wait. */
@@ -133,7 +171,7 @@ function waitFor(opts, request) {
   }
   if (opts.timeoutMs === 0) {
     watch.unwatch()
-    return Promise.reject(request.timedOut())
+    return rejectCompleted(request.timedOut())
   }
   return new Promise((resolve, reject) => {
     let stop = null
@@ -144,7 +182,7 @@ function waitFor(opts, request) {
       },
       (err) => {
         stop()
-        reject(err)
+        deliver(err, reject)
       },
     )
     stop = armWait(watch, opts, () => request.timedOut(), leave)
@@ -155,6 +193,10 @@ module.exports = {
   QUEUE,
   finiteTimeout,
   timedOut,
+  timedOutSync,
+  completed,
+  rejectCompleted,
+  deliver,
   asCallersTimeout,
   untilDeadline,
   watchAbort,

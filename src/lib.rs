@@ -189,6 +189,30 @@ pub fn lock_holders(key: String) -> Vec<LockHolder> {
     .collect()
 }
 
+/// `lockHolders` on libuv's threadpool: /proc/locks lists every lock on the host, and reading
+/// it takes tens of milliseconds on a host with many, which a timeout must not cost the JS thread.
+pub struct HoldersTask {
+  key: String,
+}
+
+impl Task for HoldersTask {
+  type Output = Vec<LockHolder>;
+  type JsValue = Vec<LockHolder>;
+
+  fn compute(&mut self) -> Result<Vec<LockHolder>> {
+    Ok(lock_holders(std::mem::take(&mut self.key)))
+  }
+
+  fn resolve(&mut self, _env: Env, output: Vec<LockHolder>) -> Result<Vec<LockHolder>> {
+    Ok(output)
+  }
+}
+
+#[napi(ts_return_type = "Promise<Array<LockHolder>>")]
+pub fn lock_holders_async(key: String) -> AsyncTask<HoldersTask> {
+  AsyncTask::new(HoldersTask { key })
+}
+
 /// Who holds the OS lock of `key`, told by trying it on a descriptor of its own, outside the
 /// registry (so no queue is joined and no temp file swept) and released at once: `'free'`,
 /// `'shared'` or `'exclusive'`. For `inspect()` where the OS names no holder (macOS, Windows, a
@@ -296,7 +320,35 @@ pub struct FilesystemInfo {
 
 #[napi]
 pub fn filesystem_info(dir: String) -> Result<FilesystemInfo> {
-  let info = fstype::identify(Path::new(&dir))?;
+  Ok(filesystem_info_of(&dir)?)
+}
+
+/// `filesystemInfo` on libuv's threadpool: statfs can wait as long as a network or FUSE server
+/// takes to answer, which the JS thread must never do.
+pub struct FilesystemInfoTask {
+  dir: String,
+}
+
+impl Task for FilesystemInfoTask {
+  type Output = FilesystemInfo;
+  type JsValue = FilesystemInfo;
+
+  fn compute(&mut self) -> Result<FilesystemInfo> {
+    Ok(filesystem_info_of(&self.dir)?)
+  }
+
+  fn resolve(&mut self, _env: Env, output: FilesystemInfo) -> Result<FilesystemInfo> {
+    Ok(output)
+  }
+}
+
+#[napi(ts_return_type = "Promise<FilesystemInfo>")]
+pub fn filesystem_info_async(dir: String) -> AsyncTask<FilesystemInfoTask> {
+  AsyncTask::new(FilesystemInfoTask { dir })
+}
+
+fn filesystem_info_of(dir: &str) -> error::Result<FilesystemInfo> {
+  let info = fstype::identify(Path::new(dir))?;
   Ok(FilesystemInfo {
     fstype: info.fstype,
     magic: info.magic as f64,

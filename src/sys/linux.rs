@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use fs4::FileExt;
@@ -131,24 +131,84 @@ pub fn interrupt(waker: &Waker) {
   }
 }
 
-/// What `others_waiting` needs to remember between calls: nothing, /proc/locks tells.
+/// What `others_waiting` remembers between calls: the lock file's identity and the last answer
+/// of a look at /proc/locks made on the prober thread. /proc/locks lists every lock on the host
+/// (15,000 on a busy database host take ~30 ms to read), so the thread that asks (the JS thread,
+/// for a free lock taken at once) must never read it.
+#[derive(Debug)]
+pub struct Mark {
+  id: Option<(u64, u64)>,
+  probe: Arc<WaitLook>,
+}
+
 #[derive(Debug, Default)]
-pub struct Mark;
+struct WaitLook {
+  /// A look is queued or running.
+  running: AtomicBool,
+  /// What the last finished look saw.
+  waiting: AtomicBool,
+}
 
 impl Mark {
-  pub fn new(_file: &File) -> Self {
-    Mark
+  pub fn new(file: &File) -> Self {
+    Mark {
+      id: file.metadata().ok().map(|m| (m.dev(), m.ino())),
+      probe: Arc::default(),
+    }
   }
 }
 
-/// Whether another process is blocked waiting for the lock `file` holds (/proc/locks).
-pub fn others_waiting(file: &File, _mark: &mut Mark) -> bool {
-  let (Ok(meta), Some(table)) = (file.metadata(), read_proc_locks()) else {
+/// Whether another process was seen blocked waiting for the lock `file` holds, by the last look
+/// at /proc/locks; starts the next look on the prober thread (one at a time per lock), so every
+/// answer is at most one look old. The first call answers false: the caller asks again a fair
+/// slice later, and then gets the look's answer.
+pub fn others_waiting(_file: &File, mark: &mut Mark) -> bool {
+  let Some((dev, ino)) = mark.id else {
     return false;
   };
-  waiters_in(&table, meta.dev(), meta.ino())
-    .iter()
-    .any(|pid| *pid != std::process::id())
+  let seen = mark.probe.waiting.load(Ordering::Acquire);
+  if !mark.probe.running.swap(true, Ordering::AcqRel) {
+    let probe = mark.probe.clone();
+    let job: ProbeJob = Box::new(move || {
+      let seen = read_proc_locks().is_some_and(|table| {
+        waiters_in(&table, dev, ino)
+          .iter()
+          .any(|pid| *pid != std::process::id())
+      });
+      probe.waiting.store(seen, Ordering::Release);
+      probe.running.store(false, Ordering::Release);
+    });
+    if PROBER.send(job).is_err() {
+      mark.probe.running.store(false, Ordering::Release);
+    }
+  }
+  seen
+}
+
+type ProbeJob = Box<dyn FnOnce() + Send>;
+
+/// The one thread that reads /proc/locks for `others_waiting`, started with the first look.
+static PROBER: LazyLock<Prober> = LazyLock::new(|| {
+  let (tx, rx) = std::sync::mpsc::channel::<ProbeJob>();
+  let started = std::thread::Builder::new()
+    .name("index-lock-prober".into())
+    .spawn(move || {
+      for job in rx {
+        job();
+      }
+    })
+    .is_ok();
+  Prober(started.then(|| std::sync::Mutex::new(tx)))
+});
+
+struct Prober(Option<std::sync::Mutex<std::sync::mpsc::Sender<ProbeJob>>>);
+
+impl Prober {
+  fn send(&self, job: ProbeJob) -> std::result::Result<(), ()> {
+    let Some(tx) = &self.0 else { return Err(()) };
+    let tx = tx.lock().map_err(|_| ())?;
+    tx.send(job).map_err(|_| ())
+  }
 }
 
 /// The processes holding a flock on `sidecar` (not those waiting for one), read from /proc/locks
