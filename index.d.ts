@@ -109,6 +109,10 @@ export interface LockHandle {
  *   mutator's own path (this function, `updateJson`, `acquire`, `tryAcquire` and the sync twins)
  *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
  *   the mutator should change the object it was given.
+ *
+ * The lock file `<path>.lock` is created beside `path`, so its directory must exist: otherwise
+ * `ENOENT` (`syscall: 'open'`), whose message names the first directory that does not exist (as
+ * for every lock and write call; index-lock creates no directories).
  */
 export declare function withIndexLock<T>(path: LockTarget, fn: () => T | Promise<T>, options?: LockOptions): Promise<T>
 
@@ -180,8 +184,8 @@ export interface ReadJsonOptions<T> {
 
 /**
  * Reads and parses a JSON file (UTF-8, an optional BOM). Takes no lock (an atomic rename never
- * shows a torn file). Missing (`ENOENT`) or empty files resolve with `options.default` when
- * given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
+ * shows a torn file). Missing (`ENOENT`, also in a directory that does not exist) or empty files
+ * resolve with `options.default` when given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
  * left as it is.
  */
 export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
