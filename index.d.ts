@@ -415,6 +415,11 @@ export declare class CorruptFileError extends Error {
 export declare class AbortError extends Error {
   readonly name: 'AbortError'
   readonly code: 'ABORT_ERR'
+  /**
+   * The path as given whose wait the signal ended (for a set: the one it was waiting for, or, for
+   * a signal aborted before the call, the first in the lock order).
+   */
+  readonly path: string
 }
 
 // ---------------------------------------------------------------------------------------------

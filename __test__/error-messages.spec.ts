@@ -1,7 +1,7 @@
 // What the errors say, beyond their codes: each names what is wrong and what to do about it, in
 // terms of the caller's own paths (a newcomer's report, issue item 8).
 import { mkdirSync, readdirSync, symlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import {
@@ -19,7 +19,7 @@ import {
   withIndexLockSync,
   writeJson,
 } from '../index.js'
-import { tempDir } from './helpers'
+import { tempDir, thrownSync } from './helpers'
 
 type Failure = Error & { code?: string; errno?: number; syscall?: string; path?: string }
 
@@ -103,5 +103,87 @@ describe('a path in a directory that does not exist', () => {
     const report = inspect(join(dir, 'nope', 'index.json'))
     expect(report.error?.code).toBe('ENOENT')
     expect(report.error?.message).toContain(`the directory '${join(dir, 'nope')}' does not exist`)
+  })
+})
+
+describe('every lock error names its path, as given', () => {
+  /** A spelling of `dir/index.json` that is not its lock key (which has no `..`). */
+  const spelled = (dir: string) => {
+    mkdirSync(join(dir, 'sub'))
+    return [dir, 'sub', '..', 'index.json'].join(sep)
+  }
+  const shared = { mode: 'shared' } as const
+
+  it('AbortError: an aborted wait for a lock, a turn, a batched update, a set; a signal aborted already', async () => {
+    const dir = tempDir()
+    const p = spelled(dir)
+    const q = join(dir, 'q.json')
+    const h = await acquire(p)
+    const waits: Record<string, (signal: AbortSignal) => Promise<unknown>> = {
+      acquire: (signal) => acquire(p, { signal }),
+      withIndexLock: (signal) => withIndexLock(p, () => 1, { signal }),
+      updateJson: (signal) => updateJson(p, () => ({}), { default: {}, signal }),
+      'a set': (signal) => acquire([q, p], { signal }),
+    }
+    for (const [name, wait] of Object.entries(waits)) {
+      const controller = new AbortController()
+      const pending = thrown(() => wait(controller.signal))
+      controller.abort()
+      const err = await pending
+      expect(err.name, name).toBe('AbortError')
+      expect(err.path, name).toBe(p)
+      const before = await thrown(() => wait(AbortSignal.abort()))
+      expect(before.name, name).toBe('AbortError')
+      // A set names the path it was to wait for first: index.json comes before q.json.
+      expect(before.path, name).toBe(p)
+    }
+    await h.release()
+    // A nested call waiting for its turn behind a sibling in a held section.
+    const turn = await withIndexLock(p, async () => {
+      const sibling = withIndexLock(p, () => new Promise((resolve) => setTimeout(resolve, 50)))
+      const controller = new AbortController()
+      const pending = thrown(() => withIndexLock(p, () => 1, { signal: controller.signal }))
+      controller.abort()
+      await sibling
+      return pending
+    })
+    expect(turn.name).toBe('AbortError')
+    expect(turn.path).toBe(p)
+  })
+
+  it('ELOCKUPGRADE: an exclusive request in a shared section, async or sync', async () => {
+    const p = spelled(tempDir())
+    const nested = await withIndexLock(p, () => thrown(() => withIndexLock(p, () => 1)), shared)
+    expect(nested).toMatchObject({ code: 'ELOCKUPGRADE', path: p })
+    const handle = await withIndexLock(p, () => thrown(() => acquire(p)), shared)
+    expect(handle).toMatchObject({ code: 'ELOCKUPGRADE', path: p })
+    const sync = withIndexLockSync(p, () => thrownSync(() => withIndexLockSync(p, () => 1)), shared)
+    expect(sync).toMatchObject({ code: 'ELOCKUPGRADE', path: p })
+    // Refused by the native registry: this thread holds the path shared through a handle.
+    const h = await acquire(p, shared)
+    const native = thrownSync(() => acquireSync(p))
+    expect(native).toMatchObject({ code: 'ELOCKUPGRADE', path: p })
+    expect(native.message).toContain(p)
+    await h.release()
+  })
+
+  it('ELOCKDEADLOCK and ELOCKNESTED name the path', async () => {
+    const p = spelled(tempDir())
+    const h = await acquire(p)
+    const native = thrownSync(() => acquireSync(p, { timeoutMs: 10_000 }))
+    expect(native).toMatchObject({ code: 'ELOCKDEADLOCK', path: p })
+    expect(native.message).toContain(p)
+    await h.release()
+    const handle = await withIndexLock(p, () => thrown(() => acquire(p)))
+    expect(handle).toMatchObject({ code: 'ELOCKDEADLOCK', path: p })
+    let nested: Failure | undefined
+    await updateJson(
+      p,
+      async () => {
+        nested = await thrown(() => withIndexLock(p, () => 1))
+      },
+      { default: {} },
+    )
+    expect(nested).toMatchObject({ code: 'ELOCKNESTED', path: p })
   })
 })

@@ -33,11 +33,13 @@ class CorruptFileError extends Error {
   }
 }
 
+/** `path`: the path as given whose wait the signal ended (for a set: the one it was waiting for). */
 class AbortError extends Error {
-  constructor(signal) {
+  constructor(signal, path) {
     super('The operation was aborted', { cause: signal.reason })
     this.name = 'AbortError'
     this.code = 'ABORT_ERR'
+    this.path = path
   }
 }
 
@@ -121,9 +123,9 @@ function notFound(path) {
 // Lock requests refused at once: each could only end in a deadlock or a lost update
 
 function upgradeError(path) {
-  return codedError(
-    Error,
+  return pathError(
     'ELOCKUPGRADE',
+    path,
     `Cannot take the exclusive lock on '${path}' while this async call chain holds it shared; ` +
       'take it exclusive from the start',
   )

@@ -6,6 +6,7 @@
 const { native, callNative, fromNative } = require('./native')
 const { syncDeadlockError } = require('./errors')
 const { QUEUE, asCallersTimeout, finiteTimeout, timedOut, untilDeadline, waitFor } = require('./wait')
+const { asSpelled } = require('./targets')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
@@ -118,6 +119,18 @@ function lockKey(key, path, opts) {
   return waitFor(opts, new KeyRequest(key, path, opts.mode, opts.timeoutMs))
 }
 
+/**
+ * `callNative` of a request for the lock of `key`: the registry's refusals (ELOCKDEADLOCK,
+ * ELOCKUPGRADE) name the key, and the caller knows the file by `path`.
+ */
+function callFor(key, path, fn) {
+  try {
+    return callNative(fn)
+  } catch (err) {
+    throw asSpelled(err, key, path)
+  }
+}
+
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
   closeBatch(key)
@@ -125,10 +138,10 @@ function lockKeySync(key, path, { mode, timeoutMs }) {
   // A lock that needs no wait is granted as tryAcquire grants it (shared joins shared, this
   // thread's own shared hold included). Else, still without waiting, the registry refuses a
   // path this thread holds or awaits: only this thread could let that wait end.
-  let lock = callNative(() => native.tryLock(key, exclusive)) ?? callNative(() => native.lockSync(key, exclusive, 0))
+  let lock = callFor(key, path, () => native.tryLock(key, exclusive) ?? native.lockSync(key, exclusive, 0))
   if (!lock && timeoutMs !== 0) {
     if (asyncHeld() > 0) throw syncDeadlockError(path)
-    lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
+    lock = callFor(key, path, () => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
   }
   if (!lock) throw timedOut(key, path, mode, timeoutMs)
   return lock

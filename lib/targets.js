@@ -61,7 +61,10 @@ function resolveKey(path) {
   return resolveTarget(path).key
 }
 
-/** A native error about `spelled` (a relative `path` made absolute) naming `path`, as Node's fs errors do. */
+/**
+ * A native error about `spelled` (a relative `path` made absolute, or a lock key) naming `path`,
+ * as Node's fs errors do.
+ */
 function asSpelled(err, spelled, path) {
   if (spelled === path) return err
   if (err?.path === spelled) err.path = path
@@ -162,7 +165,7 @@ function absolute(path) {
   return cwd.endsWith(sep) ? cwd + path : cwd + sep + path
 }
 
-module.exports = { resolveKey, resolveTarget, targetsOf, pathsOf, checkWriteFilesystem, absolute }
+module.exports = { resolveKey, resolveTarget, targetsOf, pathsOf, checkWriteFilesystem, absolute, asSpelled }
 
 /**
  * Whether reads in the directory `dir` may be tried on the JS thread (lib/files.js): only where
