@@ -380,7 +380,8 @@ export declare class SweepError extends AggregateError {
 
 /**
  * A wait for a lock outlasted `timeoutMs`. The message names how long the caller waited in all
- * (for a lock set: across all its paths).
+ * (for a lock set: across all its paths) and who holds the lock: pids, or "this process" when it
+ * is the caller's own (a handle not released yet, or a wait for a lock its own code holds).
  */
 export declare class LockTimeoutError extends Error {
   readonly name: 'LockTimeoutError'

@@ -5,6 +5,7 @@ import { join, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import {
+  LockTimeoutError,
   acquire,
   acquireSync,
   atomicWrite,
@@ -19,7 +20,7 @@ import {
   withIndexLockSync,
   writeJson,
 } from '../index.js'
-import { tempDir, thrownSync } from './helpers'
+import { HOLDERS_KNOWN, node, tempDir, thrownSync } from './helpers'
 
 type Failure = Error & { code?: string; errno?: number; syscall?: string; path?: string }
 
@@ -185,5 +186,43 @@ describe('every lock error names its path, as given', () => {
       { default: {} },
     )
     expect(nested).toMatchObject({ code: 'ELOCKNESTED', path: p })
+  })
+})
+
+describe('LockTimeoutError', () => {
+  // Where the OS names holders (Linux): elsewhere the message says 'holder unknown'.
+  it.skipIf(!HOLDERS_KNOWN)('a lock this very process holds says so, not its pid alone', async () => {
+    const p = join(tempDir(), 'index.json')
+    const h = await acquire(p)
+    const errors = [
+      await thrown(() => acquire(p, { timeoutMs: 50 })),
+      await thrown(() => updateJson(p, () => ({}), { default: {}, timeoutMs: 0 })),
+    ]
+    await h.release()
+    // A nested call waiting for its turn behind a sibling of its own section.
+    errors.push(
+      await withIndexLock(p, async () => {
+        const sibling = withIndexLock(p, () => new Promise((resolve) => setTimeout(resolve, 200)))
+        const err = await thrown(() => withIndexLock(p, () => 1, { timeoutMs: 50 }))
+        await sibling
+        return err
+      }),
+    )
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(LockTimeoutError)
+      expect(err.message).toContain(`held by this process, pid ${process.pid}`)
+      expect(err.message).toMatch(/release\(\)/)
+      expect((err as LockTimeoutError).holders).toEqual([{ pid: process.pid }])
+    }
+  })
+
+  it.skipIf(!HOLDERS_KNOWN)('another process is named by its pid alone', async () => {
+    const p = join(tempDir(), 'index.json')
+    const child = node('twin-hold.cjs', [p])
+    await child.line('HELD')
+    const err = (await thrown(() => acquire(p, { timeoutMs: 50 }))) as LockTimeoutError
+    expect(err.message).toContain(`held by pid ${child.child.pid})`)
+    expect(err.message).not.toContain('this process')
+    expect(err.holders).toEqual([{ pid: child.child.pid }])
   })
 })

@@ -3,11 +3,21 @@
 // refusals of the lock layer. Timeout errors are built in one place only, lib/wait.js `timedOut`,
 // since they need the holders the native layer reports.
 
+/** Who holds a lock, in words: a caller whose own process holds it needs telling, not a pid. */
+function heldBy(pids) {
+  if (pids.length === 0) return 'holder unknown'
+  const others = pids.filter((pid) => pid !== process.pid)
+  if (others.length === pids.length) return `held by pid ${pids.join(', ')}`
+  const self = `held by this process, pid ${process.pid}`
+  if (others.length > 0) return `${self}, and by pid ${others.join(', ')}`
+  return `${self}: a lock handle not release()d yet, or a wait for a lock this process's own code holds`
+}
+
 class LockTimeoutError extends Error {
   /** `waitedMs`: how long the caller waited in all, when that is not `timeoutMs` (a lock set). */
   constructor(path, mode, timeoutMs, holders, waitedMs = timeoutMs) {
     const pids = [...new Set(holders.map((h) => h.pid))]
-    const held = pids.length ? `held by pid ${pids.join(', ')}` : 'holder unknown'
+    const held = heldBy(pids)
     const limit = waitedMs === timeoutMs ? '' : ` (timeoutMs: ${timeoutMs})`
     super(`Timed out after ${Math.round(waitedMs)} ms${limit} waiting for the ${mode} lock on '${path}' (${held})`)
     this.name = 'LockTimeoutError'
