@@ -1,6 +1,6 @@
 // What the errors say, beyond their codes: each names what is wrong and what to do about it, in
 // terms of the caller's own paths (a newcomer's report, issue item 8).
-import { mkdirSync, readdirSync, symlinkSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -224,5 +224,54 @@ describe('LockTimeoutError', () => {
     expect(err.message).toContain(`held by pid ${child.child.pid})`)
     expect(err.message).not.toContain('this process')
     expect(err.holders).toEqual([{ pid: child.child.pid }])
+  })
+})
+
+describe('a directory or symlink where the lock file should be', () => {
+  /** Every lock call, on `p`. */
+  const locking = (p: string): Record<string, () => unknown> => ({
+    withIndexLock: () => withIndexLock(p, () => 1),
+    withIndexLockSync: () => withIndexLockSync(p, () => 1),
+    acquire: () => acquire(p),
+    acquireSync: () => acquireSync(p),
+    tryAcquire: () => tryAcquire(p),
+    updateJson: () => updateJson(p, () => ({}), { default: {} }),
+    updateJsonSync: () => updateJsonSync(p, () => ({}), { default: {} }),
+    'a set': () => acquire([p, `${p}.other`]),
+  })
+
+  /** `dir/index.json` with `plant` at its lock file, spelled otherwise than its lock key. */
+  function planted(plant: (sidecar: string) => void) {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'sub'))
+    writeFileSync(join(dir, 'index.json'), '{}')
+    const sidecar = join(dir, 'index.json.lock')
+    plant(sidecar)
+    return { p: [dir, 'sub', '..', 'index.json'].join(sep), sidecar }
+  }
+
+  it('a directory (a leftover proper-lockfile lock): EISDIR that says so and what to do', async () => {
+    const { p, sidecar } = planted((s) => mkdirSync(s))
+    for (const [name, call] of Object.entries(locking(p))) {
+      const err = await thrown(call)
+      expect(err, name).toMatchObject({ code: 'EISDIR', syscall: 'open', path: sidecar })
+      expect(err.message, name).toContain(`EISDIR: illegal operation on a directory, open '${sidecar}': `)
+      expect(err.message, name).toContain('proper-lockfile')
+      expect(err.message, name).toMatch(/remove/)
+      expect(err.message, name).toContain('index-lock status')
+    }
+    expect(lstatSync(sidecar).isDirectory()).toBe(true)
+  })
+
+  it('a symlink: ELOOP that says index-lock does not follow it', async () => {
+    const { p, sidecar } = planted((s) => symlinkSync(`${s}.elsewhere`, s))
+    for (const [name, call] of Object.entries(locking(p))) {
+      const err = await thrown(call)
+      expect(err, name).toMatchObject({ code: 'ELOOP', syscall: 'open', path: sidecar })
+      expect(err.message, name).toContain(`open '${sidecar}': `)
+      expect(err.message, name).toContain('symlink')
+      expect(err.message, name).toMatch(/remove/)
+    }
+    expect(lstatSync(sidecar).isSymbolicLink()).toBe(true)
   })
 })

@@ -129,6 +129,27 @@ function notFound(path) {
   return err
 }
 
+/**
+ * An error of a lock call, explained where the lock file itself is in the way: the OS only says
+ * EISDIR or ELOOP about `<path>.lock`, and the usual cause (proper-lockfile's lock directory,
+ * left from before a switch to index-lock) is not one a newcomer would guess. Code, syscall and
+ * path stay as they are.
+ */
+function explainLockFile(err) {
+  if (err?.syscall !== 'open' || typeof err.path !== 'string' || !err.path.endsWith('.lock')) return err
+  if (err.code === 'EISDIR') {
+    err.message +=
+      ': the lock file is a directory, most likely a lock left by proper-lockfile. Nobody can take ' +
+      "index-lock's lock until it is removed: make sure no process still uses proper-lockfile on " +
+      'this file, then remove the directory (`index-lock status <path>` shows it)'
+  } else if (err.code === 'ELOOP') {
+    err.message +=
+      ': the lock file is a symlink, which index-lock never follows (it could point the lock file ' +
+      'anywhere). Nobody can take the lock until it is removed (`index-lock status <path>` shows it)'
+  }
+  return err
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lock requests refused at once: each could only end in a deadlock or a lost update
 
@@ -202,6 +223,7 @@ module.exports = {
   outOfRange,
   syncPromiseError,
   notFound,
+  explainLockFile,
   upgradeError,
   nestedError,
   setOrderError,

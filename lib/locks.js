@@ -4,7 +4,7 @@
 // this thread holds or awaits across event-loop turns. Reentrancy (holds) is lib/holds.js.
 
 const { native, callNative, fromNative } = require('./native')
-const { syncDeadlockError } = require('./errors')
+const { explainLockFile, syncDeadlockError } = require('./errors')
 const { QUEUE, asCallersTimeout, finiteTimeout, timedOut, untilDeadline, waitFor } = require('./wait')
 const { asSpelled } = require('./targets')
 
@@ -55,7 +55,12 @@ function asyncHeld() {
  * jumps no queue (retained), else null.
  */
 function tryLockKey(key, exclusive) {
-  const free = callNative(() => native.tryLock(key, exclusive))
+  let free
+  try {
+    free = callNative(() => native.tryLock(key, exclusive))
+  } catch (err) {
+    throw explainLockFile(err)
+  }
   return free ? retain(free) : null
 }
 
@@ -81,7 +86,7 @@ function queueLock(key, exclusive, granted, failed) {
     },
     (err) => {
       queuedWaits--
-      failed(fromNative(err))
+      failed(explainLockFile(fromNative(err)))
     },
   )
   return () => native.cancelWait(key, waitId)
@@ -121,13 +126,14 @@ function lockKey(key, path, opts) {
 
 /**
  * `callNative` of a request for the lock of `key`: the registry's refusals (ELOCKDEADLOCK,
- * ELOCKUPGRADE) name the key, and the caller knows the file by `path`.
+ * ELOCKUPGRADE) name the key, and the caller knows the file by `path`. (An error about the lock
+ * file keeps its real path: that is where it must be fixed.)
  */
 function callFor(key, path, fn) {
   try {
     return callNative(fn)
   } catch (err) {
-    throw asSpelled(err, key, path)
+    throw err?.path === key ? asSpelled(err, key, path) : explainLockFile(err)
   }
 }
 
