@@ -103,12 +103,14 @@ export interface LockHandle {
  * - An async call made inside a synchronous section starts after that section has returned,
  *   queued in call order ahead of anything called after it.
  * - A synchronous nested call while another nested call of the chain runs or waits on the path
- *   throws `code: 'ELOCKDEADLOCK'` (a blocked thread could never let it finish).
- * - Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ *   throws a {@link LockDeadlockError} (`code: 'ELOCKDEADLOCK'`): a blocked thread could never
+ *   let it finish.
+ * - Asking for `'exclusive'` inside a shared hold rejects at once with a {@link LockUpgradeError}
+ *   (`code: 'ELOCKUPGRADE'`).
  * - Inside an {@link updateJson}/{@link updateJsonSync} mutator, any lock request for the
  *   mutator's own path (this function, `updateJson`, `acquire`, `tryAcquire` and the sync twins)
- *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
- *   the mutator should change the object it was given.
+ *   is refused at once with a {@link LockNestedError} (`code: 'ELOCKNESTED'`): the update's write
+ *   would replace what it did; the mutator should change the object it was given.
  *
  * The lock file `<path>.lock` is created beside `path`, so its directory must exist: otherwise
  * `ENOENT` (`syscall: 'open'`), whose message names the first directory that does not exist (as
@@ -363,6 +365,24 @@ export interface FileSystemError extends Error {
 }
 
 /**
+ * The codes of index-lock's own errors: {@link LockTimeoutError} (`ELOCKTIMEOUT`),
+ * {@link LockNestedError}, {@link LockDeadlockError}, {@link LockUpgradeError},
+ * {@link CorruptFileError} (`ECORRUPT`), {@link AbortError} (`ABORT_ERR`), a refused network
+ * filesystem (`INDEX_LOCK_NETWORK_FS`, see {@link NetworkFsPolicy}) and a missing native binary
+ * at load time (`INDEX_LOCK_NO_BINARY`). OS errors keep Node's codes (`ENOENT`, `EISDIR`, ...;
+ * see {@link FileSystemError}) and bad arguments Node's `ERR_*` codes.
+ */
+export type IndexLockErrorCode =
+  | 'ELOCKTIMEOUT'
+  | 'ELOCKNESTED'
+  | 'ELOCKDEADLOCK'
+  | 'ELOCKUPGRADE'
+  | 'ECORRUPT'
+  | 'ABORT_ERR'
+  | 'INDEX_LOCK_NETWORK_FS'
+  | 'INDEX_LOCK_NO_BINARY'
+
+/**
  * {@link sweep} could not remove some orphaned temp files (e.g. `EPERM` in an immutable
  * directory, `EACCES` without write permission on it). `errors` has one error per file
  * (`syscall: 'unlink'`, `path`: the temp file); `code`, `errno`, `syscall` and `path` repeat
@@ -393,6 +413,45 @@ export declare class LockTimeoutError extends Error {
   readonly timeoutMs: number
   /** Processes holding the lock when the wait gave up (Linux: from /proc/locks); may be empty. */
   readonly holders: { pid: number }[]
+}
+
+/**
+ * A lock request for a path from inside an {@link updateJson}/{@link updateJsonSync} mutator of
+ * the same file (`withIndexLock`, `updateJson`, `acquire`, `tryAcquire` or a sync twin), refused
+ * at once: the update's write would replace whatever it did. The mutator should change the object
+ * it was given (or return a new one).
+ */
+export declare class LockNestedError extends Error {
+  readonly name: 'LockNestedError'
+  readonly code: 'ELOCKNESTED'
+  /** The path as given. */
+  readonly path: string
+}
+
+/**
+ * A lock request refused at once because only the caller's own release could ever grant it: a
+ * handle for a path held by a section of this call chain, a synchronous nested call while
+ * another nested call of the chain runs or waits on the path, a synchronous wait while this
+ * thread holds or awaits locks asynchronously or already holds (or waits for) the path, or a
+ * nested set that would lock a path ordered before one the chain holds (the message names both).
+ */
+export declare class LockDeadlockError extends Error {
+  readonly name: 'LockDeadlockError'
+  readonly code: 'ELOCKDEADLOCK'
+  /** The path as given (for a set: the one that could not be locked in order). */
+  readonly path: string
+}
+
+/**
+ * An exclusive request by a caller that holds the path shared (a nested call in a shared
+ * section, a handle, a synchronous wait by a thread holding it shared), refused at once: take
+ * the lock exclusive from the start.
+ */
+export declare class LockUpgradeError extends Error {
+  readonly name: 'LockUpgradeError'
+  readonly code: 'ELOCKUPGRADE'
+  /** The path as given. */
+  readonly path: string
 }
 
 /**

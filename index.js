@@ -162,4 +162,7 @@ module.exports = {
   LockTimeoutError: errors.LockTimeoutError,
   CorruptFileError: errors.CorruptFileError,
   AbortError: errors.AbortError,
+  LockNestedError: errors.LockNestedError,
+  LockDeadlockError: errors.LockDeadlockError,
+  LockUpgradeError: errors.LockUpgradeError,
 }

@@ -22,6 +22,9 @@ export const {
   LockTimeoutError,
   CorruptFileError,
   AbortError,
+  LockNestedError,
+  LockDeadlockError,
+  LockUpgradeError,
 } = lib
 
 export default lib

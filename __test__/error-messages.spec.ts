@@ -5,7 +5,10 @@ import { join, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import {
+  LockDeadlockError,
+  LockNestedError,
   LockTimeoutError,
+  LockUpgradeError,
   acquire,
   acquireSync,
   atomicWrite,
@@ -273,5 +276,65 @@ describe('a directory or symlink where the lock file should be', () => {
       expect(err.message, name).toMatch(/remove/)
     }
     expect(lstatSync(sidecar).isSymbolicLink()).toBe(true)
+  })
+})
+
+describe('the refusals are classes of their own, exported like LockTimeoutError', () => {
+  it('ELOCKNESTED, ELOCKDEADLOCK, ELOCKUPGRADE: instanceof their class and Error, with name, code and path', async () => {
+    expect(typeof LockNestedError).toBe('function')
+    expect(typeof LockDeadlockError).toBe('function')
+    expect(typeof LockUpgradeError).toBe('function')
+    const dir = tempDir()
+    const p = join(dir, 'index.json')
+    const q = join(dir, 'q.json')
+    const cases: [Failure | undefined, new (...args: never[]) => Error, string, string][] = []
+    let nested: Failure | undefined
+    await updateJson(
+      p,
+      async () => {
+        nested = await thrown(() => withIndexLock(p, () => 1))
+      },
+      { default: {} },
+    )
+    cases.push([nested, LockNestedError, 'LockNestedError', 'ELOCKNESTED'])
+    // Refused in JS: a handle only the chain's own section could grant; a set out of order.
+    cases.push([
+      await withIndexLock(p, () => thrown(() => acquire(p))),
+      LockDeadlockError,
+      'LockDeadlockError',
+      'ELOCKDEADLOCK',
+    ])
+    cases.push([
+      await withIndexLock(q, () => thrown(() => withIndexLock([p, q], () => 1))),
+      LockDeadlockError,
+      'LockDeadlockError',
+      'ELOCKDEADLOCK',
+    ])
+    cases.push([
+      await withIndexLock(p, () => thrown(() => withIndexLock(p, () => 1)), { mode: 'shared' }),
+      LockUpgradeError,
+      'LockUpgradeError',
+      'ELOCKUPGRADE',
+    ])
+    // Refused by the native registry (a sync wait on a path this thread holds).
+    const h = await acquire(p, { mode: 'shared' })
+    cases.push([thrownSync(() => acquireSync(p)), LockUpgradeError, 'LockUpgradeError', 'ELOCKUPGRADE'])
+    await h.release()
+    const x = await acquire(p)
+    cases.push([
+      thrownSync(() => acquireSync(p, { timeoutMs: 5000 })),
+      LockDeadlockError,
+      'LockDeadlockError',
+      'ELOCKDEADLOCK',
+    ])
+    await x.release()
+    for (const [err, Ctor, name, code] of cases) {
+      expect(err, code).toBeInstanceOf(Ctor)
+      expect(err, code).toBeInstanceOf(Error)
+      expect(err?.name, code).toBe(name)
+      expect(err?.code, code).toBe(code)
+      expect(err?.path, code).toBe(p)
+      expect(String(err), code).toMatch(new RegExp(`^${name}: `))
+    }
   })
 })

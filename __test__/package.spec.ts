@@ -31,7 +31,10 @@ const TEMPLATES = join(__dirname, 'package')
 const VALUE_EXPORTS = [
   'AbortError',
   'CorruptFileError',
+  'LockDeadlockError',
+  'LockNestedError',
   'LockTimeoutError',
+  'LockUpgradeError',
   'SweepError',
   'acquire',
   'acquireSync',

@@ -53,6 +53,40 @@ class AbortError extends Error {
   }
 }
 
+// The refusals: lock requests refused at once, since waiting could only end in a deadlock or a
+// lost update. A class each (not a coded Error) so that callers can tell them apart with
+// instanceof, as they can a LockTimeoutError; `path` is the path as given.
+
+/** A lock request for a path from inside an updateJson mutator of the same file. */
+class LockNestedError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockNestedError'
+    this.code = 'ELOCKNESTED'
+    this.path = path
+  }
+}
+
+/** A request only its own caller's release could grant, or one that breaks the lock order. */
+class LockDeadlockError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockDeadlockError'
+    this.code = 'ELOCKDEADLOCK'
+    this.path = path
+  }
+}
+
+/** An exclusive request by a caller that holds the path shared. */
+class LockUpgradeError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockUpgradeError'
+    this.code = 'ELOCKUPGRADE'
+    this.path = path
+  }
+}
+
 /** Some orphaned temp files could not be removed: `errors` has one fs error per file. */
 class SweepError extends AggregateError {
   constructor(errors, message, removed) {
@@ -71,13 +105,6 @@ class SweepError extends AggregateError {
 function codedError(Ctor, code, message) {
   const err = new Ctor(message)
   err.code = code
-  return err
-}
-
-/** A coded `Error` about `path`, with `path` set as Node's fs errors have it. */
-function pathError(code, path, message) {
-  const err = codedError(Error, code, message)
-  err.path = path
   return err
 }
 
@@ -154,8 +181,7 @@ function explainLockFile(err) {
 // Lock requests refused at once: each could only end in a deadlock or a lost update
 
 function upgradeError(path) {
-  return pathError(
-    'ELOCKUPGRADE',
+  return new LockUpgradeError(
     path,
     `Cannot take the exclusive lock on '${path}' while this async call chain holds it shared; ` +
       'take it exclusive from the start',
@@ -163,8 +189,7 @@ function upgradeError(path) {
 }
 
 function nestedError(path) {
-  return pathError(
-    'ELOCKNESTED',
+  return new LockNestedError(
     path,
     `Cannot lock '${path}' inside an updateJson mutator of the same file: the update's write would ` +
       'replace whatever this call did. The mutator should change the object it was given (or return a new one)',
@@ -172,8 +197,7 @@ function nestedError(path) {
 }
 
 function setOrderError(path, held) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot lock a set including '${path}' while this async call chain holds '${held}': '${path}' comes ` +
       'first in the lock order, so taking it now could deadlock with a caller taking the same set. Take ' +
@@ -182,8 +206,7 @@ function setOrderError(path, held) {
 }
 
 function heldByChainError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot wait for a lock handle on '${path}': this async call chain holds the path in a section, ` +
       'which would have to end first. Nest a withIndexLock/updateJson instead (they are reentrant), ' +
@@ -192,8 +215,7 @@ function heldByChainError(path) {
 }
 
 function busyTurnError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot lock '${path}' synchronously: another nested call of this async call chain runs or waits ` +
       'for it, and a blocked thread would never let it finish. Await it first, or use the async function',
@@ -201,8 +223,7 @@ function busyTurnError(path) {
 }
 
 function syncDeadlockError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot wait synchronously for the lock on '${path}' while this thread holds or awaits other locks ` +
       'asynchronously (an async section, a handle, a queued call): blocking the thread keeps them from ' +
@@ -215,6 +236,9 @@ module.exports = {
   LockTimeoutError,
   CorruptFileError,
   AbortError,
+  LockNestedError,
+  LockDeadlockError,
+  LockUpgradeError,
   SweepError,
   codedError,
   received,

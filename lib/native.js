@@ -10,7 +10,13 @@
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
-const { codedError, SweepError } = require('./errors')
+const { codedError, LockDeadlockError, LockUpgradeError, SweepError } = require('./errors')
+
+/** The classes of the native registry's refusals (the lock layer's own are built in lib/errors.js). */
+const REFUSALS = new Map([
+  ['ELOCKDEADLOCK', LockDeadlockError],
+  ['ELOCKUPGRADE', LockUpgradeError],
+])
 
 let manifest = {}
 try {
@@ -123,6 +129,8 @@ function fromNative(err) {
     const errors = info.errors.map((e) => fromNative(new Error(JSON.stringify(e))))
     return new SweepError(errors, info.message, info.removed)
   }
+  const Refusal = REFUSALS.get(info.code)
+  if (Refusal) return new Refusal(info.path, info.message)
   const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : Error
   const out = codedError(Ctor, info.code, info.message)
   for (const field of ['errno', 'syscall', 'path']) {

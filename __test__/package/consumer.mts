@@ -10,7 +10,10 @@ import {
   atomicWriteSync,
   CorruptFileError,
   inspect,
+  LockDeadlockError,
+  LockNestedError,
   LockTimeoutError,
+  LockUpgradeError,
   readJson,
   readJsonSync,
   sweep,
@@ -24,6 +27,7 @@ import {
   writeJsonSync,
   type AtomicWriteOptions,
   type FileSystemError,
+  type IndexLockErrorCode,
   type InspectReport,
   type LockHandle,
   type LockHolderInfo,
@@ -114,7 +118,12 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     }
     if (err instanceof AbortError) {
       const code: 'ABORT_ERR' = err.code
-      return code.length + String(err.cause).length
+      return code.length + String(err.cause).length + err.path.length
+    }
+    if (err instanceof LockNestedError || err instanceof LockDeadlockError || err instanceof LockUpgradeError) {
+      const code: 'ELOCKNESTED' | 'ELOCKDEADLOCK' | 'ELOCKUPGRADE' = err.code
+      const own: IndexLockErrorCode = err.code
+      return code.length + own.length + err.path.length
     }
     if (err instanceof Error) return err.message.length
   }
