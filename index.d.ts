@@ -356,6 +356,14 @@ export interface InspectReport {
  */
 export declare function inspect(path: string): InspectReport
 
+/**
+ * The platform backend of the loaded native binary: `'linux'` (flock, holders and waiters from
+ * /proc/locks, network filesystems from mountinfo, a blocked wait woken at once), `'generic-unix'`
+ * (macOS and other Unixes: no holder list, a polling wait, statfs) or `'windows'` (LockFileEx, a
+ * polling wait). See README "Platforms" for what differs.
+ */
+export declare function backend(): 'linux' | 'generic-unix' | 'windows'
+
 /** An error of one file operation, as Node's fs functions report it. */
 export interface FileSystemError extends Error {
   code: string

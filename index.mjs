@@ -18,6 +18,7 @@ export const {
   updateJsonSync,
   sweep,
   inspect,
+  backend,
   SweepError,
   LockTimeoutError,
   CorruptFileError,

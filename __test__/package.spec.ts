@@ -40,6 +40,7 @@ const VALUE_EXPORTS = [
   'acquireSync',
   'atomicWrite',
   'atomicWriteSync',
+  'backend',
   'inspect',
   'readJson',
   'readJsonSync',

@@ -8,6 +8,7 @@ import {
   acquireSync,
   atomicWrite,
   atomicWriteSync,
+  backend,
   CorruptFileError,
   inspect,
   LockDeadlockError,
@@ -128,6 +129,8 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     if (err instanceof Error) return err.message.length
   }
 
+  const platform: 'linux' | 'generic-unix' | 'windows' = backend()
+  void platform
   const report: InspectReport = inspect(path)
   const holders: LockHolderInfo[] = report.lock?.holders ?? []
   const temps: TempFileInfo[] = report.tempFiles?.orphaned ?? []

@@ -11,6 +11,7 @@ import {
   withIndexLockSync,
   writeJsonSync,
   atomicWrite,
+  backend,
   CorruptFileError,
   LockDeadlockError,
   LockNestedError,
@@ -143,4 +144,12 @@ export async function refusals(path: string): Promise<number> {
     }
   }
   return 0
+}
+
+/** The platform backend of the loaded binary, from the package's own entry. */
+export function whichBackend(): 'linux' | 'generic-unix' | 'windows' {
+  const b: 'linux' | 'generic-unix' | 'windows' = backend()
+  // @ts-expect-error: only the three backends exist
+  const other: 'darwin' = backend()
+  return other === 'darwin' ? b : b
 }
