@@ -103,12 +103,18 @@ export interface LockHandle {
  * - An async call made inside a synchronous section starts after that section has returned,
  *   queued in call order ahead of anything called after it.
  * - A synchronous nested call while another nested call of the chain runs or waits on the path
- *   throws `code: 'ELOCKDEADLOCK'` (a blocked thread could never let it finish).
- * - Asking for `'exclusive'` inside a shared hold rejects at once with `code: 'ELOCKUPGRADE'`.
+ *   throws a {@link LockDeadlockError} (`code: 'ELOCKDEADLOCK'`): a blocked thread could never
+ *   let it finish.
+ * - Asking for `'exclusive'` inside a shared hold rejects at once with a {@link LockUpgradeError}
+ *   (`code: 'ELOCKUPGRADE'`).
  * - Inside an {@link updateJson}/{@link updateJsonSync} mutator, any lock request for the
  *   mutator's own path (this function, `updateJson`, `acquire`, `tryAcquire` and the sync twins)
- *   is refused at once with `code: 'ELOCKNESTED'`: the update's write would replace what it did;
- *   the mutator should change the object it was given.
+ *   is refused at once with a {@link LockNestedError} (`code: 'ELOCKNESTED'`): the update's write
+ *   would replace what it did; the mutator should change the object it was given.
+ *
+ * The lock file `<path>.lock` is created beside `path`, so its directory must exist: otherwise
+ * `ENOENT` (`syscall: 'open'`), whose message names the first directory that does not exist (as
+ * for every lock and write call; index-lock creates no directories).
  */
 export declare function withIndexLock<T>(path: LockTarget, fn: () => T | Promise<T>, options?: LockOptions): Promise<T>
 
@@ -184,8 +190,8 @@ export interface ReadJsonOptions<T> {
 
 /**
  * Reads and parses a JSON file (UTF-8, an optional BOM). Takes no lock (an atomic rename never
- * shows a torn file). Missing (`ENOENT`) or empty files resolve with `options.default` when
- * given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
+ * shows a torn file). Missing (`ENOENT`, also in a directory that does not exist) or empty files
+ * resolve with `options.default` when given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
  * left as it is.
  */
 export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
@@ -355,6 +361,14 @@ export interface InspectReport {
  */
 export declare function inspect(path: string): InspectReport
 
+/**
+ * The platform backend of the loaded native binary: `'linux'` (flock, holders and waiters from
+ * /proc/locks, network filesystems from mountinfo, a blocked wait woken at once), `'generic-unix'`
+ * (macOS and other Unixes: no holder list, a polling wait, statfs) or `'windows'` (LockFileEx, a
+ * polling wait). See README "Platforms" for what differs.
+ */
+export declare function backend(): 'linux' | 'generic-unix' | 'windows'
+
 /** An error of one file operation, as Node's fs functions report it. */
 export interface FileSystemError extends Error {
   code: string
@@ -362,6 +376,24 @@ export interface FileSystemError extends Error {
   syscall: string
   path: string
 }
+
+/**
+ * The codes of index-lock's own errors: {@link LockTimeoutError} (`ELOCKTIMEOUT`),
+ * {@link LockNestedError}, {@link LockDeadlockError}, {@link LockUpgradeError},
+ * {@link CorruptFileError} (`ECORRUPT`), {@link AbortError} (`ABORT_ERR`), a refused network
+ * filesystem (`INDEX_LOCK_NETWORK_FS`, see {@link NetworkFsPolicy}) and a missing native binary
+ * at load time (`INDEX_LOCK_NO_BINARY`). OS errors keep Node's codes (`ENOENT`, `EISDIR`, ...;
+ * see {@link FileSystemError}) and bad arguments Node's `ERR_*` codes.
+ */
+export type IndexLockErrorCode =
+  | 'ELOCKTIMEOUT'
+  | 'ELOCKNESTED'
+  | 'ELOCKDEADLOCK'
+  | 'ELOCKUPGRADE'
+  | 'ECORRUPT'
+  | 'ABORT_ERR'
+  | 'INDEX_LOCK_NETWORK_FS'
+  | 'INDEX_LOCK_NO_BINARY'
 
 /**
  * {@link sweep} could not remove some orphaned temp files (e.g. `EPERM` in an immutable
@@ -381,7 +413,8 @@ export declare class SweepError extends AggregateError {
 
 /**
  * A wait for a lock outlasted `timeoutMs`. The message names how long the caller waited in all
- * (for a lock set: across all its paths).
+ * (for a lock set: across all its paths) and who holds the lock: pids, or "this process" when it
+ * is the caller's own (a handle not released yet, or a wait for a lock its own code holds).
  */
 export declare class LockTimeoutError extends Error {
   readonly name: 'LockTimeoutError'
@@ -393,6 +426,45 @@ export declare class LockTimeoutError extends Error {
   readonly timeoutMs: number
   /** Processes holding the lock when the wait gave up (Linux: from /proc/locks); may be empty. */
   readonly holders: { pid: number }[]
+}
+
+/**
+ * A lock request for a path from inside an {@link updateJson}/{@link updateJsonSync} mutator of
+ * the same file (`withIndexLock`, `updateJson`, `acquire`, `tryAcquire` or a sync twin), refused
+ * at once: the update's write would replace whatever it did. The mutator should change the object
+ * it was given (or return a new one).
+ */
+export declare class LockNestedError extends Error {
+  readonly name: 'LockNestedError'
+  readonly code: 'ELOCKNESTED'
+  /** The path as given. */
+  readonly path: string
+}
+
+/**
+ * A lock request refused at once because only the caller's own release could ever grant it: a
+ * handle for a path held by a section of this call chain, a synchronous nested call while
+ * another nested call of the chain runs or waits on the path, a synchronous wait while this
+ * thread holds or awaits locks asynchronously or already holds (or waits for) the path, or a
+ * nested set that would lock a path ordered before one the chain holds (the message names both).
+ */
+export declare class LockDeadlockError extends Error {
+  readonly name: 'LockDeadlockError'
+  readonly code: 'ELOCKDEADLOCK'
+  /** The path as given (for a set: the one that could not be locked in order). */
+  readonly path: string
+}
+
+/**
+ * An exclusive request by a caller that holds the path shared (a nested call in a shared
+ * section, a handle, a synchronous wait by a thread holding it shared), refused at once: take
+ * the lock exclusive from the start.
+ */
+export declare class LockUpgradeError extends Error {
+  readonly name: 'LockUpgradeError'
+  readonly code: 'ELOCKUPGRADE'
+  /** The path as given. */
+  readonly path: string
 }
 
 /**
@@ -416,6 +488,11 @@ export declare class CorruptFileError extends Error {
 export declare class AbortError extends Error {
   readonly name: 'AbortError'
   readonly code: 'ABORT_ERR'
+  /**
+   * The path as given whose wait the signal ended (for a set: the one it was waiting for, or, for
+   * a signal aborted before the call, the first in the lock order).
+   */
+  readonly path: string
 }
 
 // ---------------------------------------------------------------------------------------------

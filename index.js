@@ -20,6 +20,7 @@ const { readBytes, readBytesSync, sweepTemps, writeBytes, writeBytesSync } = req
 const { parseJson, readDefault, serialize } = require('./lib/json')
 const { update, updateRequest, updateSync } = require('./lib/update')
 const { inspect } = require('./lib/inspect')
+const { native } = require('./lib/native')
 
 // ---------------------------------------------------------------------------------------------
 // Locks
@@ -197,8 +198,13 @@ module.exports = {
   sweep,
   /** The state of `path`'s lock, data file, temp files and filesystem; changes nothing. */
   inspect,
+  /** The platform backend of the loaded binary: 'linux', 'generic-unix' (macOS) or 'windows'. */
+  backend: () => native.backend(),
   SweepError: errors.SweepError,
   LockTimeoutError: errors.LockTimeoutError,
   CorruptFileError: errors.CorruptFileError,
   AbortError: errors.AbortError,
+  LockNestedError: errors.LockNestedError,
+  LockDeadlockError: errors.LockDeadlockError,
+  LockUpgradeError: errors.LockUpgradeError,
 }

@@ -18,10 +18,14 @@ export const {
   updateJsonSync,
   sweep,
   inspect,
+  backend,
   SweepError,
   LockTimeoutError,
   CorruptFileError,
   AbortError,
+  LockNestedError,
+  LockDeadlockError,
+  LockUpgradeError,
 } = lib
 
 export default lib

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 import * as lib from '../index.js'
-import { ROOT, run, tempDir } from './helpers'
+import { BACKEND, ROOT, run, tempDir } from './helpers'
 
 const { acquire, atomicWrite, readJson, tryAcquire, updateJson, withIndexLock, writeJson } = lib
 
@@ -146,16 +146,22 @@ describe('OS errors', () => {
 })
 
 describe('module formats', () => {
+  it("backend() of the package's own entry names the loaded binary's platform backend", () => {
+    expect(typeof lib.backend).toBe('function')
+    expect(lib.backend()).toBe(BACKEND)
+    expect(['linux', 'generic-unix', 'windows']).toContain(lib.backend())
+  })
+
   it('works from require() and from ESM named imports', async () => {
     const dir = tempDir()
     const p = join(dir, 'index.json')
     writeFileSync(
       join(dir, 'esm.mjs'),
       [
-        "import { withIndexLock, updateJson, LockTimeoutError } from 'index-lock'",
+        "import { withIndexLock, updateJson, LockTimeoutError, backend } from 'index-lock'",
         "import lib from 'index-lock'",
         `const v = await withIndexLock(${JSON.stringify(p)}, () => updateJson(${JSON.stringify(p)}, (c) => ({ n: c.n + 1 }), { default: { n: 0 } }))`,
-        'console.log(JSON.stringify({ n: v.n, cls: typeof LockTimeoutError, same: lib.withIndexLock === withIndexLock }))',
+        'console.log(JSON.stringify({ n: v.n, cls: typeof LockTimeoutError, same: lib.withIndexLock === withIndexLock, backend: backend() }))',
       ].join('\n'),
     )
     writeFileSync(
@@ -170,7 +176,7 @@ describe('module formats', () => {
     symlinkSync(ROOT, join(dir, 'node_modules', 'index-lock'))
     const esm = run(process.execPath, [join(dir, 'esm.mjs')])
     expect((await esm.exited).code, esm.stderr()).toBe(0)
-    expect(JSON.parse(esm.stdout())).toEqual({ n: 1, cls: 'function', same: true })
+    expect(JSON.parse(esm.stdout())).toEqual({ n: 1, cls: 'function', same: true, backend: BACKEND })
     const cjs = run(process.execPath, [join(dir, 'cjs.cjs')])
     expect((await cjs.exited).code, cjs.stderr()).toBe(0)
     expect(JSON.parse(cjs.stdout())).toEqual({ n: 1 })

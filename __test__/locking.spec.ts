@@ -276,7 +276,7 @@ describe('timeouts and aborts', () => {
     expect(err.code).toBe('ELOCKTIMEOUT')
     expect(err.path).toBe(p)
     expect(err.message).toContain(p)
-    expect(err.message).toContain(HOLDERS_KNOWN ? `held by pid ${process.pid}` : 'holder unknown')
+    expect(err.message).toContain(HOLDERS_KNOWN ? `held by this process, pid ${process.pid}` : 'holder unknown')
     expect(err.holders).toEqual(HOLDERS_KNOWN ? [{ pid: process.pid }] : [])
     await h.release()
     // The timed-out request left nothing behind.

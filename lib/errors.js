@@ -3,11 +3,21 @@
 // refusals of the lock layer. Timeout errors are built in one place only, lib/wait.js `timedOut`,
 // since they need the holders the native layer reports.
 
+/** Who holds a lock, in words: a caller whose own process holds it needs telling, not a pid. */
+function heldBy(pids) {
+  if (pids.length === 0) return 'holder unknown'
+  const others = pids.filter((pid) => pid !== process.pid)
+  if (others.length === pids.length) return `held by pid ${pids.join(', ')}`
+  const self = `held by this process, pid ${process.pid}`
+  if (others.length > 0) return `${self}, and by pid ${others.join(', ')}`
+  return `${self}: a lock handle not release()d yet, or a wait for a lock this process's own code holds`
+}
+
 class LockTimeoutError extends Error {
   /** `waitedMs`: how long the caller waited in all, when that is not `timeoutMs` (a lock set). */
   constructor(path, mode, timeoutMs, holders, waitedMs = timeoutMs) {
     const pids = [...new Set(holders.map((h) => h.pid))]
-    const held = pids.length ? `held by pid ${pids.join(', ')}` : 'holder unknown'
+    const held = heldBy(pids)
     const limit = waitedMs === timeoutMs ? '' : ` (timeoutMs: ${timeoutMs})`
     super(`Timed out after ${Math.round(waitedMs)} ms${limit} waiting for the ${mode} lock on '${path}' (${held})`)
     this.name = 'LockTimeoutError'
@@ -33,11 +43,47 @@ class CorruptFileError extends Error {
   }
 }
 
+/** `path`: the path as given whose wait the signal ended (for a set: the one it was waiting for). */
 class AbortError extends Error {
-  constructor(signal) {
+  constructor(signal, path) {
     super('The operation was aborted', { cause: signal.reason })
     this.name = 'AbortError'
     this.code = 'ABORT_ERR'
+    this.path = path
+  }
+}
+
+// The refusals: lock requests refused at once, since waiting could only end in a deadlock or a
+// lost update. A class each (not a coded Error) so that callers can tell them apart with
+// instanceof, as they can a LockTimeoutError; `path` is the path as given.
+
+/** A lock request for a path from inside an updateJson mutator of the same file. */
+class LockNestedError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockNestedError'
+    this.code = 'ELOCKNESTED'
+    this.path = path
+  }
+}
+
+/** A request only its own caller's release could grant, or one that breaks the lock order. */
+class LockDeadlockError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockDeadlockError'
+    this.code = 'ELOCKDEADLOCK'
+    this.path = path
+  }
+}
+
+/** An exclusive request by a caller that holds the path shared. */
+class LockUpgradeError extends Error {
+  constructor(path, message) {
+    super(message)
+    this.name = 'LockUpgradeError'
+    this.code = 'ELOCKUPGRADE'
+    this.path = path
   }
 }
 
@@ -59,13 +105,6 @@ class SweepError extends AggregateError {
 function codedError(Ctor, code, message) {
   const err = new Ctor(message)
   err.code = code
-  return err
-}
-
-/** A coded `Error` about `path`, with `path` set as Node's fs errors have it. */
-function pathError(code, path, message) {
-  const err = codedError(Error, code, message)
-  err.path = path
   return err
 }
 
@@ -117,21 +156,40 @@ function notFound(path) {
   return err
 }
 
+/**
+ * An error of a lock call, explained where the lock file itself is in the way: the OS only says
+ * EISDIR or ELOOP about `<path>.lock`, and the usual cause (proper-lockfile's lock directory,
+ * left from before a switch to index-lock) is not one a newcomer would guess. Code, syscall and
+ * path stay as they are.
+ */
+function explainLockFile(err) {
+  if (err?.syscall !== 'open' || typeof err.path !== 'string' || !err.path.endsWith('.lock')) return err
+  if (err.code === 'EISDIR') {
+    err.message +=
+      ': the lock file is a directory, most likely a lock left by proper-lockfile. Nobody can take ' +
+      "index-lock's lock until it is removed: make sure no process still uses proper-lockfile on " +
+      'this file, then remove the directory (`index-lock status <path>` shows it)'
+  } else if (err.code === 'ELOOP') {
+    err.message +=
+      ': the lock file is a symlink, which index-lock never follows (it could point the lock file ' +
+      'anywhere). Nobody can take the lock until it is removed (`index-lock status <path>` shows it)'
+  }
+  return err
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lock requests refused at once: each could only end in a deadlock or a lost update
 
 function upgradeError(path) {
-  return codedError(
-    Error,
-    'ELOCKUPGRADE',
+  return new LockUpgradeError(
+    path,
     `Cannot take the exclusive lock on '${path}' while this async call chain holds it shared; ` +
       'take it exclusive from the start',
   )
 }
 
 function nestedError(path) {
-  return pathError(
-    'ELOCKNESTED',
+  return new LockNestedError(
     path,
     `Cannot lock '${path}' inside an updateJson mutator of the same file: the update's write would ` +
       'replace whatever this call did. The mutator should change the object it was given (or return a new one)',
@@ -139,8 +197,7 @@ function nestedError(path) {
 }
 
 function setOrderError(path, held) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot lock a set including '${path}' while this async call chain holds '${held}': '${path}' comes ` +
       'first in the lock order, so taking it now could deadlock with a caller taking the same set. Take ' +
@@ -149,8 +206,7 @@ function setOrderError(path, held) {
 }
 
 function heldByChainError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot wait for a lock handle on '${path}': this async call chain holds the path in a section, ` +
       'which would have to end first. Nest a withIndexLock/updateJson instead (they are reentrant), ' +
@@ -159,8 +215,7 @@ function heldByChainError(path) {
 }
 
 function busyTurnError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot lock '${path}' synchronously: another nested call of this async call chain runs or waits ` +
       'for it, and a blocked thread would never let it finish. Await it first, or use the async function',
@@ -168,8 +223,7 @@ function busyTurnError(path) {
 }
 
 function syncDeadlockError(path) {
-  return pathError(
-    'ELOCKDEADLOCK',
+  return new LockDeadlockError(
     path,
     `Cannot wait synchronously for the lock on '${path}' while this thread holds or awaits other locks ` +
       'asynchronously (an async section, a handle, a queued call): blocking the thread keeps them from ' +
@@ -182,6 +236,9 @@ module.exports = {
   LockTimeoutError,
   CorruptFileError,
   AbortError,
+  LockNestedError,
+  LockDeadlockError,
+  LockUpgradeError,
   SweepError,
   codedError,
   received,
@@ -190,6 +247,7 @@ module.exports = {
   outOfRange,
   syncPromiseError,
   notFound,
+  explainLockFile,
   upgradeError,
   nestedError,
   setOrderError,

@@ -54,7 +54,7 @@ function joinBatch(req, mutator) {
   const { timeoutMs } = opts
   let watch
   try {
-    watch = beginWait(opts.signal)
+    watch = beginWait(opts.signal, path)
   } catch (err) {
     return Promise.reject(err)
   }

@@ -4,8 +4,9 @@
 // this thread holds or awaits across event-loop turns. Reentrancy (holds) is lib/holds.js.
 
 const { native, callNative, fromNative } = require('./native')
-const { syncDeadlockError } = require('./errors')
+const { explainLockFile, syncDeadlockError } = require('./errors')
 const { QUEUE, asCallersTimeout, finiteTimeout, timedOut, timedOutSync, untilDeadline, waitFor } = require('./wait')
+const { asSpelled } = require('./targets')
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
@@ -54,7 +55,12 @@ function asyncHeld() {
  * jumps no queue (retained), else null.
  */
 function tryLockKey(key, exclusive) {
-  const free = callNative(() => native.tryLock(key, exclusive))
+  let free
+  try {
+    free = callNative(() => native.tryLock(key, exclusive))
+  } catch (err) {
+    throw explainLockFile(err)
+  }
   return free ? retain(free) : null
 }
 
@@ -80,7 +86,7 @@ function queueLock(key, exclusive, granted, failed) {
     },
     (err) => {
       queuedWaits--
-      failed(fromNative(err))
+      failed(explainLockFile(fromNative(err)))
     },
   )
   return () => native.cancelWait(key, waitId)
@@ -118,6 +124,19 @@ function lockKey(key, path, opts) {
   return waitFor(opts, new KeyRequest(key, path, opts.mode, opts.timeoutMs))
 }
 
+/**
+ * `callNative` of a request for the lock of `key`: the registry's refusals (ELOCKDEADLOCK,
+ * ELOCKUPGRADE) name the key, and the caller knows the file by `path`. (An error about the lock
+ * file keeps its real path: that is where it must be fixed.)
+ */
+function callFor(key, path, fn) {
+  try {
+    return callNative(fn)
+  } catch (err) {
+    throw err?.path === key ? asSpelled(err, key, path) : explainLockFile(err)
+  }
+}
+
 /** Blocks this thread for the lock of `key`; throws LockTimeoutError when `timeoutMs` passes. */
 function lockKeySync(key, path, { mode, timeoutMs }) {
   closeBatch(key)
@@ -125,10 +144,10 @@ function lockKeySync(key, path, { mode, timeoutMs }) {
   // A lock that needs no wait is granted as tryAcquire grants it (shared joins shared, this
   // thread's own shared hold included). Else, still without waiting, the registry refuses a
   // path this thread holds or awaits: only this thread could let that wait end.
-  let lock = callNative(() => native.tryLock(key, exclusive)) ?? callNative(() => native.lockSync(key, exclusive, 0))
+  let lock = callFor(key, path, () => native.tryLock(key, exclusive) ?? native.lockSync(key, exclusive, 0))
   if (!lock && timeoutMs !== 0) {
     if (asyncHeld() > 0) throw syncDeadlockError(path)
-    lock = callNative(() => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
+    lock = callFor(key, path, () => native.lockSync(key, exclusive, finiteTimeout(timeoutMs)))
   }
   if (!lock) throw timedOutSync(key, path, mode, timeoutMs)
   return lock

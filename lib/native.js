@@ -8,7 +8,15 @@
 // one such object per file) as JSON into the JS error's message; `fromNative` here is its only
 // reader.
 
-const { codedError, SweepError } = require('./errors')
+const { existsSync } = require('node:fs')
+const { join } = require('node:path')
+const { codedError, LockDeadlockError, LockUpgradeError, SweepError } = require('./errors')
+
+/** The classes of the native registry's refusals (the lock layer's own are built in lib/errors.js). */
+const REFUSALS = new Map([
+  ['ELOCKDEADLOCK', LockDeadlockError],
+  ['ELOCKUPGRADE', LockUpgradeError],
+])
 
 let manifest = {}
 try {
@@ -55,6 +63,11 @@ function platformOfTriple(triple) {
 /** The platforms with a prebuilt binary package: package.json `napi.targets`, as napi-rs names them. */
 const PREBUILT = (manifest.napi?.targets ?? []).map(platformOfTriple)
 
+/** Whether this is a clone of the repository: the published package leaves Cargo.toml out. */
+function isCheckout() {
+  return existsSync(join(__dirname, '..', 'Cargo.toml'))
+}
+
 function bindingError(err) {
   const target = platformArchAbi()
   const version = manifest.version ? `@${manifest.version}` : ''
@@ -69,20 +82,29 @@ function bindingError(err) {
   }
   const lines = [`index-lock: no usable native binary for ${target} (Node ${process.version}).`]
   if (reasons.length) lines.push(`Loading it failed: ${reasons.join('; ')}`)
-  if (PREBUILT.includes(target)) {
+  if (isCheckout()) {
+    // A clone has no platform package to install, and `npm install` there builds nothing.
     lines.push(
-      `Install the prebuilt one: npm i index-lock-${target}${version}`,
-      '(npm installs it with index-lock as an optional dependency, unless optional dependencies ' +
-        'are omitted, e.g. --omit=optional, or a lock file made on another platform leaves it out).',
+      'This is a source checkout of index-lock (Cargo.toml beside package.json): build the addon ' +
+        'with `npm run build` (after `npm ci`; it needs a Rust toolchain, cargo).',
     )
   } else {
-    lines.push(`There is no prebuilt binary for ${target}; prebuilt: ${PREBUILT.join(', ')}.`)
+    if (PREBUILT.includes(target)) {
+      lines.push(
+        `Install the prebuilt one: npm i index-lock-${target}${version}`,
+        '(npm installs it with index-lock as an optional dependency, unless optional dependencies ' +
+          'are omitted, e.g. --omit=optional, or a lock file made on another platform leaves it out: ' +
+          'then reinstall index-lock without --omit=optional).',
+      )
+    } else {
+      lines.push(`There is no prebuilt binary for ${target}; prebuilt: ${PREBUILT.join(', ')}.`)
+    }
+    lines.push(
+      'Or build it from source with a Rust toolchain (cargo): in a clone of the index-lock ' +
+        'repository run `npm ci && npm run build`, then point NAPI_RS_NATIVE_LIBRARY_PATH at the ' +
+        `built index-lock.${target}.node.`,
+    )
   }
-  lines.push(
-    'Or build it from source with a Rust toolchain (cargo): in a clone of the index-lock ' +
-      'repository run `npm install`, then point NAPI_RS_NATIVE_LIBRARY_PATH at the built ' +
-      `index-lock.${target}.node.`,
-  )
   const out = new Error(lines.join('\n'), { cause: err })
   out.code = 'INDEX_LOCK_NO_BINARY'
   return out
@@ -107,6 +129,8 @@ function fromNative(err) {
     const errors = info.errors.map((e) => fromNative(new Error(JSON.stringify(e))))
     return new SweepError(errors, info.message, info.removed)
   }
+  const Refusal = REFUSALS.get(info.code)
+  if (Refusal) return new Refusal(info.path, info.message)
   const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : Error
   const out = codedError(Ctor, info.code, info.message)
   for (const field of ['errno', 'syscall', 'path']) {

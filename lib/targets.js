@@ -63,7 +63,10 @@ function resolveKey(path) {
   return resolveTarget(path).key
 }
 
-/** A native error about `spelled` (a relative `path` made absolute) naming `path`, as Node's fs errors do. */
+/**
+ * A native error about `spelled` (a relative `path` made absolute, or a lock key) naming `path`,
+ * as Node's fs errors do.
+ */
 function asSpelled(err, spelled, path) {
   if (spelled === path) return err
   if (err?.path === spelled) err.path = path
@@ -236,6 +239,7 @@ module.exports = {
   checkWriteFilesystem,
   checkWriteFilesystemAsync,
   absolute,
+  asSpelled,
 }
 
 /**

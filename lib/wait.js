@@ -116,14 +116,15 @@ function watchAbort(signal, onAbort) {
 const UNWATCHED = Object.freeze({ onAbort: null, unwatch: () => {} })
 
 /**
- * Starts a wait, before it queues anywhere: `{ unwatch, onAbort }`, where the wait sets `onAbort`
- * once it has something to cancel. Throws an AbortError for an aborted signal, and what the
- * signal throws (registering nothing) if it cannot be watched.
+ * Starts a wait for the lock of `path` (as given), before it queues anywhere: `{ unwatch,
+ * onAbort, path }`, where the wait sets `onAbort` once it has something to cancel. Throws an
+ * AbortError for an aborted signal, and what the signal throws (registering nothing) if it cannot
+ * be watched.
  */
-function beginWait(signal) {
+function beginWait(signal, path) {
   if (!signal) return UNWATCHED
-  if (signal.aborted) throw new AbortError(signal)
-  const watch = { onAbort: null, unwatch: null }
+  if (signal.aborted) throw new AbortError(signal, path)
+  const watch = { onAbort: null, unwatch: null, path }
   watch.unwatch = watchAbort(signal, () => watch.onAbort?.())
   return watch
 }
@@ -136,7 +137,7 @@ function beginWait(signal) {
 function armWait(watch, { timeoutMs, signal }, makeTimeout, leave) {
   const ms = timeoutMs === 0 ? null : finiteTimeout(timeoutMs)
   const timer = ms === null ? null : setTimeout(() => leave(makeTimeout), ms)
-  if (signal) watch.onAbort = () => leave(() => new AbortError(signal))
+  if (signal) watch.onAbort = () => leave(() => new AbortError(signal, watch.path))
   return () => {
     if (timer) clearTimeout(timer)
     watch.unwatch()
@@ -149,13 +150,14 @@ function armWait(watch, { timeoutMs, signal }, makeTimeout, leave) {
  * `timedOut()`; otherwise `queue(granted, failed)` queues it synchronously (so call order is
  * queue order) and returns `leave(makeError)`, which withdraws it if it is still queued and then
  * fails it with `makeError()`. Resolves with what `now` or `granted` gave. (Methods on one object
- * rather than three closures: a free lock, the common case, allocates nothing more.)
+ * rather than three closures: a free lock, the common case, allocates nothing more.) Its `path`
+ * (as given) is what an AbortError names.
  */
 function waitFor(opts, request) {
   let watch
   let value
   try {
-    watch = beginWait(opts.signal)
+    watch = beginWait(opts.signal, request.path)
   } catch (err) {
     return Promise.reject(err)
   }

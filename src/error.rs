@@ -13,6 +13,16 @@ pub enum Error {
     syscall: &'static str,
     path: PathBuf,
   },
+  /// A path whose directory does not exist, so that no file can be created beside it (a lock
+  /// file, a temp file): `ENOENT` as Node's `open` of such a path reports it, naming `dir`, the
+  /// first directory of the path that does not exist, since a newcomer cannot tell from the path
+  /// alone which part is missing. `dangling`: `dir` is a symlink to nothing.
+  NoDirectory {
+    source: io::Error,
+    path: PathBuf,
+    dir: PathBuf,
+    dangling: bool,
+  },
   /// An argument only the native side can judge (a NUL byte, a path that names no file).
   InvalidArgValue { name: &'static str, reason: String },
   /// A queued lock wait was cancelled by its caller (timeout or abort, decided in JS).
@@ -88,7 +98,7 @@ impl Error {
   /// Stable code string: `ENOENT`-style for OS errors, Node's `ERR_*` for arguments.
   pub fn code(&self) -> String {
     match self {
-      Error::Io { source, .. } => errno_name(source),
+      Error::Io { source, .. } | Error::NoDirectory { source, .. } => errno_name(source),
       Error::InvalidArgValue { .. } => "ERR_INVALID_ARG_VALUE".into(),
       Error::Cancelled => "ECANCELED".into(),
       Error::Deadlock { .. } => "ELOCKDEADLOCK".into(),
@@ -112,6 +122,23 @@ impl Error {
         describe(source),
         syscall,
         path.display()
+      ),
+      Error::NoDirectory {
+        source,
+        path,
+        dir,
+        dangling,
+      } => format!(
+        "{}: {}, open '{}': the directory '{}' does not exist{} (index-lock creates no directories)",
+        errno_name(source),
+        describe(source),
+        path.display(),
+        dir.display(),
+        if *dangling {
+          " (a symlink to a missing target)"
+        } else {
+          ""
+        }
       ),
       Error::InvalidArgValue { name, reason } => {
         format!("The argument '{name}' {reason}")
@@ -184,6 +211,12 @@ impl Error {
         let eloop = io::Error::from_raw_os_error(crate::sys::errno::ELOOP);
         v["errno"] = serde_json::json!(lookup(&eloop).map_or(0, |(n, _, _)| n));
         v["syscall"] = serde_json::json!(syscall);
+        v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      Error::NoDirectory { source, path, .. } => {
+        let errno = lookup(source).map_or(-source.raw_os_error().unwrap_or(0), |(n, _, _)| n);
+        v["errno"] = serde_json::json!(errno);
+        v["syscall"] = serde_json::json!("open");
         v["path"] = serde_json::json!(path.to_string_lossy());
       }
       Error::Deadlock { path } | Error::Upgrade { path } => {

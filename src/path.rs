@@ -39,7 +39,7 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
   for _ in 0..MAX_SYMLINK_HOPS {
     let (dir, name) =
       split(&current).ok_or_else(|| Error::errno(sys::errno::EISDIR, "open", given))?;
-    let dir = sys::simplify(fs::canonicalize(&dir).map_err(|e| Error::io(e, "realpath", given))?);
+    let dir = sys::simplify(fs::canonicalize(&dir).map_err(|e| unresolved(e, &dir, given))?);
     let full = dir.join(&name);
     match fs::symlink_metadata(&full) {
       Ok(meta) if meta.file_type().is_symlink() => {
@@ -52,6 +52,35 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
     }
   }
   Err(Error::errno(sys::errno::ELOOP, "open", given))
+}
+
+/// The error of a directory `dir` of `given` that does not resolve. A missing one is named (see
+/// `Error::NoDirectory`); any other failure is `realpath`'s own.
+fn unresolved(e: io::Error, dir: &Path, given: &Path) -> Error {
+  if e.kind() != io::ErrorKind::NotFound {
+    return Error::io(e, "realpath", given);
+  }
+  match first_missing(dir) {
+    Some(missing) => Error::NoDirectory {
+      source: e,
+      path: given.to_path_buf(),
+      dangling: fs::symlink_metadata(&missing).is_ok(),
+      dir: missing,
+    },
+    // Created since, or gone for a moment: nothing more to say than realpath did.
+    None => Error::io(e, "realpath", given),
+  }
+}
+
+/// The first directory of the absolute `dir`, from the root down, that does not exist (as the
+/// OS looks it up, symlinks followed), if any.
+fn first_missing(dir: &Path) -> Option<PathBuf> {
+  let mut ancestors: Vec<&Path> = dir.ancestors().collect();
+  ancestors.reverse();
+  ancestors
+    .into_iter()
+    .find(|a| matches!(fs::metadata(a), Err(e) if e.kind() == io::ErrorKind::NotFound))
+    .map(Path::to_path_buf)
 }
 
 /// Splits an absolute path into its directory and final name; `None` when the final component
@@ -214,9 +243,40 @@ mod tests {
     let err = resolve("/definitely/not/here/index.json").unwrap_err();
     assert_eq!(err.code(), "ENOENT");
     assert!(err.message().contains("/definitely/not/here/index.json"));
+    assert!(err
+      .message()
+      .contains("the directory '/definitely' does not exist"));
     assert_eq!(resolve("").unwrap_err().code(), "ERR_INVALID_ARG_VALUE");
     assert_eq!(resolve("a\0b").unwrap_err().code(), "ERR_INVALID_ARG_VALUE");
     assert_eq!(resolve("/tmp/..").unwrap_err().code(), "EISDIR");
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn a_missing_directory_is_named_and_reported_as_open_would() {
+    let d = tempdir("nodir");
+    let p = d.join("data/sub/index.json");
+    let err = resolve(p.to_str().unwrap()).unwrap_err();
+    assert_eq!(err.code(), "ENOENT");
+    let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+    assert_eq!(v["errno"], -2);
+    assert_eq!(v["syscall"], "open");
+    assert_eq!(v["path"], p.to_str().unwrap());
+    let named = format!(
+      "the directory '{}' does not exist",
+      d.join("data").display()
+    );
+    assert!(err.message().contains(&named), "{}", err.message());
+    assert!(!err.message().contains("symlink"));
+    symlink(d.join("gone"), d.join("link")).unwrap();
+    let err = resolve(d.join("link/index.json").to_str().unwrap()).unwrap_err();
+    let named = format!(
+      "the directory '{}' does not exist",
+      d.join("link").display()
+    );
+    assert!(err.message().contains(&named), "{}", err.message());
+    assert!(err.message().contains("symlink"));
+    fs::remove_dir_all(d).unwrap();
   }
 
   #[cfg(unix)]

@@ -8,9 +8,13 @@ import {
   acquireSync,
   atomicWrite,
   atomicWriteSync,
+  backend,
   CorruptFileError,
   inspect,
+  LockDeadlockError,
+  LockNestedError,
   LockTimeoutError,
+  LockUpgradeError,
   readJson,
   readJsonSync,
   sweep,
@@ -24,6 +28,7 @@ import {
   writeJsonSync,
   type AtomicWriteOptions,
   type FileSystemError,
+  type IndexLockErrorCode,
   type InspectReport,
   type LockHandle,
   type LockHolderInfo,
@@ -114,11 +119,18 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     }
     if (err instanceof AbortError) {
       const code: 'ABORT_ERR' = err.code
-      return code.length + String(err.cause).length
+      return code.length + String(err.cause).length + err.path.length
+    }
+    if (err instanceof LockNestedError || err instanceof LockDeadlockError || err instanceof LockUpgradeError) {
+      const code: 'ELOCKNESTED' | 'ELOCKDEADLOCK' | 'ELOCKUPGRADE' = err.code
+      const own: IndexLockErrorCode = err.code
+      return code.length + own.length + err.path.length
     }
     if (err instanceof Error) return err.message.length
   }
 
+  const platform: 'linux' | 'generic-unix' | 'windows' = backend()
+  void platform
   const report: InspectReport = inspect(path)
   const holders: LockHolderInfo[] = report.lock?.holders ?? []
   const temps: TempFileInfo[] = report.tempFiles?.orphaned ?? []

@@ -11,13 +11,18 @@ import {
   withIndexLockSync,
   writeJsonSync,
   atomicWrite,
+  backend,
   CorruptFileError,
+  LockDeadlockError,
+  LockNestedError,
   LockTimeoutError,
+  LockUpgradeError,
   readJson,
   tryAcquire,
   updateJson,
   withIndexLock,
   writeJson,
+  type IndexLockErrorCode,
   type LockHandle,
   type LockMode,
   type LockOptions,
@@ -63,7 +68,7 @@ export async function consume(path: string): Promise<number> {
       return pids.length + code.length + err.path.length
     }
     if (err instanceof CorruptFileError) return err.code.length + (err.line ?? 0)
-    if (err instanceof AbortError) return err.code.length
+    if (err instanceof AbortError) return err.code.length + err.path.length
   }
   // @ts-expect-error: unknown lock modes are a type error
   await acquire(path, { mode: 'bogus' })
@@ -97,4 +102,54 @@ export function consumeSync(path: string, other: string): number {
     },
   )
   return n + set.length + ps.length + u.n
+}
+
+/** Each refusal narrows by instanceof to its class, with its literal code and its path. */
+export async function refusals(path: string): Promise<number> {
+  try {
+    await updateJson(path, () => withIndexLock(path, () => 1))
+  } catch (err) {
+    if (err instanceof LockNestedError) {
+      const code: 'ELOCKNESTED' = err.code
+      const name: 'LockNestedError' = err.name
+      const where: string = err.path
+      const error: Error = err
+      return code.length + name.length + where.length + error.message.length
+    }
+    if (err instanceof LockDeadlockError) {
+      const code: 'ELOCKDEADLOCK' = err.code
+      // @ts-expect-error: a deadlock refusal is not an upgrade refusal
+      const wrong: 'ELOCKUPGRADE' = err.code
+      return code.length + err.path.length + wrong.length
+    }
+    if (err instanceof LockUpgradeError) {
+      const code: 'ELOCKUPGRADE' = err.code
+      return code.length + err.path.length
+    }
+    if (err instanceof Error && 'code' in err) {
+      // The codes of index-lock's own errors.
+      const known: IndexLockErrorCode[] = [
+        'ELOCKTIMEOUT',
+        'ELOCKNESTED',
+        'ELOCKDEADLOCK',
+        'ELOCKUPGRADE',
+        'ECORRUPT',
+        'ABORT_ERR',
+        'INDEX_LOCK_NETWORK_FS',
+        'INDEX_LOCK_NO_BINARY',
+      ]
+      // @ts-expect-error: OS errors keep Node's codes, which are not index-lock's own
+      const os: IndexLockErrorCode = 'ENOENT'
+      return known.indexOf(err.code as IndexLockErrorCode) + os.length
+    }
+  }
+  return 0
+}
+
+/** The platform backend of the loaded binary, from the package's own entry. */
+export function whichBackend(): 'linux' | 'generic-unix' | 'windows' {
+  const b: 'linux' | 'generic-unix' | 'windows' = backend()
+  // @ts-expect-error: only the three backends exist
+  const other: 'darwin' = backend()
+  return other === 'darwin' ? b : b
 }
