@@ -86,6 +86,25 @@ pub fn unlock(file: &File) -> io::Result<()> {
   FileExt::unlock(file)
 }
 
+/// The open-files soft limit (RLIMIT_NOFILE); `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+  // SAFETY: a zeroed rlimit is a valid out-parameter.
+  let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+  if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0
+    || rl.rlim_cur == libc::RLIM_INFINITY
+  {
+    return None;
+  }
+  #[allow(clippy::useless_conversion)]
+  u64::try_from(rl.rlim_cur).ok()
+}
+
+/// Whether an open failed because the process (EMFILE) or the system (ENFILE) has no descriptor
+/// left.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+  matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// Whether the file behind `file` has lost its last name (deleted, or replaced by a rename over
 /// it) since it was opened: one fstat.
 pub fn unlinked(file: &File) -> io::Result<bool> {

@@ -120,6 +120,17 @@ pub fn unlock(file: &File) -> io::Result<()> {
   file.unlock()
 }
 
+/// Windows sets no open-files limit on handles that descriptors kept here could reach (nor are any
+/// kept: `KEEP_SIDECARS`).
+pub fn open_files_limit() -> Option<u64> {
+  None
+}
+
+/// Whether an open failed for want of handles.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+  e.raw_os_error().map(|c| c as u32) == Some(W::ERROR_TOO_MANY_OPEN_FILES)
+}
+
 /// Never: nobody can delete or rename the sidecar while we have it open.
 pub fn unlinked(_file: &File) -> io::Result<bool> {
   Ok(false)
