@@ -180,6 +180,12 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   sys::holders(sidecar)
 }
 
+/// Who holds the lock on `sidecar` where `holders` listed nobody, told without ever taking it
+/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing.
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  sys::probe(sidecar)
+}
+
 /// The processes waiting for the lock on `sidecar`; `None` where the OS cannot tell (only Linux
 /// can: /proc/locks).
 pub fn waiters(sidecar: &Path) -> Option<Vec<Holder>> {

@@ -761,6 +761,21 @@ pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
   None
 }
 
+/// Whether `sidecar` is locked exclusively (for `inspect`): Windows has no way to ask about a
+/// byte-range lock without taking one, so a shared LockFileEx is tried on a read-only handle of
+/// its own and dropped at once. `Some(Exclusive)` when refused, else `None` (shared holders do
+/// not show). A shared request is never refused for it; an exclusive try that lands in its few
+/// microseconds is.
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  let file = match open_sidecar_with(sidecar, false) {
+    Ok(f) => f,
+    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    Err(e) => return Err(Error::io(e, "open", sidecar)),
+  };
+  let free = try_lock(&file, Mode::Shared).map_err(|e| Error::io(e, "LockFileEx", sidecar))?;
+  Ok((!free).then_some(Mode::Exclusive))
+}
+
 fn wide(p: &Path) -> Vec<u16> {
   p.as_os_str()
     .encode_wide()
