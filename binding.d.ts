@@ -129,11 +129,10 @@ export declare function lockWaiters(key: string): Array<LockHolder> | null
 export declare function nextWaitId(): number
 
 /**
- * Who holds the OS lock of `key`, told by trying it on a descriptor of its own, outside the
- * registry (so no queue is joined and no temp file swept) and released at once: `'free'`,
- * `'shared'` or `'exclusive'`. For `inspect()` where the OS names no holder (macOS, Windows, a
- * holder in another pid namespace, a distributed filesystem's server-side lock). Creates no
- * sidecar: a missing one is `'free'`.
+ * Who holds the OS lock of `key` where `lockHolders` named nobody (for `inspect()`), told
+ * outside the registry (no queue joined, no temp file swept) and never by an exclusive try, so
+ * that no request of another process fails for it (see `lock::probe`): `'free'` (no holder
+ * seen), `'shared'` or `'exclusive'`. Creates no sidecar: a missing one is `'free'`.
  */
 export declare function probeLock(key: string): 'free' | 'shared' | 'exclusive'
 

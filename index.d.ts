@@ -290,7 +290,7 @@ export declare function sweep(path: string): Promise<string[]>
 
 /** A process holding (or waiting for) a lock, as {@link inspect} reports it. */
 export interface LockHolderInfo {
-  /** `null`: the lock is known to be held (a probe failed) but the OS does not say by whom. */
+  /** `null`: the lock is known to be held (seen without a holder list) but the OS does not say by whom. */
   pid: number | null
   mode: LockMode
   /** Its command line (Linux: /proc/<pid>/cmdline), or `null` where it cannot be read. */
@@ -321,7 +321,10 @@ export interface InspectReport {
     held: boolean
     /** `'exclusive'` if any holder is; `null` when free. */
     mode: LockMode | null
-    /** Holders on this host (Linux: /proc/locks); one with `pid: null` when only a probe saw it. */
+    /**
+     * Holders on this host (Linux: /proc/locks); one with `pid: null` where no holder list shows
+     * it (macOS: F_GETLK; elsewhere a shared try-lock, which sees an exclusive holder only).
+     */
     holders: LockHolderInfo[]
     /**
      * Processes blocked waiting for the lock on this host, with the mode each asks for (Linux:
@@ -355,8 +358,10 @@ export interface InspectReport {
 /**
  * The state of `path`'s lock and files, as `index-lock status` prints it: who holds the lock and
  * in which mode, whether the data file parses, its temp files, and the filesystem. Changes
- * nothing and takes no lock (where the OS lists no holder it probes with a shared try-lock,
- * released at once). Synchronous. Throws only for a `path` that is not a string; a path that
+ * nothing and takes no lock where the OS can tell without one (Linux: /proc/locks; macOS:
+ * F_GETLK); elsewhere (a container's own pid namespace, a network, cluster or FUSE filesystem,
+ * Windows) it tries a shared lock for a few microseconds, which no shared request waits for, and
+ * sees an exclusive holder only (README "Guarantees and limits"). Synchronous. Throws only for a `path` that is not a string; a path that
  * cannot be resolved is reported in `error`.
  */
 export declare function inspect(path: string): InspectReport

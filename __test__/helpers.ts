@@ -18,6 +18,11 @@ export const BACKEND: 'linux' | 'generic-unix' | 'windows' = (
 ).backend()
 export const HOLDERS_KNOWN = BACKEND === 'linux'
 
+/** Whether inspect() tells who holds a lock without taking one here: /proc/locks (Linux), F_GETLK
+ * (the generic backend on macOS and the BSDs). The generic backend built on Linux (F_GETLK cannot
+ * see flocks there) and Windows try a shared lock instead, which sees an exclusive holder only. */
+export const LOOK_TAKES_NO_LOCK = BACKEND === 'linux' || (BACKEND === 'generic-unix' && process.platform !== 'linux')
+
 /** A holder list (LockTimeoutError.holders, lockHolders) names `pid` where the backend can tell
  * who holds a lock, and is empty where it cannot. */
 export function expectHolder(holders: { pid: number | null }[], pid: number | undefined) {

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest'
 
 import * as lib from '../index.js'
 import { inspect, type InspectReport } from '../index.js'
-import { HOLDERS_KNOWN, node, ROOT, run, tempDir, until } from './helpers'
+import { HOLDERS_KNOWN, LOOK_TAKES_NO_LOCK, node, ROOT, run, tempDir, until } from './helpers'
+
+const BIN = join(ROOT, 'bin', 'index-lock.js')
 
 const ORPHAN = '.index.json.4194305.1.1.0badcafe.tmp'
 const LIVE = `.index.json.${process.pid}.1.1.0badcafe.tmp`
@@ -60,6 +62,37 @@ function expectShape(report: InspectReport) {
   if (report.error) expect(Object.keys(report.error).sort()).toEqual(['code', 'message'])
 }
 
+/**
+ * Runs inspect() over and over for 2.5 s (yielding every few ms), and `index-lock status` three
+ * times meanwhile, while a child process tries the lock of `file` in `mode` over and over:
+ * the child's count of tries and of tries that returned null, and how many inspections ran.
+ */
+async function triesDuringInspection(file: string, mode: 'shared' | 'exclusive') {
+  const looper = node('try-loop.cjs', [file, mode, '3000'])
+  await looper.line('LOOPING')
+  let inspected = 0
+  const end = Date.now() + 2500
+  const cliRuns = (async () => {
+    const codes = []
+    for (let i = 0; i < 3; i++) {
+      const r = run(process.execPath, [BIN, 'status', file, '--json'])
+      codes.push((await r.exited).code)
+    }
+    return codes
+  })()
+  while (Date.now() < end) {
+    const slice = Date.now() + 5
+    while (Date.now() < slice) {
+      inspect(file)
+      inspected++
+    }
+    await new Promise((r) => setImmediate(r))
+  }
+  const codes = await cliRuns
+  const { tries, nulls } = JSON.parse((await looper.line('RESULT')).slice('RESULT '.length))
+  return { tries, nulls, inspected, codes }
+}
+
 describe('inspect()', () => {
   it('is exported from CommonJS and ESM as the same function', async () => {
     const esm = await import('../index.mjs')
@@ -101,7 +134,7 @@ describe('inspect()', () => {
         { pid: holder.child.pid, mode: 'exclusive', cmdline: expect.stringContaining('proc-hold.cjs') },
       ])
     } else {
-      // Where the OS cannot name holders, a shared probe still sees an exclusive one.
+      // Where the OS cannot name holders, a look at the lock still sees an exclusive one.
       expect(report.lock!.holders).toEqual([{ pid: null, mode: 'exclusive', cmdline: null }])
     }
     holder.child.kill('SIGTERM')
@@ -114,46 +147,96 @@ describe('inspect()', () => {
       expect(report.lock).toMatchObject({ held: true, mode: 'shared' })
       expect(report.lock!.holders.map((h) => h.pid).sort()).toEqual(readers.map((r) => r.child.pid).sort())
       for (const h of report.lock!.holders) expect(h.mode).toBe('shared')
-    } else {
-      // The probe tells shared holders apart, not who they are.
+    } else if (LOOK_TAKES_NO_LOCK) {
+      // F_GETLK tells shared holders apart, not who they are.
       expect(report.lock).toMatchObject({
         held: true,
         mode: 'shared',
         holders: [{ pid: null, mode: 'shared', cmdline: null }],
       })
+    } else {
+      // A shared try-lock does not see shared holders (README "Guarantees and limits").
+      expect(report.lock).toMatchObject({ held: false, mode: null, holders: [] })
     }
   })
 
   it.skipIf(process.getuid?.() !== 0)(
-    'a shared holder in another pid namespace (a container sharing the volume) is seen as held shared (needs root for unshare)',
+    'from another pid namespace (a container sharing the volume), where /proc/locks hides holders: an exclusive holder is seen, pid unknown, and no shared request fails (needs root for unshare)',
     async () => {
       const file = dataFile('{}')
-      const readers = [node('proc-hold.cjs', [file, 'shared'])]
-      await readers[0]!.line('HELD')
-      // Run inspect() where /proc/locks cannot show the holder: a fresh pid namespace with its own /proc.
-      const script = `console.log(JSON.stringify(require(${JSON.stringify(join(ROOT, 'index.js'))}).inspect(${JSON.stringify(file)}).lock))`
-      const r = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
-      const { code } = await r.exited
-      expect(code, r.stderr()).toBe(0)
-      const lock = JSON.parse(r.stdout())
-      expect(lock).toMatchObject({
-        held: true,
-        mode: 'shared',
-        holders: [{ pid: null, mode: 'shared', cmdline: null }],
-      })
-      // An exclusive holder likewise, and a free lock is free.
-      readers[0]!.child.kill('SIGTERM')
-      await readers[0]!.exited
+      // inspect() over and over for `ms` (once for 0) in a fresh pid namespace with its own /proc:
+      // how often, and each distinct lock report.
+      const fromNamespace = async (ms: number) => {
+        const script = `const { inspect } = require(${JSON.stringify(join(ROOT, 'index.js'))})
+          const end = Date.now() + ${ms}, seen = new Set()
+          let n = 0
+          do { seen.add(JSON.stringify(inspect(${JSON.stringify(file)}).lock)); n++ } while (Date.now() < end)
+          console.log(JSON.stringify({ n, locks: [...seen].map((l) => JSON.parse(l)) }))`
+        const r = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
+        const { code } = await r.exited
+        expect(code, r.stderr()).toBe(0)
+        return JSON.parse(r.stdout()) as { n: number; locks: InspectReport['lock'][] }
+      }
       const writer = node('proc-hold.cjs', [file, 'exclusive'])
       await writer.line('HELD')
-      const w = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
-      await w.exited
-      expect(JSON.parse(w.stdout())).toMatchObject({ held: true, mode: 'exclusive' })
+      expect((await fromNamespace(0)).locks).toEqual(
+        [
+          {
+            held: true,
+            mode: 'exclusive',
+            holders: [{ pid: null, mode: 'exclusive', cmdline: null }],
+            waiters: [],
+            unusable: null,
+          },
+        ].map((l) => (HOLDERS_KNOWN ? l : { ...l, waiters: null })),
+      )
       writer.child.kill('SIGTERM')
       await writer.exited
-      const f = run('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script])
-      await f.exited
-      expect(JSON.parse(f.stdout())).toMatchObject({ held: false, mode: null, holders: [] })
+      expect((await fromNamespace(0)).locks).toMatchObject([{ held: false, mode: null, holders: [] }])
+      // There nothing tells without a lock: the probe is a shared try-lock, which never refuses
+      // another process's shared request (an exclusive one, which it did take, refused them all).
+      const looper = node('try-loop.cjs', [file, 'shared', '3000'])
+      await looper.line('LOOPING')
+      const seen = await fromNamespace(2500)
+      const { tries, nulls } = JSON.parse((await looper.line('RESULT')).slice('RESULT '.length))
+      expect(seen.n).toBeGreaterThan(50)
+      expect(tries).toBeGreaterThan(50)
+      expect(nulls).toBe(0)
+    },
+  )
+
+  it('never makes a shared request fail: a shared holder, a child trying shared over and over, inspect() and status in a loop', async () => {
+    const file = dataFile('{}')
+    const reader = node('proc-hold.cjs', [file, 'shared'])
+    await reader.line('HELD')
+    const r = await triesDuringInspection(file, 'shared')
+    expect(r.inspected).toBeGreaterThan(50)
+    expect(r.tries).toBeGreaterThan(50)
+    // Held (exit 1), where the shared holder can be seen without a lock; a shared try-lock
+    // cannot see it (README "Guarantees and limits").
+    expect(r.codes).toEqual(LOOK_TAKES_NO_LOCK ? [1, 1, 1] : [0, 0, 0])
+    expect(r.nulls).toBe(0)
+  })
+
+  it('never makes a shared request fail while nobody else holds the lock', async () => {
+    const file = dataFile('{}')
+    const r = await triesDuringInspection(file, 'shared')
+    expect(r.inspected).toBeGreaterThan(50)
+    expect(r.tries).toBeGreaterThan(50)
+    expect(r.nulls).toBe(0)
+  })
+
+  // Where the OS tells who holds a lock only to a lock of its own (a shared try-lock), an
+  // exclusive try that lands in its microseconds finds the lock taken (README "Guarantees and
+  // limits").
+  it.skipIf(!LOOK_TAKES_NO_LOCK)(
+    'never makes an exclusive request fail: a child trying exclusive over and over, inspect() and status in a loop',
+    async () => {
+      const file = dataFile('{}')
+      const r = await triesDuringInspection(file, 'exclusive')
+      expect(r.inspected).toBeGreaterThan(50)
+      expect(r.tries).toBeGreaterThan(50)
+      expect(r.nulls).toBe(0)
     },
   )
 

@@ -109,7 +109,10 @@ Shows, for the data file <path>: whether its lock is held, by which pids (with t
 lines) and in which mode; whether the file parses as JSON (missing, empty, ok, corrupt);
 temp files beside it (orphaned ones, which 'index-lock sweep' removes, and ones live writers are
 writing now); the filesystem and whether flock is coherent there. It changes nothing and takes
-no lock. Holders are read from /proc/locks: only processes on this host are listed.
+no lock where the OS tells who holds one without it. Holders are read from /proc/locks: only
+processes on this host are listed. Where that cannot show them (a container's own pid namespace,
+a network, cluster or FUSE filesystem) a shared lock tried for a few microseconds still sees an
+exclusive holder (pid unknown); shared holders do not show there.
 
 Options:
   --json      print one JSON object instead (fields below)

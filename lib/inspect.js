@@ -1,6 +1,7 @@
 'use strict'
 // inspect(path): the state of a data file's lock and files, as `index-lock status` shows it.
-// It changes nothing and takes no lock (a shared probe at most, released at once).
+// It changes nothing and makes no lock request of another process fail or wait, except where
+// the OS cannot tell about a lock without a lock (native.probeLock).
 
 const fs = require('node:fs')
 const { dirname } = require('node:path')
@@ -61,9 +62,10 @@ function lockState(key, sidecar) {
   }))
   // Where the OS lists nobody, it may simply not show the lock: macOS and Windows have no
   // /proc/locks, a holder in another pid namespace (a container sharing the volume) is not listed
-  // in ours, and distributed filesystems (GlusterFS) hand flocks to their server. Probe on a
-  // descriptor of its own, outside the registry (no queue joined, no sweep, nothing created):
-  // exclusive then shared tries tell a shared holder from an exclusive one (pid unknown).
+  // in ours, and distributed filesystems (GlusterFS) hand flocks to their server. The native
+  // probe asks without a lock where the OS can (F_GETLK on macOS; on Linux nothing is asked
+  // where /proc/locks shows all), else with a shared try-lock, which sees only an exclusive
+  // holder; never an exclusive one, which would refuse every other process's request meanwhile.
   if (holders.length === 0 && fs.existsSync(sidecar)) {
     const held = callNative(() => native.probeLock(key))
     if (held !== 'free') holders = [{ pid: null, mode: held, cmdline: null }]

@@ -213,23 +213,17 @@ pub fn lock_holders_async(key: String) -> AsyncTask<HoldersTask> {
   AsyncTask::new(HoldersTask { key })
 }
 
-/// Who holds the OS lock of `key`, told by trying it on a descriptor of its own, outside the
-/// registry (so no queue is joined and no temp file swept) and released at once: `'free'`,
-/// `'shared'` or `'exclusive'`. For `inspect()` where the OS names no holder (macOS, Windows, a
-/// holder in another pid namespace, a distributed filesystem's server-side lock). Creates no
-/// sidecar: a missing one is `'free'`.
+/// Who holds the OS lock of `key` where `lockHolders` named nobody (for `inspect()`), told
+/// outside the registry (no queue joined, no temp file swept) and never by an exclusive try, so
+/// that no request of another process fails for it (see `lock::probe`): `'free'` (no holder
+/// seen), `'shared'` or `'exclusive'`. Creates no sidecar: a missing one is `'free'`.
 #[napi(ts_return_type = "'free' | 'shared' | 'exclusive'")]
 pub fn probe_lock(key: String) -> Result<String> {
   let sidecar = path::sidecar(Path::new(&key));
-  if std::fs::symlink_metadata(&sidecar).is_err() {
-    return Ok("free".into());
-  }
-  if lock::try_lock(&sidecar, Mode::Exclusive)?.is_some() {
-    return Ok("free".into());
-  }
-  Ok(match lock::try_lock(&sidecar, Mode::Shared)? {
-    Some(_) => "shared".into(),
-    None => "exclusive".into(),
+  Ok(match lock::probe(&sidecar)? {
+    None => "free".into(),
+    Some(Mode::Shared) => "shared".into(),
+    Some(Mode::Exclusive) => "exclusive".into(),
   })
 }
 

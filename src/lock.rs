@@ -80,9 +80,10 @@ impl OsLock {
   }
 }
 
-/// Opens the sidecar (see `sys::open_sidecar`), retrying a stale handle.
+/// Opens the sidecar (see `sys::open_sidecar`), retrying a stale handle, and once more after
+/// closing the descriptors kept from earlier holds where the process ran out of descriptors.
 fn open(sidecar: &Path) -> Result<File> {
-  crate::atomic::retry_stale(|| sys::open_sidecar(sidecar))
+  crate::spare::freeing_kept(|| crate::atomic::retry_stale(|| sys::open_sidecar(sidecar)))
 }
 
 /// Prepares what interrupts an abandoned wait; call before starting a thread that `interrupt`
@@ -108,7 +109,7 @@ fn flock_on(
 ) -> Result<bool> {
   match take(file) {
     Err(e) if sys::needs_writable(&e) => {
-      *file = sys::open_sidecar_writable(sidecar)?;
+      *file = crate::spare::freeing_kept(|| sys::open_sidecar_writable(sidecar))?;
       take(file).map_err(|e| Error::io(e, "flock", sidecar))
     }
     r => r.map_err(|e| Error::io(e, "flock", sidecar)),
@@ -177,6 +178,12 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
 /// Linux, empty where the OS cannot tell.
 pub fn holders(sidecar: &Path) -> Vec<Holder> {
   sys::holders(sidecar)
+}
+
+/// Who holds the lock on `sidecar` where `holders` listed nobody, told without ever taking it
+/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing.
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  sys::probe(sidecar)
 }
 
 /// The processes waiting for the lock on `sidecar`; `None` where the OS cannot tell (only Linux

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lock::{self, Mode, OsLock, Relock, TRUST_NAME_FOR};
 use crate::sys;
 
@@ -16,6 +16,10 @@ use crate::sys;
 const LINGER: Duration = Duration::from_secs(1);
 /// Most descriptors kept at once; past it the longest-unused one is closed.
 const MAX_KEPT: usize = 64;
+/// Kept descriptors may take at most this share (1/n) of the process's open-files limit: they
+/// only save a syscall or two, and must never be what makes the program's own opens fail. At the
+/// usual limits (1024 and up) this is `MAX_KEPT`.
+const LIMIT_SHARE: u64 = 16;
 
 struct Kept {
   file: File,
@@ -28,6 +32,28 @@ struct Cache {
   kept: HashMap<PathBuf, Kept>,
   /// A thread closing descriptors unused for `LINGER` is running.
   reaper: bool,
+  /// How many may be kept (see `LIMIT_SHARE`), and when the limit was last read: a process may
+  /// lower its limit while it runs (setrlimit, prlimit from outside), and a getrlimit per release
+  /// would cost the hot path a syscall, so it is read again once `LINGER` has passed.
+  bound: usize,
+  bound_read_at: Option<Instant>,
+}
+
+impl Cache {
+  fn bound(&mut self) -> usize {
+    if self.bound_read_at.is_none_or(|t| t.elapsed() >= LINGER) {
+      self.bound = bound_for(sys::open_files_limit());
+      self.bound_read_at = Some(Instant::now());
+    }
+    self.bound
+  }
+}
+
+/// `MAX_KEPT`, or less under a low open-files soft limit (`None`: no limit known).
+fn bound_for(limit: Option<u64>) -> usize {
+  limit.map_or(MAX_KEPT, |l| {
+    usize::try_from(l / LIMIT_SHARE).map_or(MAX_KEPT, |share| share.min(MAX_KEPT))
+  })
 }
 
 static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
@@ -68,15 +94,21 @@ pub fn release(sidecar: &Path, held: OsLock) {
 
 fn put(sidecar: &Path, file: File, named_at: Instant) {
   let mut c = cache();
-  if c.kept.len() >= MAX_KEPT && !c.kept.contains_key(sidecar) {
+  let bound = c.bound();
+  if bound == 0 {
+    return;
+  }
+  // A loop, not one eviction: the bound may have shrunk since the last release.
+  while c.kept.len() >= bound && !c.kept.contains_key(sidecar) {
     let oldest = c
       .kept
       .iter()
       .min_by_key(|(_, k)| k.released_at)
       .map(|(p, _)| p.clone());
-    if let Some(p) = oldest {
-      c.kept.remove(&p);
-    }
+    match oldest {
+      Some(p) => c.kept.remove(&p),
+      None => break,
+    };
   }
   c.kept.insert(
     sidecar.to_path_buf(),
@@ -107,7 +139,43 @@ fn reap() {
   }
 }
 
+/// Runs `open` (an open of a file a lock needs) and, where it fails for want of descriptors
+/// (EMFILE, ENFILE) while some are kept, closes them all and runs it once more: a process near
+/// its limit that holds no lock must not be refused one because released locks linger.
+pub fn freeing_kept<T>(mut open: impl FnMut() -> Result<T>) -> Result<T> {
+  match open() {
+    Err(Error::Io { ref source, .. }) if sys::out_of_descriptors(source) && close_all() > 0 => {
+      open()
+    }
+    other => other,
+  }
+}
+
+/// Closes every kept descriptor and reads the limit again before the next is kept; returns how
+/// many were closed.
+fn close_all() -> usize {
+  let mut c = cache();
+  c.bound_read_at = None;
+  let n = c.kept.len();
+  c.kept.clear();
+  n
+}
+
 /// Descriptors kept now (for tests).
 pub fn kept() -> usize {
   cache().kept.len()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn the_bound_is_a_small_share_of_the_open_files_limit_and_at_most_max_kept() {
+    assert_eq!(bound_for(None), MAX_KEPT);
+    assert_eq!(bound_for(Some(u64::MAX)), MAX_KEPT);
+    assert_eq!(bound_for(Some(1024)), MAX_KEPT);
+    assert_eq!(bound_for(Some(64)), 4);
+    assert_eq!(bound_for(Some(10)), 0);
+  }
 }

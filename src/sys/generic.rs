@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Cached, Holder, Probe};
 use crate::error::Result;
+use crate::lock::Mode;
 
 pub use super::polling::*;
 pub use super::unix::*;
@@ -19,6 +20,20 @@ pub const KEEP_SIDECARS: bool = false;
 /// kernel with private calls), so timeouts and `status` report none.
 pub fn holders(_sidecar: &Path) -> Vec<Holder> {
   Vec::new()
+}
+
+/// Who holds the lock on `sidecar` (for `inspect`, which has no holder list here): F_GETLK, which
+/// takes no lock and sees flocks on macOS and the BSDs, where one lock list holds both kinds.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  test_lock(sidecar)
+}
+
+/// On a Linux kernel F_GETLK cannot see flocks, so this build (which stands in for macOS in tests)
+/// sees only an exclusive holder, with a shared try-lock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  probe_shared(sidecar)
 }
 
 /// Nor its waiters: `None`, unknown.

@@ -231,6 +231,41 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
+/// Who holds the lock on `sidecar` where `holders` listed nobody (for `inspect`). Where
+/// /proc/locks shows every flock that could be on the sidecar it is free, and nothing is tried;
+/// elsewhere a shared try-lock (`probe_shared`) sees an exclusive holder that /proc/locks hides.
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  if proc_locks_shows_all(sidecar) {
+    return Ok(None);
+  }
+  probe_shared(sidecar)
+}
+
+/// The inode number of the initial pid namespace (the kernel's PROC_PID_INIT_INO).
+const INITIAL_PID_NS: &str = "pid:[4026531836]";
+
+/// Whether /proc/locks shows every holder of a flock on `sidecar`. It hides two kinds: holders
+/// in pid namespaces this /proc cannot see (ours is not the initial one: a container sharing the
+/// volume with the host or with another container), and holders the local kernel never sees (a
+/// network or cluster filesystem's other clients, a FUSE daemon that handles flock itself, as
+/// GlusterFS's does even for this host's holders).
+fn proc_locks_shows_all(sidecar: &Path) -> bool {
+  static INITIAL: LazyLock<bool> = LazyLock::new(|| {
+    fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.as_os_str() == INITIAL_PID_NS)
+  });
+  if !*INITIAL {
+    return false;
+  }
+  let Some(info) = sidecar
+    .parent()
+    .and_then(|d| crate::fstype::identify(d).ok())
+  else {
+    return false;
+  };
+  let fuse = info.fstype == "fuse" || info.fstype == "fuseblk" || info.fstype.starts_with("fuse.");
+  info.coherence == crate::fstype::Coherence::Local && !fuse
+}
+
 /// /proc/locks, read to the end in large reads. The kernel renders it by position on every
 /// read call and returns at most a buffer page's worth per call, so a lock released anywhere on
 /// the host between two calls can shift a line out of view: callers that find nothing read again.

@@ -86,10 +86,154 @@ pub fn unlock(file: &File) -> io::Result<()> {
   FileExt::unlock(file)
 }
 
+/// Opens an existing sidecar to look at its lock: read-only, never creating it (a look creates
+/// nothing), never through a symlink. `None` when there is none.
+fn open_to_look(sidecar: &Path) -> Result<Option<File>> {
+  match OpenOptions::new()
+    .read(true)
+    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+    .open(sidecar)
+  {
+    Ok(f) => Ok(Some(f)),
+    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+    Err(e) => Err(Error::io(e, "open", sidecar)),
+  }
+}
+
+/// Who holds a lock on `sidecar`, asked with F_GETLK, which reports a conflicting lock without
+/// taking any: `Some(Exclusive)`, `Some(Shared)`, or `None` for nobody. It sees flocks only where
+/// the kernel keeps them in one list with fcntl locks (macOS and the BSDs); Linux keeps the two
+/// apart, so there it sees fcntl locks only.
+pub fn test_lock(sidecar: &Path) -> Result<Option<Mode>> {
+  use std::os::fd::AsRawFd;
+  let Some(file) = open_to_look(sidecar)? else {
+    return Ok(None);
+  };
+  // The constants are c_int on Linux and c_short (l_type's type) on macOS.
+  #[allow(clippy::unnecessary_cast)]
+  let (write, read) = (
+    libc::F_WRLCK as libc::c_short,
+    libc::F_RDLCK as libc::c_short,
+  );
+  // A write lock over the whole file conflicts with any lock on it, so the one reported is a
+  // holder of either kind; whole-file flocks of both kinds never coexist.
+  // SAFETY: a zeroed flock is valid; its fields are set below.
+  let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+  fl.l_type = write;
+  fl.l_whence = libc::SEEK_SET as libc::c_short;
+  fl.l_start = 0;
+  fl.l_len = 0;
+  // SAFETY: F_GETLK on an open descriptor with a valid flock. Closing `file` afterwards would
+  // drop this process's fcntl locks on the file, and index-lock takes none.
+  if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) } != 0 {
+    return Err(Error::io(io::Error::last_os_error(), "fcntl", sidecar));
+  }
+  Ok(match fl.l_type {
+    t if t == write => Some(Mode::Exclusive),
+    t if t == read => Some(Mode::Shared),
+    _ => None,
+  })
+}
+
+/// Whether `sidecar` is locked exclusively, told by a shared flock tried without waiting on a
+/// descriptor of its own and dropped at once: `Some(Exclusive)` when refused, else `None` (shared
+/// holders do not show). For where nothing can be asked without a lock: a shared request is never
+/// refused for it, an exclusive try that lands in its few microseconds is.
+pub fn probe_shared(sidecar: &Path) -> Result<Option<Mode>> {
+  let Some(file) = open_to_look(sidecar)? else {
+    return Ok(None);
+  };
+  let free = try_lock(&file, Mode::Shared).map_err(|e| Error::io(e, "flock", sidecar))?;
+  Ok((!free).then_some(Mode::Exclusive))
+}
+
+/// The open-files soft limit (RLIMIT_NOFILE); `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+  // SAFETY: a zeroed rlimit is a valid out-parameter.
+  let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+  if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0
+    || rl.rlim_cur == libc::RLIM_INFINITY
+  {
+    return None;
+  }
+  #[allow(clippy::useless_conversion)]
+  u64::try_from(rl.rlim_cur).ok()
+}
+
+/// Whether an open failed because the process (EMFILE) or the system (ENFILE) has no descriptor
+/// left.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+  matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// Whether the file behind `file` has lost its last name (deleted, or replaced by a rename over
 /// it) since it was opened: one fstat.
 pub fn unlinked(file: &File) -> io::Result<bool> {
   Ok(file.metadata()?.nlink() == 0)
+}
+
+#[cfg(test)]
+mod look_tests {
+  use super::*;
+
+  /// Linux keeps flocks apart from fcntl locks, so the F_GETLK reading is tested here against
+  /// open-file-description (OFD) fcntl locks, which it reports as it reports flocks on macOS.
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn test_lock_reads_the_mode_of_a_lock_without_taking_one() {
+    use std::os::fd::AsRawFd;
+    let d = crate::testdir::fresh("test-lock");
+    let p = d.join("index.json.lock");
+    assert_eq!(test_lock(&p).unwrap(), None);
+    assert!(!p.exists(), "a look creates nothing");
+    let holder = OpenOptions::new()
+      .read(true)
+      .write(true)
+      .create(true)
+      .truncate(false)
+      .open(&p)
+      .unwrap();
+    let set = |kind: libc::c_int| {
+      // SAFETY: a zeroed flock is valid; F_OFD_SETLK on an open descriptor.
+      let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+      fl.l_type = kind as _;
+      fl.l_whence = libc::SEEK_SET as _;
+      assert_eq!(
+        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) },
+        0
+      );
+    };
+    assert_eq!(test_lock(&p).unwrap(), None);
+    set(libc::F_RDLCK);
+    assert_eq!(test_lock(&p).unwrap(), Some(Mode::Shared));
+    set(libc::F_WRLCK);
+    assert_eq!(test_lock(&p).unwrap(), Some(Mode::Exclusive));
+    // The look took nothing: the holder can still change its lock, and drop it.
+    set(libc::F_UNLCK);
+    assert_eq!(test_lock(&p).unwrap(), None);
+    drop(holder);
+    fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn a_shared_probe_sees_an_exclusive_holder_and_refuses_no_shared_one() {
+    let d = crate::testdir::fresh("probe-shared");
+    let p = d.join("index.json.lock");
+    assert_eq!(probe_shared(&p).unwrap(), None);
+    assert!(!p.exists(), "a probe creates nothing");
+    let a = open_sidecar(&p).unwrap();
+    assert!(try_lock(&a, Mode::Exclusive).unwrap());
+    assert_eq!(probe_shared(&p).unwrap(), Some(Mode::Exclusive));
+    unlock(&a).unwrap();
+    assert!(try_lock(&a, Mode::Shared).unwrap());
+    assert_eq!(probe_shared(&p).unwrap(), None);
+    // Dropped at once: an exclusive request is free to go once the holder lets go.
+    unlock(&a).unwrap();
+    let b = open_sidecar(&p).unwrap();
+    assert!(try_lock(&b, Mode::Exclusive).unwrap());
+    drop((a, b));
+    fs::remove_dir_all(d).unwrap();
+  }
 }
 
 #[cfg(test)]

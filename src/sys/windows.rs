@@ -120,6 +120,17 @@ pub fn unlock(file: &File) -> io::Result<()> {
   file.unlock()
 }
 
+/// Windows sets no open-files limit on handles that descriptors kept here could reach (nor are any
+/// kept: `KEEP_SIDECARS`).
+pub fn open_files_limit() -> Option<u64> {
+  None
+}
+
+/// Whether an open failed for want of handles.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+  e.raw_os_error().map(|c| c as u32) == Some(W::ERROR_TOO_MANY_OPEN_FILES)
+}
+
 /// Never: nobody can delete or rename the sidecar while we have it open.
 pub fn unlinked(_file: &File) -> io::Result<bool> {
   Ok(false)
@@ -754,6 +765,21 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
 /// Nor its waiters: `None`, unknown.
 pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
   None
+}
+
+/// Whether `sidecar` is locked exclusively (for `inspect`): Windows has no way to ask about a
+/// byte-range lock without taking one, so a shared LockFileEx is tried on a read-only handle of
+/// its own and dropped at once. `Some(Exclusive)` when refused, else `None` (shared holders do
+/// not show). A shared request is never refused for it; an exclusive try that lands in its few
+/// microseconds is.
+pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  let file = match open_sidecar_with(sidecar, false) {
+    Ok(f) => f,
+    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    Err(e) => return Err(Error::io(e, "open", sidecar)),
+  };
+  let free = try_lock(&file, Mode::Shared).map_err(|e| Error::io(e, "LockFileEx", sidecar))?;
+  Ok((!free).then_some(Mode::Exclusive))
 }
 
 fn wide(p: &Path) -> Vec<u16> {
