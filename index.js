@@ -76,11 +76,11 @@ function tryAcquire(pathOrPaths, options) {
 // Files
 
 /**
- * `write()` of `path`, as a nested call of the section of this chain that holds the path (see
- * lib/holds.js `runAsNestedWrite`), else as it is. Only a chain that holds something pays for
- * resolving the path's lock key.
+ * `write()` of `path`, ending under the lock of the section of this chain that holds the path
+ * (`writeSync()` in a synchronous one; see lib/holds.js `runAsNestedWrite`), else as it is. Only
+ * a chain that holds something pays for resolving the path's lock key.
  */
-function chainWrite(path, write) {
+function chainWrite(path, write, writeSync) {
   if (!holds.getStore()?.size) return write()
   let key
   try {
@@ -88,7 +88,7 @@ function chainWrite(path, write) {
   } catch {
     return write() // a path that does not resolve: the write itself reports what is wrong
   }
-  return runAsNestedWrite(key, path, write)
+  return runAsNestedWrite(key, path, write, writeSync)
 }
 
 /**
@@ -117,7 +117,14 @@ async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
-  await chainWrite(path, () => checkedWrite(path, networkFs, () => writeBytes(path, bytes, fsync, mode)))
+  await chainWrite(
+    path,
+    () => checkedWrite(path, networkFs, () => writeBytes(path, bytes, fsync, mode)),
+    () => {
+      checkWriteFilesystem(path, networkFs)
+      writeBytesSync(path, bytes, fsync, mode)
+    },
+  )
 }
 
 function atomicWriteSync(path, data, options) {
@@ -148,7 +155,14 @@ async function writeJson(path, value, options) {
   const { fsync, space, networkFs } = writeOptions(options, { json: true })
   // Serialized now: the value as it is at the call, whenever the write's turn comes.
   const text = serialize(value, space)
-  await chainWrite(path, () => checkedWrite(path, networkFs, () => writeBytes(path, text, fsync, undefined)))
+  await chainWrite(
+    path,
+    () => checkedWrite(path, networkFs, () => writeBytes(path, text, fsync, undefined)),
+    () => {
+      checkWriteFilesystem(path, networkFs)
+      writeBytesSync(path, text, fsync, undefined)
+    },
+  )
 }
 
 function writeJsonSync(path, value, options) {

@@ -27,7 +27,7 @@ const { QUEUE, asCallersTimeout, timedOut, untilDeadline, waitFor } = require('.
 const holds = new AsyncLocalStorage()
 
 function newHold(of, { sync = false, mutator = false } = {}) {
-  return { active: true, sync, mutator, busy: false, queue: [], idle: [], deferred: [], of: new Map(of) }
+  return { active: true, sync, mutator, busy: false, writes: 0, queue: [], idle: [], deferred: [], of: new Map(of) }
 }
 
 /** The active hold of `key` in `store`, if any. */
@@ -163,10 +163,10 @@ function endTurn(hold) {
   const next = hold.queue.shift()
   if (next) return next.go()
   hold.busy = false
-  for (const done of hold.idle.splice(0)) done()
+  if (hold.writes === 0) for (const done of hold.idle.splice(0)) done()
 }
 
-/** Resolves once no nested call runs or waits on `hold`. */
+/** Resolves once no nested call runs or waits on `hold`, and no write started in it runs. */
 function idle(hold) {
   return new Promise((resolve) => hold.idle.push(resolve))
 }
@@ -183,8 +183,9 @@ async function runLocked(targets, opts, fn) {
   try {
     return await holds.run(childStore(store, targets, mine), fn)
   } finally {
-    // Nested calls made during the section finish under the lock; later ones find it ended.
-    while (mine.busy) await idle(mine)
+    // Nested calls and writes made during the section finish under the lock; later ones find it
+    // ended.
+    while (mine.busy || mine.writes > 0) await idle(mine)
     mine.active = false
     releaseAll(locks)
     for (const hold of taken) endTurn(hold)
@@ -243,23 +244,37 @@ async function takeSection(plan, opts, started) {
 }
 
 /**
- * Runs `write` (an async write of `path`, lock key `key`) as a nested call of the section of this
- * chain that holds the path, if one does: it takes a turn among the section's nested calls, so
- * the section releases the lock only after the write has ended, even when `fn` did not await it
- * (a floating `writeJson` would otherwise rename after the release: an unlocked write). In a
- * synchronous section it starts once that section has returned, under the lock taken again. In
- * an updateJson mutator of the path it is refused (ELOCKNESTED): the update's write would replace
- * it. Elsewhere it runs as it is, taking no lock.
+ * Runs a write of `path` (lock key `key`) started in a section of this chain that holds the path
+ * so that it ends under that section's lock, even when `fn` does not await it (a floating
+ * `writeJson` would otherwise rename after the release: an unlocked write). `write()` (async)
+ * is counted on the section's hold, whose release waits for it; it takes no turn, so it waits
+ * for nothing and cannot deadlock with the nested call it runs in. In a synchronous section,
+ * which cannot wait, `writeSync()` runs at once, under the lock (a write deferred to after the
+ * section would carry a state read under a lock given up since). In an updateJson mutator of
+ * the path it is refused (ELOCKNESTED): the update's write would replace it. Elsewhere `write()`
+ * runs as it is, taking no lock.
  */
-function runAsNestedWrite(key, path, write) {
+function runAsNestedWrite(key, path, write, writeSync) {
   const hold = heldByChain(key)
   if (!hold) return write()
-  const mode = hold.of.get(key)?.mode ?? 'exclusive'
-  return runLocked([{ key, path }], { mode, timeoutMs: WRITE_TURN_TIMEOUT_MS, signal: undefined }, write)
+  if (hold.mutator) return Promise.reject(nestedError(path))
+  if (hold.sync) {
+    try {
+      writeSync()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return Promise.resolve()
+  }
+  hold.writes++
+  const done = () => {
+    hold.writes--
+    if (!hold.busy && hold.writes === 0) for (const resolve of hold.idle.splice(0)) resolve()
+  }
+  const written = write()
+  written.then(done, done)
+  return written
 }
-
-/** What a write nested in a section waits for its turn at most (a lock call's default timeout). */
-const WRITE_TURN_TIMEOUT_MS = 30_000
 
 /** Runs an updateJson mutator of `key` (see `mutatorScope`); its hold ends when it settles. */
 function asMutator(key, fn) {
