@@ -2,7 +2,7 @@
 // symlink (to a file whose lock someone else holds) while the update waits, following the link
 // would read and write a file whose lock is not held: the update refuses it (ELOOP) instead, and
 // neither file changes.
-import { readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -55,6 +55,35 @@ describe('a symlink put in place of an update’s file while it waits', () => {
       await holdB.release()
     })
   }
+
+  it('a directory on its way replaced by a symlink is refused too, before any mutator runs', async () => {
+    const dir = tempDir('repoint')
+    const sub = join(dir, 'sub')
+    const elsewhere = join(dir, 'elsewhere')
+    mkdirSync(sub)
+    mkdirSync(elsewhere)
+    const a = join(sub, 'x.json')
+    writeFileSync(a, '{"n":1}\n')
+    writeFileSync(join(elsewhere, 'x.json'), '{"theirs":1}\n')
+    const hold = await acquire(a)
+    let runs = 0
+    const outcomes = [1, 2, 3].map(() =>
+      updateJson(a, (s: { n: number }) => {
+        runs++
+        s.n++
+      }).then(
+        () => 'resolved',
+        (e: NodeJS.ErrnoException) => e.code,
+      ),
+    )
+    renameSync(sub, join(dir, 'sub-old'))
+    symlinkSync(elsewhere, sub)
+    await hold.release()
+    expect(await Promise.all(outcomes)).toEqual(['ELOOP', 'ELOOP', 'ELOOP'])
+    expect(runs).toBe(0)
+    expect(readFileSync(join(elsewhere, 'x.json'), 'utf8')).toBe('{"theirs":1}\n')
+    expect(readFileSync(join(dir, 'sub-old', 'x.json'), 'utf8')).toBe('{"n":1}\n')
+  })
 
   it('updateJsonSync, waiting on another process, refuses it too', async () => {
     const dir = tempDir('repoint')

@@ -151,17 +151,8 @@ pub fn write(
   pinned: bool,
 ) -> Result<()> {
   let target = if pinned {
-    let p = path::resolve(given)?;
-    refuse_symlink(Path::new(given), "open")?;
-    // Already resolved at the call: resolving again can only differ through a link or a
-    // directory re-pointed since, which is not the file locked.
-    if p != Path::new(given) {
-      return Err(Error::Repointed {
-        syscall: "open",
-        path: given.into(),
-      });
-    }
-    p
+    refuse_repointed(Path::new(given), "open")?;
+    PathBuf::from(given)
   } else {
     path::resolve(given)?
   };
@@ -235,7 +226,7 @@ pub fn read(given: &str, pinned: bool) -> Result<Option<Vec<u8>>> {
   };
   retry_stale(|| {
     if pinned {
-      refuse_symlink(p, "open")?;
+      refuse_repointed(p, "open")?;
     }
     // Checked before opening, so that opening has no side effect on a device; O_NONBLOCK in case
     // a FIFO appears in between (opening one for reading would wait for a writer).
@@ -283,16 +274,22 @@ pub fn read_cached(given: &str, pinned: bool) -> sys::Cached {
   sys::read_cached(Path::new(given), CACHED_READ_MAX, !pinned)
 }
 
-/// Refuses a symlink at `path`, a file an update resolved at its call (`pinned`): one there now
-/// was planted while the update waited, and leads to a file whose lock is not held.
-fn refuse_symlink(path: &Path, syscall: &'static str) -> Result<()> {
-  match fs::symlink_metadata(path) {
-    Ok(m) if m.file_type().is_symlink() => Err(Error::Repointed {
+/// Refuses `path`, a file an update resolved (and locked) at its call (`pinned`), if it resolves
+/// elsewhere now: a symlink put in its place, or in place of a directory on its way, while the
+/// update waited leads to a file whose lock is not held. (The open that follows refuses a final
+/// symlink planted after this look; the rename of a write replaces one instead of following it.)
+fn refuse_repointed(path: &Path, syscall: &'static str) -> Result<()> {
+  let repointed = match fs::symlink_metadata(path) {
+    Ok(m) if m.file_type().is_symlink() => true,
+    _ => path::resolve(&path.to_string_lossy()).is_ok_and(|now| now != path),
+  };
+  if repointed {
+    return Err(Error::Repointed {
       syscall,
       path: path.to_path_buf(),
-    }),
-    _ => Ok(()),
+    });
   }
+  Ok(())
 }
 
 /// Backoffs between attempts of an operation that failed with ESTALE.

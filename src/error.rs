@@ -173,8 +173,9 @@ impl Error {
       }
       Error::Renamed(inner) => inner.message(),
       Error::Repointed { syscall, path } => format!(
-        "ELOOP: '{}' was replaced by a symbolic link while this update waited for its lock; \
-         not followed, since the lock held is the one of the file resolved at the call, {syscall} '{}'",
+        "ELOOP: '{}' resolves elsewhere now: it, or a directory on its way, was replaced by a \
+         symbolic link while this update waited for its lock; not followed, since the lock held \
+         is the one of the file resolved at the call, {syscall} '{}'",
         path.display(),
         path.display()
       ),

@@ -384,12 +384,18 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
 /// cache: openat2(2) with RESOLVE_CACHED fails with EAGAIN where the lookup would need IO (an
 /// uncached directory block or inode, a network filesystem's revalidation). Kernels before 5.12
 /// (or a seccomp filter) refuse the call, and then nothing is read on the calling thread.
-fn open_cached(path: &std::ffi::CStr, flags: libc::c_int) -> io::Result<std::os::fd::OwnedFd> {
+fn open_cached(
+  path: &std::ffi::CStr,
+  flags: libc::c_int,
+  follow: bool,
+) -> io::Result<std::os::fd::OwnedFd> {
   use std::os::fd::FromRawFd;
   // SAFETY: a zeroed open_how is valid (no flags); its fields are set below.
   let mut how: libc::open_how = unsafe { std::mem::zeroed() };
   how.flags = (flags | libc::O_CLOEXEC) as u64;
-  how.resolve = libc::RESOLVE_CACHED;
+  // Without `follow` the path is one resolved before (an update's file): no component of it may
+  // be a symlink now, or it leads somewhere else.
+  how.resolve = libc::RESOLVE_CACHED | if follow { 0 } else { libc::RESOLVE_NO_SYMLINKS };
   // SAFETY: `path` is a valid C string and `how` a valid open_how of the size passed.
   let fd = unsafe {
     libc::syscall(
@@ -550,10 +556,9 @@ pub fn read_cached(path: &Path, max: usize, follow: bool) -> Cached {
   if bytes.is_empty() {
     return Cached::WouldBlock;
   }
-  // Without `follow`, a symlink there is opened as itself (O_PATH) and is not a regular file, so
-  // the threadpool read refuses it.
-  let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-  let handle = match open_cached(&c, libc::O_PATH | nofollow) {
+  // Without `follow`, a symlink anywhere on the path fails the open (ELOOP), and the threadpool
+  // read refuses it.
+  let handle = match open_cached(&c, libc::O_PATH, follow) {
     Ok(fd) => fd,
     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Cached::Missing,
     Err(_) => return Cached::WouldBlock,
@@ -574,7 +579,7 @@ pub fn read_cached(path: &Path, max: usize, follow: bool) -> Cached {
     return Cached::WouldBlock;
   }
   // O_NONBLOCK: a FIFO renamed in since the look must not make the open wait for a writer.
-  let Ok(file) = open_cached(&c, libc::O_RDONLY | libc::O_NONBLOCK | nofollow) else {
+  let Ok(file) = open_cached(&c, libc::O_RDONLY | libc::O_NONBLOCK, follow) else {
     return Cached::WouldBlock;
   };
   drop(handle);
