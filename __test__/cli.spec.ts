@@ -307,7 +307,9 @@ describe('index-lock status', () => {
     expect(r.stdout).toMatch(/^temp files {2}1 being written$/m)
     // Its age in whole seconds: a slow CLI start on a loaded machine can make it 1 s.
     expect(r.stdout).toMatch(
-      new RegExp(`writing {5}${LIVE.replaceAll('.', '\\.')} \\(locked by its writer, pid ${process.pid}, [01] s old\\)`),
+      new RegExp(
+        `writing {5}${LIVE.replaceAll('.', '\\.')} \\(locked by its writer, pid ${process.pid}, [01] s old\\)`,
+      ),
     )
     writeFileSync(join(dirname(file), ORPHAN), '{')
     r = await done(['status', file])
