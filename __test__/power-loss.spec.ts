@@ -24,15 +24,26 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { readJson } from '../index.js'
-import { node, run, type Run } from './helpers'
+import { node, ROOT, run, type Run } from './helpers'
 import { FAULT_BUILD } from './setup/fault-build'
 
-/** The prebuilt LazyFS (dsrhaslab/lazyfs a47a5bae, with its libpcache beside it). */
-const LAZYFS = process.env.INDEX_LOCK_LAZYFS ?? '/work/shared/tools/lazyfs/lazyfs'
+/**
+ * The prebuilt LazyFS (dsrhaslab/lazyfs a47a5bae, with its libpcache beside it): INDEX_LOCK_LAZYFS,
+ * else the workspace's shared tools beside this repository's checkout.
+ */
+const LAZYFS =
+  [
+    process.env.INDEX_LOCK_LAZYFS,
+    join(ROOT, '..', 'shared', 'tools', 'lazyfs', 'lazyfs'),
+    '/work/shared/tools/lazyfs/lazyfs',
+  ]
+    .filter((p): p is string => typeof p === 'string' && p !== '')
+    .find((p) => existsSync(p)) ?? ''
 const WRITER = 'power-loss-writer.cjs'
 const ROUNDS = 3
 
 const missing = [
+  LAZYFS === '' && 'the LazyFS binary (set INDEX_LOCK_LAZYFS)',
   process.getuid?.() !== 0 && 'root',
   !existsSync('/dev/fuse') && '/dev/fuse',
   spawnSync('fusermount3', ['-V']).error !== undefined && 'fusermount3',
