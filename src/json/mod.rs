@@ -1,5 +1,13 @@
-//! JSON as index-lock reads and writes it: validation positions, a text-preserving tree, patches.
+//! JSON as index-lock reads and writes it: validation, a text-preserving tree, pointers, patches.
 
+mod format;
+mod parse;
 mod position;
+mod text;
+mod value;
 
+pub use format::format;
+pub use parse::{parse, ParseError, MAX_DEPTH};
 pub use position::{error_position, ErrorPosition};
+pub use text::escape;
+pub use value::{Object, Value};
