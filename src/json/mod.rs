@@ -2,12 +2,14 @@
 
 mod format;
 mod parse;
+mod pointer;
 mod position;
 mod text;
 mod value;
 
 pub use format::format;
 pub use parse::{parse, ParseError, MAX_DEPTH};
+pub use pointer::{get, get_mut, Pointer};
 pub use position::{error_position, ErrorPosition};
 pub use text::escape;
 pub use value::{Object, Value};
