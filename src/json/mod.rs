@@ -1,5 +1,6 @@
 //! JSON as index-lock reads and writes it: validation, a text-preserving tree, pointers, patches.
 
+mod equal;
 mod format;
 mod parse;
 mod pointer;
@@ -7,6 +8,7 @@ mod position;
 mod text;
 mod value;
 
+pub use equal::equal;
 pub use format::format;
 pub use parse::{parse, ParseError, MAX_DEPTH};
 pub use pointer::{get, get_mut, Pointer};
