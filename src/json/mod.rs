@@ -3,6 +3,7 @@
 mod equal;
 mod format;
 mod parse;
+mod patch;
 mod pointer;
 mod position;
 mod text;
@@ -11,6 +12,7 @@ mod value;
 pub use equal::equal;
 pub use format::format;
 pub use parse::{parse, ParseError, MAX_DEPTH};
+pub use patch::{apply_patch, parse_patch, Operation, PatchFailure, PatchShapeError};
 pub use pointer::{get, get_mut, Pointer};
 pub use position::{error_position, ErrorPosition};
 pub use text::escape;
