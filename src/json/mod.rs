@@ -2,6 +2,7 @@
 
 mod equal;
 mod format;
+mod merge;
 mod parse;
 mod patch;
 mod pointer;
@@ -11,6 +12,7 @@ mod value;
 
 pub use equal::equal;
 pub use format::format;
+pub use merge::apply_merge;
 pub use parse::{parse, ParseError, MAX_DEPTH};
 pub use patch::{apply_patch, parse_patch, Operation, PatchFailure, PatchShapeError};
 pub use pointer::{get, get_mut, Pointer};
