@@ -22,7 +22,12 @@ pub fn parse(data: &[u8]) -> Result<Value, ParseError> {
     offset: e.valid_up_to(),
   })?;
   let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
-  let mut p = Parser { text, i: start };
+  let mut p = Parser {
+    text,
+    i: start,
+    items: Vec::new(),
+    members: Vec::new(),
+  };
   let value = p.value(0)?;
   p.skip_whitespace();
   if p.i != data.len() {
@@ -34,6 +39,10 @@ pub fn parse(data: &[u8]) -> Result<Value, ParseError> {
 struct Parser<'a> {
   text: &'a str,
   i: usize,
+  /// Scratch stacks the open containers collect into, each its own top part: the finished
+  /// container then gets one exact-size allocation instead of a growing vector's several.
+  items: Vec<Value>,
+  members: Vec<Option<Member>>,
 }
 
 impl<'a> Parser<'a> {
@@ -72,19 +81,20 @@ impl<'a> Parser<'a> {
   fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
     self.i += 1;
     self.skip_whitespace();
-    let mut items = Vec::new();
     if self.peek() == Some(b']') {
       self.i += 1;
-      return Ok(Value::Array(items));
+      return Ok(Value::Array(Vec::new()));
     }
+    let base = self.items.len();
     loop {
-      items.push(self.value(depth)?);
+      let item = self.value(depth)?;
+      self.items.push(item);
       self.skip_whitespace();
       match self.peek() {
         Some(b',') => self.i += 1,
         Some(b']') => {
           self.i += 1;
-          return Ok(Value::Array(items));
+          return Ok(Value::Array(self.items.drain(base..).collect()));
         }
         _ => return self.syntax(),
       }
@@ -94,11 +104,11 @@ impl<'a> Parser<'a> {
   fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
     self.i += 1;
     self.skip_whitespace();
-    let mut members = Vec::new();
     if self.peek() == Some(b'}') {
       self.i += 1;
       return Ok(Value::Object(Object::new()));
     }
+    let base = self.members.len();
     loop {
       if self.peek() != Some(b'"') {
         return self.syntax();
@@ -110,7 +120,7 @@ impl<'a> Parser<'a> {
       }
       self.i += 1;
       let value = self.value(depth)?;
-      members.push(Member { key, value });
+      self.members.push(Some(Member { key, value }));
       self.skip_whitespace();
       match self.peek() {
         Some(b',') => {
@@ -119,7 +129,8 @@ impl<'a> Parser<'a> {
         }
         Some(b'}') => {
           self.i += 1;
-          return Ok(Value::Object(Object::from_members(members)));
+          let slots = self.members.drain(base..).collect();
+          return Ok(Value::Object(Object::from_members(slots)));
         }
         _ => return self.syntax(),
       }

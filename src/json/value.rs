@@ -108,17 +108,19 @@ impl Object {
     Object::default()
   }
 
-  /// The parser's members in order, duplicates resolved as JSON.parse does: the last value
+  /// The parser's members (all `Some`) in order, duplicates resolved as JSON.parse does: the last value
   /// wins, at the position of the first occurrence.
-  pub(crate) fn from_members(members: Vec<Member>) -> Object {
-    let mut slots: Vec<Option<Member>> = members.into_iter().map(Some).collect();
-    for (later, first) in duplicates(&slots) {
-      let value = slots[later].take().map(|m| m.value);
-      if let (Some(Some(m)), Some(value)) = (slots.get_mut(first), value) {
-        m.value = value;
+  pub(crate) fn from_members(mut slots: Vec<Option<Member>>) -> Object {
+    let duplicates = duplicates(&slots);
+    if !duplicates.is_empty() {
+      for (later, first) in duplicates {
+        let value = slots[later].take().map(|m| m.value);
+        if let (Some(Some(m)), Some(value)) = (slots.get_mut(first), value) {
+          m.value = value;
+        }
       }
+      slots.retain(Option::is_some);
     }
-    slots.retain(Option::is_some);
     Object {
       live: slots.len(),
       slots,
@@ -296,8 +298,8 @@ impl Object {
 fn duplicates(slots: &[Option<Member>]) -> Vec<(usize, usize)> {
   let keys = slots.iter().map(|m| m.as_ref().map_or("", |m| &m.key));
   let mut found = Vec::new();
-  if slots.len() <= 8 {
-    // Tiny objects, the common case: pairwise beats hashing.
+  if slots.len() <= 16 {
+    // Small objects, the common case: pairwise beats hashing.
     let keys: Vec<&str> = keys.collect();
     for later in 1..keys.len() {
       let decoded = decode(keys[later]);
