@@ -232,7 +232,7 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::json::error_position;
+  use crate::json::{self, error_position};
 
   fn number(text: &str) -> String {
     match parse(text.as_bytes()) {
@@ -350,13 +350,20 @@ mod tests {
         };
         let at_max = nest(MAX_DEPTH, "[", "]");
         let value = parse(at_max.as_bytes()).expect("MAX_DEPTH parses");
-        assert_eq!(
-          crate::json::format(&value, ""),
-          format!("{at_max}\n").into_bytes()
-        );
+        assert_eq!(json::format(&value, ""), format!("{at_max}\n").into_bytes());
         drop(value);
+        // Every recursive walk copes with a document this deep on the integrator's big stack,
+        // which is what this thread has.
         let objects = nest(MAX_DEPTH, "{\"a\":", "}").replace("{\"a\":}", "{}");
-        assert!(parse(objects.as_bytes()).is_ok());
+        let mut value = parse(objects.as_bytes()).expect("MAX_DEPTH parses");
+        let copy = value.clone();
+        assert!(json::equal(&value, &copy));
+        json::apply_merge(&mut value, &copy);
+        let ops = r#"[{"op":"add","path":"/a/a/b","value":1},{"op":"test","path":"","value":0}]"#;
+        let ops = json::parse_patch(ops).unwrap();
+        assert!(json::apply_patch(&mut value, &ops).is_err());
+        assert!(json::equal(&value, &copy));
+        drop((value, copy));
         let over = nest(MAX_DEPTH + 1, "[", "]");
         assert_eq!(
           parse(over.as_bytes()).err(),

@@ -3,8 +3,9 @@
 use std::fmt;
 
 use super::equal::equal;
-use super::parse::parse;
+use super::parse::{parse, ParseError};
 use super::pointer::{array_index, resolve, resolve_mut, text_of, Pointer};
+use super::position::error_position;
 use super::text::decode;
 use super::value::{Object, Value};
 
@@ -76,7 +77,22 @@ pub fn parse_patch(text: &str) -> Result<Vec<Operation>, PatchShapeError> {
         ),
       ))
     }
-    Err(_) => return Err(shape(None, "the patch is not valid JSON".into())),
+    Err(ParseError::TooDeep { depth }) => {
+      return Err(shape(
+        None,
+        format!("the patch is nested deeper than {} levels", depth - 1),
+      ))
+    }
+    Err(_) => {
+      let reason = match error_position(text.as_bytes()) {
+        Some(e) => format!(
+          "the patch is not valid JSON: {} at line {}, column {}",
+          e.reason, e.line, e.column
+        ),
+        None => "the patch is not valid JSON".into(),
+      };
+      return Err(shape(None, reason));
+    }
   };
   items
     .into_iter()
@@ -921,7 +937,13 @@ mod tests {
       index: Some(index),
       reason: reason.into(),
     };
-    assert_eq!(err("[").index, None);
+    assert_eq!(
+      err("[{\"op\":}]"),
+      PatchShapeError {
+        index: None,
+        reason: "the patch is not valid JSON: unexpected character '}' at line 1, column 8".into()
+      }
+    );
     assert_eq!(
       err(r#"{"op":"add"}"#).reason,
       "a patch must be an array of operations, not object"
