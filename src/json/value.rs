@@ -95,6 +95,8 @@ const INDEX_MIN: usize = 16;
 /// O(1) and the index (decoded key to slot) stays valid; `remove` returns the slot and
 /// `insert_at` fills it again, which is how a failed patch is undone. Slots are renumbered only
 /// by `compact` (and `insert_at` into an occupied slot); positions returned before that are void.
+/// `apply_patch` and `apply_merge` compact once holes outnumber members; a caller that removes
+/// through this API directly can call `compact_if_sparse` for the same effect.
 #[derive(Default)]
 pub struct Object {
   slots: Vec<Option<Member>>,
@@ -108,8 +110,8 @@ impl Object {
     Object::default()
   }
 
-  /// The parser's members (all `Some`) in order, duplicates resolved as JSON.parse does: the last value
-  /// wins, at the position of the first occurrence.
+  /// The parser's members (all `Some`) in order, duplicates resolved as JSON.parse does: the
+  /// last value wins, at the position of the first occurrence.
   pub(crate) fn from_members(mut slots: Vec<Option<Member>>) -> Object {
     let duplicates = duplicates(&slots);
     if !duplicates.is_empty() {
