@@ -1,0 +1,379 @@
+//! The parser: one JSON text into a `Value`, exactly the grammar JSON.parse accepts.
+
+use super::value::{Member, Object, Value};
+
+/// Deepest nesting `parse` accepts; the tree's recursive walks need a stack sized for it.
+pub const MAX_DEPTH: usize = 100_000;
+
+/// Why a text is not one JSON value. Offsets count bytes from the start of the data (a BOM
+/// included); `error_position` gives the message and line/column for the file's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+  Utf8 { offset: usize },
+  Syntax { offset: usize },
+  TooDeep { depth: usize },
+}
+
+/// Parses one JSON text: UTF-8 checked, an optional leading BOM skipped, whitespace = space/tab/
+/// CR/LF, exactly ECMA-404 (what JSON.parse accepts). Lone surrogate escapes like "\ud800" are
+/// accepted, as JSON.parse does; they stay raw in the string text.
+pub fn parse(data: &[u8]) -> Result<Value, ParseError> {
+  let text = std::str::from_utf8(data).map_err(|e| ParseError::Utf8 {
+    offset: e.valid_up_to(),
+  })?;
+  let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
+  let mut p = Parser {
+    text,
+    i: start,
+    items: Vec::new(),
+    members: Vec::new(),
+  };
+  let value = p.value(0)?;
+  p.skip_whitespace();
+  if p.i != data.len() {
+    return p.syntax();
+  }
+  Ok(value)
+}
+
+struct Parser<'a> {
+  text: &'a str,
+  i: usize,
+  /// Scratch stacks the open containers collect into, each its own top part: the finished
+  /// container then gets one exact-size allocation instead of a growing vector's several.
+  items: Vec<Value>,
+  members: Vec<Option<Member>>,
+}
+
+impl<'a> Parser<'a> {
+  fn peek(&self) -> Option<u8> {
+    self.text.as_bytes().get(self.i).copied()
+  }
+
+  fn syntax<T>(&self) -> Result<T, ParseError> {
+    Err(ParseError::Syntax {
+      offset: self.i.min(self.text.len()),
+    })
+  }
+
+  fn skip_whitespace(&mut self) {
+    while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+      self.i += 1;
+    }
+  }
+
+  /// A value after optional whitespace; `depth` counts the containers around it.
+  fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+    self.skip_whitespace();
+    match self.peek() {
+      Some(b'{' | b'[') if depth == MAX_DEPTH => Err(ParseError::TooDeep { depth: depth + 1 }),
+      Some(b'{') => self.object(depth + 1),
+      Some(b'[') => self.array(depth + 1),
+      Some(b'"') => Ok(Value::String(self.string()?.into())),
+      Some(b'-' | b'0'..=b'9') => Ok(Value::Number(self.number()?.into())),
+      Some(b't') => self.literal("true", Value::Bool(true)),
+      Some(b'f') => self.literal("false", Value::Bool(false)),
+      Some(b'n') => self.literal("null", Value::Null),
+      _ => self.syntax(),
+    }
+  }
+
+  fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
+    self.i += 1;
+    self.skip_whitespace();
+    if self.peek() == Some(b']') {
+      self.i += 1;
+      return Ok(Value::Array(Vec::new()));
+    }
+    let base = self.items.len();
+    loop {
+      let item = self.value(depth)?;
+      self.items.push(item);
+      self.skip_whitespace();
+      match self.peek() {
+        Some(b',') => self.i += 1,
+        Some(b']') => {
+          self.i += 1;
+          return Ok(Value::Array(self.items.drain(base..).collect()));
+        }
+        _ => return self.syntax(),
+      }
+    }
+  }
+
+  fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
+    self.i += 1;
+    self.skip_whitespace();
+    if self.peek() == Some(b'}') {
+      self.i += 1;
+      return Ok(Value::Object(Object::new()));
+    }
+    let base = self.members.len();
+    loop {
+      if self.peek() != Some(b'"') {
+        return self.syntax();
+      }
+      let key = self.string()?.into();
+      self.skip_whitespace();
+      if self.peek() != Some(b':') {
+        return self.syntax();
+      }
+      self.i += 1;
+      let value = self.value(depth)?;
+      self.members.push(Some(Member { key, value }));
+      self.skip_whitespace();
+      match self.peek() {
+        Some(b',') => {
+          self.i += 1;
+          self.skip_whitespace();
+        }
+        Some(b'}') => {
+          self.i += 1;
+          let slots = self.members.drain(base..).collect();
+          return Ok(Value::Object(Object::from_members(slots)));
+        }
+        _ => return self.syntax(),
+      }
+    }
+  }
+
+  /// The raw text between the quotes; `i` is at the opening quote.
+  fn string(&mut self) -> Result<&'a str, ParseError> {
+    let bytes = self.text.as_bytes();
+    self.i += 1;
+    let start = self.i;
+    loop {
+      // Skip the plain run in one go: most strings have no escape at all.
+      let run = bytes[self.i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+      let Some(run) = run else {
+        self.i = bytes.len();
+        return self.syntax();
+      };
+      self.i += run;
+      match bytes[self.i] {
+        b'"' => {
+          let raw = &self.text[start..self.i];
+          self.i += 1;
+          return Ok(raw);
+        }
+        b'\\' => {
+          self.i += 1;
+          match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
+            Some(b'u') => {
+              self.i += 1;
+              for _ in 0..4 {
+                if !self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
+                  return self.syntax();
+                }
+                self.i += 1;
+              }
+            }
+            _ => return self.syntax(),
+          }
+        }
+        _ => return self.syntax(),
+      }
+    }
+  }
+
+  fn digits(&mut self) -> usize {
+    let from = self.i;
+    while matches!(self.peek(), Some(b'0'..=b'9')) {
+      self.i += 1;
+    }
+    self.i - from
+  }
+
+  /// The number's text as written, checked against the grammar.
+  fn number(&mut self) -> Result<&'a str, ParseError> {
+    let start = self.i;
+    if self.peek() == Some(b'-') {
+      self.i += 1;
+    }
+    match self.peek() {
+      Some(b'0') => self.i += 1,
+      Some(b'1'..=b'9') => {
+        self.digits();
+      }
+      _ => return self.syntax(),
+    }
+    if self.peek() == Some(b'.') {
+      self.i += 1;
+      if self.digits() == 0 {
+        return self.syntax();
+      }
+    }
+    if matches!(self.peek(), Some(b'e' | b'E')) {
+      self.i += 1;
+      if matches!(self.peek(), Some(b'+' | b'-')) {
+        self.i += 1;
+      }
+      if self.digits() == 0 {
+        return self.syntax();
+      }
+    }
+    Ok(&self.text[start..self.i])
+  }
+
+  fn literal(&mut self, word: &str, value: Value) -> Result<Value, ParseError> {
+    for &expected in word.as_bytes() {
+      if self.peek() != Some(expected) {
+        return self.syntax();
+      }
+      self.i += 1;
+    }
+    Ok(value)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::json::{self, error_position};
+
+  fn number(text: &str) -> String {
+    match parse(text.as_bytes()) {
+      Ok(Value::Number(n)) => n.into(),
+      other => panic!("{text}: {other:?}"),
+    }
+  }
+
+  #[test]
+  fn scalars_keep_their_text() {
+    for n in [
+      "0",
+      "-0",
+      "9223372036854775807",
+      "18446744073709551616",
+      "1e+21",
+      "1E400",
+      "1.7976931348623157e308",
+      "5e-324",
+      "-0.0e-0",
+      "123456789012345678901234567890.5",
+    ] {
+      assert_eq!(number(n), n);
+    }
+    assert!(matches!(parse(br#" "a\u00e9\n" "#), Ok(Value::String(s)) if &*s == r"a\u00e9\n"));
+    assert!(matches!(parse(b"true"), Ok(Value::Bool(true))));
+    assert!(matches!(parse(b"false"), Ok(Value::Bool(false))));
+    assert!(matches!(parse(b"null"), Ok(Value::Null)));
+  }
+
+  #[test]
+  fn lone_surrogates_and_a_bom_are_accepted() {
+    assert!(matches!(parse(br#""\ud800""#), Ok(Value::String(s)) if &*s == r"\ud800"));
+    assert!(parse(b"\xEF\xBB\xBF{\"a\":[]}").is_ok());
+    assert!(parse(b"\xEF\xBB\xBF\xEF\xBB\xBF{}").is_err());
+  }
+
+  #[test]
+  fn duplicate_keys_resolve_as_json_parse_does() {
+    // JSON.parse('{"a":1,"b":2,"a":3}') is {a: 3, b: 2}: last value, first position.
+    let Ok(Value::Object(o)) = parse(br#"{"a":1,"b":2,"a":3,"\u0062":4,"c":5}"#) else {
+      panic!()
+    };
+    let members: Vec<(&str, String)> = o.iter().map(|(k, v)| (k, format!("{v:?}"))).collect();
+    assert_eq!(
+      members,
+      [
+        ("a", "Number(\"3\")".into()),
+        ("b", "Number(\"4\")".into()),
+        ("c", "Number(\"5\")".into())
+      ]
+    );
+    // Same in an object big enough to dedupe by hashing.
+    let mut big = String::from("{");
+    for i in 0..20 {
+      big.push_str(&format!("\"k{i}\":{i},"));
+    }
+    big.push_str("\"k3\":\"last\"}");
+    let Ok(Value::Object(o)) = parse(big.as_bytes()) else {
+      panic!()
+    };
+    assert_eq!(o.len(), 20);
+    assert_eq!(o.iter().nth(3).map(|(k, _)| k), Some("k3"));
+    assert!(matches!(o.get("k3"), Some(Value::String(s)) if &**s == "last"));
+  }
+
+  #[test]
+  fn errors_agree_with_error_position() {
+    for text in [
+      &b"{\"a\": }"[..],
+      b"[1,]",
+      b"01",
+      b"-",
+      b"1.",
+      b"1e",
+      b"\"\\x\"",
+      b"\"\\u12G4\"",
+      b"\"abc",
+      b"\"a\x01\"",
+      b"{\"a\" 1}",
+      b"{1:2}",
+      b"1 2",
+      b"{\"a\":1,}",
+      b"",
+      b"  ",
+      b"[",
+      b"tru",
+      b"nul",
+      b"\xC2\xA0",
+      b"{\"a\":1}x",
+    ] {
+      let expected = error_position(text).expect("invalid").offset;
+      assert_eq!(
+        parse(text).err(),
+        Some(ParseError::Syntax { offset: expected }),
+        "{}",
+        String::from_utf8_lossy(text)
+      );
+    }
+    assert_eq!(
+      parse(b"[\"caf\xE9\"]").err(),
+      Some(ParseError::Utf8 { offset: 5 })
+    );
+  }
+
+  #[test]
+  fn nesting_up_to_max_depth_parses_and_one_more_is_too_deep() {
+    std::thread::Builder::new()
+      .stack_size(512 << 20)
+      .spawn(|| {
+        let nest = |n: usize, open: &str, close: &str| {
+          let mut s = open.repeat(n);
+          s.push_str(&close.repeat(n));
+          s
+        };
+        let at_max = nest(MAX_DEPTH, "[", "]");
+        let value = parse(at_max.as_bytes()).expect("MAX_DEPTH parses");
+        assert_eq!(json::format(&value, ""), format!("{at_max}\n").into_bytes());
+        drop(value);
+        // Every recursive walk copes with a document this deep on the integrator's big stack,
+        // which is what this thread has.
+        let objects = nest(MAX_DEPTH, "{\"a\":", "}").replace("{\"a\":}", "{}");
+        let mut value = parse(objects.as_bytes()).expect("MAX_DEPTH parses");
+        let copy = value.clone();
+        assert!(json::equal(&value, &copy));
+        json::apply_merge(&mut value, &copy);
+        let ops = r#"[{"op":"add","path":"/a/a/b","value":1},{"op":"test","path":"","value":0}]"#;
+        let ops = json::parse_patch(ops).unwrap();
+        assert!(json::apply_patch(&mut value, &ops).is_err());
+        assert!(json::equal(&value, &copy));
+        drop((value, copy));
+        let over = nest(MAX_DEPTH + 1, "[", "]");
+        assert_eq!(
+          parse(over.as_bytes()).err(),
+          Some(ParseError::TooDeep {
+            depth: MAX_DEPTH + 1
+          })
+        );
+      })
+      .unwrap()
+      .join()
+      .unwrap();
+  }
+}
