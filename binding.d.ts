@@ -24,6 +24,21 @@ export declare class NativeLock {
 export declare function activePaths(): number
 
 /**
+ * Applies `calls` in order to the file `path` (as resolved at the calls) under a lock the caller
+ * holds, writing once; resolves with each call's outcome (null, or its error as JSON).
+ */
+export declare function applyChanges(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Promise<Array<string | null>>
+
+/**
+ * `applyChanges` by the holder of `lock`, released on the writing thread the moment the write
+ * has succeeded (see `atomicWriteRelease`).
+ */
+export declare function applyChangesRelease(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean, lock: NativeLock): Promise<Array<string | null>>
+
+/** `applyChanges` on the calling thread (the engine still on a thread of its own). */
+export declare function applyChangesSync(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Array<string | undefined | null>
+
+/**
  * Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
  * the JS thread, before the write starts.
  */
@@ -52,6 +67,24 @@ export declare function backend(): 'linux' | 'generic-unix' | 'windows'
  * (or failed) already.
  */
 export declare function cancelWait(key: string, waitId: number): boolean
+
+/** One caller's JSON change, as JS passes it (checked by `checkChange` at the call). */
+export interface ChangeCall {
+  kind: 'patch' | 'merge'
+  /** The patch (an array of operations) or the merge patch, as JSON text. */
+  change: string
+  /** The call's `default`, as JSON text. */
+  default?: string
+}
+
+/**
+ * Checks a change's text at the call: a malformed patch or merge patch is an argument error
+ * (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued.
+ */
+export declare function checkChange(kind: string, change: string): void
+
+/** Checks an RFC 6901 pointer's syntax. */
+export declare function checkPointer(pointer: string): void
 
 /**
  * The process's working directory as the OS has it (what a relative path in any file call
@@ -129,6 +162,15 @@ export declare function lockWaiters(key: string): Array<LockHolder> | null
 export declare function nextWaitId(): number
 
 /**
+ * What `readPointer` found: `value` (with its JSON `text`), `absent` (nothing at the pointer),
+ * `missing` (no file) or `empty` (a blank file).
+ */
+export interface PointerRead {
+  state: 'value' | 'absent' | 'missing' | 'empty'
+  text?: string
+}
+
+/**
  * Who holds the OS lock of `key` where `lockHolders` named nobody (for `inspect()`), told
  * outside the registry (no queue joined, no temp file swept) and never by an exclusive try, so
  * that no request of another process fails for it (see `lock::probe`): `'free'` (no holder
@@ -151,6 +193,15 @@ export declare function readFileCached(path: string, pinned?: boolean | undefine
 
 /** `readFile` on the calling thread. */
 export declare function readFileSync(path: string, pinned?: boolean | undefined | null): Buffer | null
+
+/**
+ * The value at `pointer` in the JSON file `path`, parsed natively on the threadpool: one entry
+ * of a big index without a JS object of the whole file.
+ */
+export declare function readPointer(path: string, pointer: string): Promise<PointerRead>
+
+/** `readPointer` on the calling thread (the engine on a thread of its own). */
+export declare function readPointerSync(path: string, pointer: string): PointerRead
 
 /**
  * A path resolved for a locked update: `key` as `resolvePath` gives it, and `path`, the same

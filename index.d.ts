@@ -186,6 +186,14 @@ export interface ReadJsonOptions<T> {
    * `ERR_INVALID_ARG_VALUE`, whether or not the file exists.
    */
   default?: T
+  /**
+   * An RFC 6901 JSON Pointer (`''` the whole document, `'/entries/a~1b'` the member `a/b` of
+   * `entries`): resolves with only the value there, found natively on the threadpool (a big
+   * index's one entry costs no JS object of the whole file). Where nothing is there: `default`
+   * if given, else `undefined`. A pointer that is not RFC 6901 syntax rejects with a `TypeError`
+   * of code `ERR_INVALID_ARG_VALUE`.
+   */
+  pointer?: string
 }
 
 /**
@@ -276,6 +284,61 @@ export declare function updateJson<T>(
   mutator: (current: T) => T | void | Promise<T | void>,
   options?: UpdateJsonOptions<T>,
 ): Promise<T>
+
+/** One RFC 6902 JSON Patch operation. `path` and `from` are RFC 6901 pointers; `-` appends. */
+export type PatchOperation =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'move'; from: string; path: string }
+  | { op: 'copy'; from: string; path: string }
+  | { op: 'test'; path: string; value: unknown }
+
+export interface ChangeJsonOptions extends LockOptions, WriteJsonOptions {
+  /** The document a change applies to when the file is missing or blank (copied as JSON). */
+  default?: unknown
+}
+
+/**
+ * Applies an RFC 6902 JSON Patch to the JSON file at `path`, natively: under the exclusive lock,
+ * in the path's queue with every other request, saved atomically like {@link updateJson}, with
+ * its options. The document is never parsed, stringified or copied on the JS thread (only
+ * `operations` cross, as JSON text), so a big index does not stall the event loop.
+ *
+ * Atomic per call: if any operation fails (a `test` that does not match, a path that is not
+ * there, an array index out of range, a `move` into its own child), the call rejects with a
+ * {@link PatchError} naming the operation (`index`, `op`) and none of its operations is applied.
+ * A malformed patch (not an array, an unknown `op`, a pointer that is not RFC 6901 syntax, a
+ * missing `value` or `from`) rejects with a `TypeError` (`ERR_INVALID_ARG_TYPE` or
+ * `ERR_INVALID_ARG_VALUE`) before anything is queued. A missing or blank file gets
+ * `options.default`, else rejects as {@link readJson} does (`ENOENT`, {@link CorruptFileError});
+ * a corrupt file rejects as `readJson` does and is left as it is.
+ *
+ * Group commit: consecutive calls on one path in this thread (same `fsync` and `space`) that wait
+ * for the lock together are applied in call order to one parse of the file and written once,
+ * on a native thread, which releases the lock the moment the write is on disk. Each call ends
+ * as it would alone: a failing call fails only itself; a failed write is retried call by call.
+ *
+ * Fidelity: members keep their order in the file, new members go last, and number text is kept
+ * exactly as written (big integers are not rounded, `1e+21` is not reformatted). For a file
+ * written by {@link writeJson} the result is byte-identical to what `updateJson` applying the
+ * same change with the same `space` writes, except for integer-like keys (`"1"`, `"42"`), which
+ * V8 orders first and the engine adds last. Documents nested deeper than 100,000 levels reject
+ * with `ERR_OUT_OF_RANGE`. Inside a section holding `path` it takes its turn among the
+ * section's nested calls; inside an updateJson mutator of `path` it rejects with `ELOCKNESTED`.
+ */
+export declare function patchJson(
+  path: string,
+  operations: readonly PatchOperation[],
+  options?: ChangeJsonOptions,
+): Promise<void>
+
+/**
+ * Applies an RFC 7396 JSON Merge Patch (`null` deletes a member; a non-object patch replaces the
+ * document) to the JSON file at `path`, natively, with everything {@link patchJson} promises. A
+ * merge patch cannot fail; a value JSON cannot hold rejects with `ERR_INVALID_ARG_VALUE`.
+ */
+export declare function mergeJson(path: string, mergePatch: unknown, options?: ChangeJsonOptions): Promise<void>
 
 /**
  * Removes the temp files of `path` left by writers that died mid-save: those whose flock no
@@ -396,6 +459,7 @@ export type IndexLockErrorCode =
   | 'ELOCKDEADLOCK'
   | 'ELOCKUPGRADE'
   | 'ECORRUPT'
+  | 'EPATCH'
   | 'ABORT_ERR'
   | 'INDEX_LOCK_NETWORK_FS'
   | 'INDEX_LOCK_NO_BINARY'
@@ -477,6 +541,20 @@ export declare class LockUpgradeError extends Error {
  * position of the first error: the one `JSON.parse` rejects (after the UTF-8 check), at any
  * nesting depth. Positions count bytes of the file as stored, a BOM included.
  */
+/**
+ * A JSON Patch operation of a {@link patchJson} call could not be applied; none of the call's
+ * operations was.
+ */
+export declare class PatchError extends Error {
+  readonly name: 'PatchError'
+  readonly code: 'EPATCH'
+  /** The path as the caller gave it. */
+  readonly path: string
+  /** The failing operation's position in the patch. */
+  readonly index: number
+  readonly op: PatchOperation['op']
+}
+
 export declare class CorruptFileError extends Error {
   readonly name: 'CorruptFileError'
   readonly code: 'ECORRUPT'
@@ -536,6 +614,21 @@ export declare function readJsonSync<T = unknown>(path: string, options?: ReadJs
 
 /** {@link writeJson} on the calling thread. */
 export declare function writeJsonSync(path: string, value: unknown, options?: WriteJsonOptions): void
+
+export interface ChangeJsonSyncOptions extends SyncLockOptions, WriteJsonOptions {
+  /** As in {@link ChangeJsonOptions.default}. */
+  default?: unknown
+}
+
+/** {@link patchJson} blocking the thread. */
+export declare function patchJsonSync(
+  path: string,
+  operations: readonly PatchOperation[],
+  options?: ChangeJsonSyncOptions,
+): void
+
+/** {@link mergeJson} blocking the thread. */
+export declare function mergeJsonSync(path: string, mergePatch: unknown, options?: ChangeJsonSyncOptions): void
 
 export interface UpdateJsonSyncOptions<T> extends SyncLockOptions, WriteJsonOptions {
   /** As in {@link UpdateJsonOptions.default}. */

@@ -19,6 +19,8 @@ const { holds, refuseHeldByChain, refuseInMutator, runAsNestedWrite, runLocked, 
 const { readBytes, readBytesSync, sweepTemps, writeBytes, writeBytesSync } = require('./lib/files')
 const { parseJson, readDefault, serialize } = require('./lib/json')
 const { update, updateRequest, updateSync } = require('./lib/update')
+const { change, changeRequest, changeSync } = require('./lib/changes')
+const { readPointer, readPointerSync } = require('./lib/pointer')
 const { inspect } = require('./lib/inspect')
 const { native } = require('./lib/native')
 
@@ -139,13 +141,17 @@ function atomicWriteSync(path, data, options) {
 /** Reads and parses a JSON file; `options.default` for a missing or empty one. Takes no lock. */
 async function readJson(path, options) {
   checkPath(path)
-  const read = readDefault(checkOptions(options))
+  const o = checkOptions(options)
+  const read = readDefault(o)
+  if (o.pointer !== undefined) return readPointer(path, o.pointer, read)
   return parseJson(path, await readBytes(path), read)
 }
 
 function readJsonSync(path, options) {
   checkPath(path)
-  const read = readDefault(checkOptions(options))
+  const o = checkOptions(options)
+  const read = readDefault(o)
+  if (o.pointer !== undefined) return readPointerSync(path, o.pointer, read)
   return parseJson(path, readBytesSync(path), read)
 }
 
@@ -182,6 +188,24 @@ function updateJsonSync(path, mutator, options) {
   return updateSync(updateRequest(path, mutator, options, true), mutator)
 }
 
+/** Applies an RFC 6902 JSON Patch to the file natively, under the exclusive lock; atomic per call. */
+async function patchJson(path, operations, options) {
+  return change(changeRequest(path, 'patch', operations, options, false))
+}
+
+function patchJsonSync(path, operations, options) {
+  changeSync(changeRequest(path, 'patch', operations, options, true))
+}
+
+/** Applies an RFC 7396 JSON Merge Patch to the file natively, under the exclusive lock. */
+async function mergeJson(path, mergePatch, options) {
+  return change(changeRequest(path, 'merge', mergePatch, options, false))
+}
+
+function mergeJsonSync(path, mergePatch, options) {
+  changeSync(changeRequest(path, 'merge', mergePatch, options, true))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Maintenance
 
@@ -209,6 +233,10 @@ module.exports = {
   writeJsonSync,
   updateJson,
   updateJsonSync,
+  patchJson,
+  patchJsonSync,
+  mergeJson,
+  mergeJsonSync,
   sweep,
   /** The state of `path`'s lock, data file, temp files and filesystem; changes nothing. */
   inspect,
@@ -217,6 +245,7 @@ module.exports = {
   SweepError: errors.SweepError,
   LockTimeoutError: errors.LockTimeoutError,
   CorruptFileError: errors.CorruptFileError,
+  PatchError: errors.PatchError,
   AbortError: errors.AbortError,
   LockNestedError: errors.LockNestedError,
   LockDeadlockError: errors.LockDeadlockError,

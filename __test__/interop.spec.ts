@@ -16,7 +16,7 @@ const SH_WRITER = join(FIXTURES, 'interop_writer.sh')
 // shell script and ~100 ms to each of the test's Python starts.
 const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim()
 
-type Kind = 'python' | 'python-unlocked' | 'node' | 'shell'
+type Kind = 'python' | 'python-unlocked' | 'node' | 'node-patch' | 'shell'
 
 interface Writer {
   kind: Kind
@@ -33,6 +33,8 @@ function startWriter(p: string, { kind, tag, count }: Writer, env: Record<string
       return run(PYTHON, [PY_WRITER, ...args, '--no-lock'], env)
     case 'node':
       return node('interop-writer.cjs', args, env)
+    case 'node-patch':
+      return node('interop-patcher.cjs', args, env)
     case 'shell':
       return run('bash', [SH_WRITER, ...args], { ...env, PYTHON })
   }
@@ -125,6 +127,20 @@ async function timeoutOf(promise: Promise<unknown>): Promise<LockTimeoutError> {
 }
 
 describe('interop with Python (fcntl.flock) and shell (flock(1)) writers', () => {
+  it('patchJson/mergeJson writers (batched) beside updateJson, Python and shell writers lose no update', async () => {
+    const writers: Writer[] = [
+      { kind: 'python', tag: 'py1', count: 40 },
+      { kind: 'node', tag: 'node1', count: 40 },
+      { kind: 'node-patch', tag: 'patch1', count: 80 },
+      { kind: 'node-patch', tag: 'patch2', count: 80 },
+      { kind: 'shell', tag: 'sh', count: 15 },
+    ]
+    const out = await race(writers)
+    expect(out.lost).toEqual([])
+    expect(out.keys).toHaveLength(255)
+    expect(out.strays).toEqual([])
+  })
+
   it('Python, Node and shell writers interleaving on one index lose no update', async () => {
     const writers: Writer[] = [
       { kind: 'python', tag: 'py1', count: 60 },

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
-import { acquire, readJson, updateJson, updateJsonSync, withIndexLock } from '../index.js'
+import { acquire, readJson, updateJson, withIndexLock } from '../index.js'
 import { node, tempDir, waitingForLock } from './helpers'
 
 /** Replaces `path` by a symlink to `target` in one rename, as an attacker or a careless tool would. */

@@ -87,6 +87,21 @@ class LockUpgradeError extends Error {
   }
 }
 
+/**
+ * A JSON Patch operation that cannot be applied to the file (a `test` that does not match, a
+ * path that is not there): none of the call's operations is applied. `index` and `op` name it.
+ */
+class PatchError extends Error {
+  constructor(message, path, index, op) {
+    super(message)
+    this.name = 'PatchError'
+    this.code = 'EPATCH'
+    this.path = path
+    this.index = index
+    this.op = op
+  }
+}
+
 /** Some orphaned temp files could not be removed: `errors` has one fs error per file. */
 class SweepError extends AggregateError {
   constructor(errors, message, removed) {
@@ -239,6 +254,7 @@ module.exports = {
   LockNestedError,
   LockDeadlockError,
   LockUpgradeError,
+  PatchError,
   SweepError,
   codedError,
   received,

@@ -65,7 +65,10 @@ function joinBatch(req, mutator) {
     return rejectCompleted(timedOut(key, path, 'exclusive', 0))
   }
   // One write per batch: other write options, or a full batch, queue a new one behind it.
-  if (batch && (batch.fsync !== req.file.fsync || batch.space !== req.space || batch.calls.length >= batch.limit)) {
+  if (
+    batch &&
+    (batch.native || batch.fsync !== req.file.fsync || batch.space !== req.space || batch.calls.length >= batch.limit)
+  ) {
     batch = undefined
   }
   if (!batch) {

@@ -55,6 +55,23 @@ pub enum Error {
     syscall: &'static str,
     path: PathBuf,
   },
+  /// A JSON Patch operation that cannot be applied (a `test` that does not match, a missing
+  /// path): the call's whole patch is not applied.
+  Patch {
+    index: usize,
+    op: &'static str,
+    reason: String,
+  },
+  /// A file that is not one JSON text (or is blank, `line` 0), as `readJson` reports it.
+  Corrupt {
+    path: PathBuf,
+    line: usize,
+    column: usize,
+    offset: usize,
+    reason: String,
+  },
+  /// A document nested deeper than the native engine goes (`json::MAX_DEPTH`).
+  TooDeep { path: PathBuf, depth: usize },
 }
 
 /// libuv's EFTYPE ("inappropriate file type or format"), which Node names: a real errno on the
@@ -107,6 +124,9 @@ impl Error {
       Error::Sweep { errors, .. } => errors.first().map_or("EUNKNOWN".into(), Error::code),
       Error::Renamed(inner) => inner.code(),
       Error::Repointed { .. } => "ELOOP".into(),
+      Error::Patch { .. } => "EPATCH".into(),
+      Error::Corrupt { .. } => "ECORRUPT".into(),
+      Error::TooDeep { .. } => "ERR_OUT_OF_RANGE".into(),
     }
   }
 
@@ -172,6 +192,30 @@ impl Error {
         )
       }
       Error::Renamed(inner) => inner.message(),
+      Error::Patch { index, op, reason } => {
+        format!("JSON Patch operation {index} ({op}) cannot be applied: {reason}")
+      }
+      Error::Corrupt {
+        path,
+        line,
+        column,
+        offset,
+        reason,
+      } => {
+        if *line == 0 {
+          format!("Corrupt JSON in '{}': {reason}", path.display())
+        } else {
+          format!(
+            "Corrupt JSON in '{}': {reason} at line {line} column {column} (position {offset})",
+            path.display()
+          )
+        }
+      }
+      Error::TooDeep { path, depth } => format!(
+        "'{}' is nested deeper than {depth} levels, more than the native JSON engine takes; \
+         use updateJson for it",
+        path.display()
+      ),
       Error::Repointed { syscall, path } => format!(
         "ELOOP: '{}' resolves elsewhere now: it, or a directory on its way, was replaced by a \
          symbolic link while this update waited for its lock; not followed, since the lock held \
@@ -219,6 +263,29 @@ impl Error {
         v["errno"] = serde_json::json!(errno);
         v["syscall"] = serde_json::json!("open");
         v["path"] = serde_json::json!(path.to_string_lossy());
+      }
+      Error::Patch { index, op, .. } => {
+        v["index"] = serde_json::json!(index);
+        v["op"] = serde_json::json!(op);
+      }
+      Error::Corrupt {
+        path,
+        line,
+        column,
+        offset,
+        reason,
+      } => {
+        v["path"] = serde_json::json!(path.to_string_lossy());
+        v["reason"] = serde_json::json!(reason);
+        if *line > 0 {
+          v["line"] = serde_json::json!(line);
+          v["column"] = serde_json::json!(column);
+          v["position"] = serde_json::json!(offset);
+        }
+      }
+      Error::TooDeep { path, depth } => {
+        v["path"] = serde_json::json!(path.to_string_lossy());
+        v["depth"] = serde_json::json!(depth);
       }
       Error::Deadlock { path } | Error::Upgrade { path } => {
         v["path"] = serde_json::json!(path.to_string_lossy());

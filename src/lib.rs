@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 pub mod atomic;
+pub mod changes;
 pub mod error;
 pub mod fstype;
 pub mod json;
@@ -542,6 +543,182 @@ pub fn lock_sync(
 ) -> Result<Option<NativeLock>> {
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
   Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
+}
+
+/// One caller's JSON change, as JS passes it (checked by `checkChange` at the call).
+#[napi(object)]
+pub struct ChangeCall {
+  #[napi(ts_type = "'patch' | 'merge'")]
+  pub kind: String,
+  /// The patch (an array of operations) or the merge patch, as JSON text.
+  pub change: String,
+  /// The call's `default`, as JSON text.
+  pub default: Option<String>,
+}
+
+fn engine_calls(calls: &[ChangeCall]) -> error::Result<Vec<changes::Call>> {
+  calls
+    .iter()
+    .map(|c| {
+      Ok(changes::Call {
+        change: changes::parse_change(&c.kind, &c.change)?,
+        default: match &c.default {
+          Some(text) => Some(changes::parse_value(text, "options.default")?),
+          None => None,
+        },
+      })
+    })
+    .collect()
+}
+
+/// A batch of JSON changes to one file (see `changes::run`) on libuv's threadpool, the engine on
+/// a thread of its own: no parse, format or copy of the document on the JS thread.
+pub struct ChangesTask {
+  path: String,
+  calls: Vec<ChangeCall>,
+  indent: String,
+  fsync: bool,
+  release: Option<Arc<Grant>>,
+}
+
+impl Task for ChangesTask {
+  type Output = Vec<Option<String>>;
+  type JsValue = Vec<Option<String>>;
+
+  fn compute(&mut self) -> Result<Self::Output> {
+    let calls = engine_calls(&self.calls)?;
+    let release = self.release.take();
+    Ok(changes::on_engine_thread(|| {
+      changes::run(
+        Path::new(&self.path),
+        &calls,
+        &self.indent,
+        self.fsync,
+        release,
+      )
+    }))
+  }
+
+  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+    Ok(output)
+  }
+}
+
+/// Applies `calls` in order to the file `path` (as resolved at the calls) under a lock the caller
+/// holds, writing once; resolves with each call's outcome (null, or its error as JSON).
+#[napi(ts_return_type = "Promise<Array<string | null>>")]
+pub fn apply_changes(
+  path: String,
+  calls: Vec<ChangeCall>,
+  indent: String,
+  fsync: bool,
+) -> AsyncTask<ChangesTask> {
+  AsyncTask::new(ChangesTask {
+    path,
+    calls,
+    indent,
+    fsync,
+    release: None,
+  })
+}
+
+/// `applyChanges` by the holder of `lock`, released on the writing thread the moment the write
+/// has succeeded (see `atomicWriteRelease`).
+#[napi(ts_return_type = "Promise<Array<string | null>>")]
+pub fn apply_changes_release(
+  path: String,
+  calls: Vec<ChangeCall>,
+  indent: String,
+  fsync: bool,
+  lock: &NativeLock,
+) -> AsyncTask<ChangesTask> {
+  AsyncTask::new(ChangesTask {
+    path,
+    calls,
+    indent,
+    fsync,
+    release: Some(lock.grant.clone()),
+  })
+}
+
+/// `applyChanges` on the calling thread (the engine still on a thread of its own).
+#[napi]
+pub fn apply_changes_sync(
+  path: String,
+  calls: Vec<ChangeCall>,
+  indent: String,
+  fsync: bool,
+) -> Result<Vec<Option<String>>> {
+  let calls = engine_calls(&calls)?;
+  Ok(changes::on_engine_thread(|| {
+    changes::run(Path::new(&path), &calls, &indent, fsync, None)
+  }))
+}
+
+/// Checks a change's text at the call: a malformed patch or merge patch is an argument error
+/// (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued.
+#[napi]
+pub fn check_change(kind: String, change: String) -> Result<()> {
+  changes::on_engine_thread(|| changes::parse_change(&kind, &change).map(|_| ()))?;
+  Ok(())
+}
+
+/// Checks an RFC 6901 pointer's syntax.
+#[napi]
+pub fn check_pointer(pointer: String) -> Result<()> {
+  changes::parse_pointer(&pointer)?;
+  Ok(())
+}
+
+/// What `readPointer` found: `value` (with its JSON `text`), `absent` (nothing at the pointer),
+/// `missing` (no file) or `empty` (a blank file).
+#[napi(object)]
+pub struct PointerRead {
+  #[napi(ts_type = "'value' | 'absent' | 'missing' | 'empty'")]
+  pub state: String,
+  pub text: Option<String>,
+}
+
+pub struct PointerTask {
+  path: String,
+  pointer: String,
+}
+
+impl Task for PointerTask {
+  type Output = PointerRead;
+  type JsValue = PointerRead;
+
+  fn compute(&mut self) -> Result<PointerRead> {
+    let pointer = changes::parse_pointer(&self.pointer)?;
+    let found = changes::on_engine_thread(|| changes::find(Path::new(&self.path), &pointer))?;
+    let (state, text) = match found {
+      changes::Found::Text(t) => ("value", Some(t)),
+      changes::Found::Absent => ("absent", None),
+      changes::Found::Missing => ("missing", None),
+      changes::Found::Blank => ("empty", None),
+    };
+    Ok(PointerRead {
+      state: state.into(),
+      text,
+    })
+  }
+
+  fn resolve(&mut self, _env: Env, output: PointerRead) -> Result<PointerRead> {
+    Ok(output)
+  }
+}
+
+/// The value at `pointer` in the JSON file `path`, parsed natively on the threadpool: one entry
+/// of a big index without a JS object of the whole file.
+#[napi(ts_return_type = "Promise<PointerRead>")]
+pub fn read_pointer(path: String, pointer: String) -> AsyncTask<PointerTask> {
+  AsyncTask::new(PointerTask { path, pointer })
+}
+
+/// `readPointer` on the calling thread (the engine on a thread of its own).
+#[napi]
+pub fn read_pointer_sync(path: String, pointer: String) -> Result<PointerRead> {
+  PointerTask { path, pointer }.compute()
 }
 
 /// `atomicWrite` on the calling thread.

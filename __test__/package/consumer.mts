@@ -15,6 +15,11 @@ import {
   LockNestedError,
   LockTimeoutError,
   LockUpgradeError,
+  mergeJson,
+  mergeJsonSync,
+  PatchError,
+  patchJson,
+  patchJsonSync,
   readJson,
   readJsonSync,
   sweep,
@@ -27,6 +32,9 @@ import {
   writeJson,
   writeJsonSync,
   type AtomicWriteOptions,
+  type ChangeJsonOptions,
+  type ChangeJsonSyncOptions,
+  type PatchOperation,
   type FileSystemError,
   type IndexLockErrorCode,
   type InspectReport,
@@ -129,6 +137,33 @@ export async function consumeAsync(path: string, other: string): Promise<number>
     if (err instanceof Error) return err.message.length
   }
 
+  const ops: PatchOperation[] = [
+    { op: 'add', path: '/entries/b', value: { title: 'b' } },
+    { op: 'test', path: '/version', value: 1 },
+    { op: 'move', from: '/entries/b', path: '/entries/c' },
+  ]
+  const co: ChangeJsonOptions = { default: empty(), space: 2, timeoutMs: 100 }
+  await patchJson(path, ops, co)
+  await mergeJson(path, { entries: { c: null } })
+  const one: { title: string } | undefined = await readJson<{ title: string } | undefined>(path, {
+    pointer: '/entries/a',
+  })
+  void one
+  try {
+    await patchJson(path, [{ op: 'remove', path: '/nope' }])
+  } catch (err) {
+    if (err instanceof PatchError) {
+      const code: 'EPATCH' = err.code
+      const at: number = err.index
+      const op: PatchOperation['op'] = err.op
+      void [code, at, op, err.path]
+    }
+  }
+  // @ts-expect-error: an operation needs a known op
+  await patchJson(path, [{ op: 'frobnicate', path: '/a' }])
+  // @ts-expect-error: add needs a value
+  await patchJson(path, [{ op: 'add', path: '/a' }])
+
   const platform: 'linux' | 'generic-unix' | 'windows' = backend()
   void platform
   const report: InspectReport = inspect(path)
@@ -182,6 +217,9 @@ export function consumeSync(path: string, other: string): number {
   updateJsonSync<{ n: number }>(path, (c) => {
     c.n++
   })
+  const cso: ChangeJsonSyncOptions = { default: {}, fsync: false }
+  patchJsonSync(path, [{ op: 'add', path: '/x', value: 1 }], cso)
+  mergeJsonSync(path, { x: null })
   // @ts-expect-error: synchronous calls take no signal
   withIndexLockSync(path, () => 1, { signal: AbortSignal.abort() })
   // @ts-expect-error: a synchronous mutator cannot be async

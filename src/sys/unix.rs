@@ -17,7 +17,7 @@ use crate::lock::Mode;
 /// symlink loop, a lock file replaced too often); each backend gives them the value its
 /// `translate` names the same way on every OS.
 pub mod errno {
-  pub use libc::{EEXIST, EISDIR, ELOOP, ESTALE};
+  pub use libc::{EEXIST, EISDIR, ELOOP, ENOENT, ESTALE};
 }
 
 /// Opens the sidecar without following a planted symlink, creating it when missing. Where the

@@ -34,6 +34,7 @@ pub mod errno {
   /// The rename kept failing because another process holds the target open (see `replace`).
   pub const EBUSY_IN_USE: i32 = APP | 16;
   pub const ELOOP: i32 = W::ERROR_CANT_RESOLVE_FILENAME as i32;
+  pub const ENOENT: i32 = W::ERROR_FILE_NOT_FOUND as i32;
   pub const EEXIST: i32 = W::ERROR_FILE_EXISTS as i32;
 }
 

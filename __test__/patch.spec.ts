@@ -1,0 +1,312 @@
+// patchJson / mergeJson (and sync twins) and readJson({ pointer }): JSON changes applied by the
+// native engine under the path's lock. Each call is atomic (a failing operation applies none of
+// its operations), batched calls end as they would alone, the output is what updateJson would
+// write for the same change, and number text and key order survive as written.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it } from 'vitest'
+
+import {
+  acquire,
+  CorruptFileError,
+  mergeJson,
+  mergeJsonSync,
+  PatchError,
+  patchJson,
+  patchJsonSync,
+  readJson,
+  readJsonSync,
+  updateJson,
+  withIndexLock,
+  writeJson,
+} from '../index.js'
+import { node, ROOT, tempDir, thrownSync } from './helpers'
+
+type Op = Parameters<typeof patchJson>[1][number]
+const file = (tag = 'patch') => join(tempDir(tag), 'index.json')
+const text = (p: string) => readFileSync(p, 'utf8')
+
+async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; index?: number; op?: string }> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (e: Error) => e,
+  )
+}
+
+describe('patchJson applies RFC 6902 natively', () => {
+  it('every operation, and the file is what updateJson writes for the same change', async () => {
+    const start = { b: { c: [1, 2, 3] }, a: 'x', n: 1.5, keep: true }
+    for (const space of [undefined, 2, '\t'] as const) {
+      const viaPatch = file()
+      const viaUpdate = file()
+      await writeJson(viaPatch, start, { space })
+      await writeJson(viaUpdate, start, { space })
+      const ops: Op[] = [
+        { op: 'add', path: '/b/c/1', value: 9 },
+        { op: 'add', path: '/b/c/-', value: { z: null } },
+        { op: 'remove', path: '/a' },
+        { op: 'replace', path: '/n', value: 'five' },
+        { op: 'copy', from: '/b/c/0', path: '/first' },
+        { op: 'move', from: '/keep', path: '/moved' },
+        { op: 'test', path: '/b/c/2', value: 2 },
+        { op: 'add', path: '/new', value: { 'a/b': 1, 'm~n': [] } },
+      ]
+      await patchJson(viaPatch, ops, { space })
+      await updateJson(
+        viaUpdate,
+        (s: { b: { c: unknown[] }; a?: string; n: unknown; keep?: boolean; [k: string]: unknown }) => {
+          s.b.c.splice(1, 0, 9)
+          s.b.c.push({ z: null })
+          delete s.a
+          s.n = 'five'
+          s.first = s.b.c[0]
+          const kept = s.keep
+          delete s.keep
+          s.moved = kept
+          s.new = { 'a/b': 1, 'm~n': [] }
+        },
+        { space },
+      )
+      expect(text(viaPatch)).toBe(text(viaUpdate))
+      expect(await readJson(viaPatch, { pointer: '/new/a~1b' })).toBe(1)
+      expect(await readJson(viaPatch, { pointer: '/new/m~0n' })).toEqual([])
+    }
+  })
+
+  it('a failing operation applies none of the call’s operations: PatchError with index and op', async () => {
+    const p = file()
+    await writeJson(p, { a: 1, list: [1] }, { space: 2 })
+    const before = text(p)
+    const err = await rejection(
+      patchJson(p, [
+        { op: 'add', path: '/b', value: 2 },
+        { op: 'remove', path: '/list/0' },
+        { op: 'test', path: '/a', value: 2 },
+      ]),
+    )
+    expect(err).toBeInstanceOf(PatchError)
+    expect(err.code).toBe('EPATCH')
+    expect(err.index).toBe(2)
+    expect(err.op).toBe('test')
+    expect((err as unknown as { path: string }).path).toBe(p)
+    expect(text(p)).toBe(before)
+    for (const [ops, index, op] of [
+      [[{ op: 'remove', path: '/missing' }], 0, 'remove'],
+      [[{ op: 'replace', path: '/list/5', value: 0 }], 0, 'replace'],
+      [[{ op: 'add', path: '/list/2', value: 0 }], 0, 'add'],
+      [[{ op: 'add', path: '/nope/x', value: 0 }], 0, 'add'],
+      [[{ op: 'move', from: '/a', path: '/a/b' }], 0, 'move'],
+      [[{ op: 'copy', from: '/zzz', path: '/y' }], 0, 'copy'],
+      [[{ op: 'add', path: '/list/01', value: 0 }], 0, 'add'],
+    ] as [Op[], number, string][]) {
+      const e = await rejection(patchJson(p, ops))
+      expect(e, JSON.stringify(ops)).toBeInstanceOf(PatchError)
+      expect(e.index).toBe(index)
+      expect(e.op).toBe(op)
+      expect(text(p)).toBe(before)
+    }
+  })
+
+  it('in a batch, a failing call fails alone; the others apply in call order', async () => {
+    const p = file()
+    await writeJson(p, { list: [] as number[] })
+    const held = await acquire(p)
+    const calls = [0, 1, 2, 3, 4].map((i) =>
+      patchJson(p, [
+        { op: 'test', path: '/list', value: i === 2 ? ['never'] : Array.from({ length: i }, (_, k) => k) },
+        { op: 'add', path: '/list/-', value: i },
+      ]).then(
+        () => 'ok',
+        (e: Error & { code?: string }) => e.code,
+      ),
+    )
+    await held.release()
+    // Call 2's test fails, so calls 3 and 4, which expect the list call 2 would have made, fail too.
+    expect(await Promise.all(calls)).toEqual(['ok', 'ok', 'EPATCH', 'EPATCH', 'EPATCH'])
+    expect(await readJson(p)).toEqual({ list: [0, 1] })
+  })
+
+  it('a malformed patch is a TypeError (ERR_INVALID_ARG_VALUE / ERR_INVALID_ARG_TYPE) and nothing is queued', async () => {
+    const p = file()
+    await writeJson(p, { a: 1 })
+    const bad: unknown[] = [
+      [{ op: 'frobnicate', path: '/a' }],
+      [{ op: 'add', path: 'a', value: 1 }],
+      [{ op: 'add', path: '/a~2', value: 1 }],
+      [{ op: 'add', path: '/a' }],
+      [{ op: 'move', path: '/a' }],
+      [{ path: '/a', value: 1 }],
+      [1],
+    ]
+    for (const ops of bad) {
+      const e = await rejection(patchJson(p, ops as Op[]))
+      expect(e, JSON.stringify(ops)).toBeInstanceOf(TypeError)
+      expect(e.code).toBe('ERR_INVALID_ARG_VALUE')
+    }
+    const notArray = await rejection(patchJson(p, { op: 'add' } as unknown as Op[]))
+    expect(notArray).toBeInstanceOf(TypeError)
+    expect(notArray.code).toBe('ERR_INVALID_ARG_TYPE')
+    const pointer = await rejection(readJson(p, { pointer: 'a' }))
+    expect(pointer).toBeInstanceOf(TypeError)
+    expect(pointer.code).toBe('ERR_INVALID_ARG_VALUE')
+    expect(await readJson(p)).toEqual({ a: 1 })
+  })
+
+  it('missing or blank file: the default, else the errors readJson gives; corrupt files are untouched', async () => {
+    const p = file()
+    await patchJson(p, [{ op: 'add', path: '/entries/a', value: 1 }], { default: { entries: {} } })
+    expect(await readJson(p)).toEqual({ entries: { a: 1 } })
+    const missing = file()
+    const e1 = await rejection(patchJson(missing, [{ op: 'add', path: '/a', value: 1 }]))
+    expect(e1.code).toBe('ENOENT')
+    const blank = file()
+    writeFileSync(blank, ' \n')
+    const e2 = await rejection(mergeJson(blank, { a: 1 }))
+    expect(e2).toBeInstanceOf(CorruptFileError)
+    for (const bytes of [Buffer.from('{"a":'), Buffer.from([0x7b, 0xff, 0x7d])]) {
+      const corrupt = file()
+      writeFileSync(corrupt, bytes)
+      const viaPatch = await rejection(patchJson(corrupt, [{ op: 'add', path: '/b', value: 1 }], { default: {} }))
+      const viaRead = await rejection(readJson(corrupt))
+      expect(viaPatch).toBeInstanceOf(CorruptFileError)
+      expect(viaPatch.message).toBe(viaRead.message)
+      expect(readFileSync(corrupt)).toEqual(bytes)
+    }
+    // A BOM is read as readJson reads it; the file is then written as updateJson writes it.
+    const bom = file()
+    writeFileSync(bom, '\uFEFF{"a":1}\n')
+    await patchJson(bom, [{ op: 'add', path: '/b', value: 2 }])
+    expect(text(bom)).toBe('{"a":1,"b":2}\n')
+  })
+
+  it('keeps number text and key order as written: big integers and 1e+21 are not rounded', async () => {
+    const p = file()
+    const raw =
+      '{"z":1,"big":123456789012345678901234567890,"e":1e+21,"a":-0.0,"max":18446744073709551615,"tiny":5e-324}\n'
+    writeFileSync(p, raw)
+    await patchJson(p, [{ op: 'add', path: '/new', value: 1 }])
+    expect(text(p)).toBe(`${raw.trimEnd().slice(0, -1)},"new":1}\n`)
+    expect(await readJson(p, { pointer: '/big' })).toBe(Number('123456789012345678901234567890'))
+  })
+
+  it('nested in a section, beside updateJson: every change kept', async () => {
+    const p = file()
+    await withIndexLock(p, () =>
+      Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2
+            ? patchJson(p, [{ op: 'add', path: `/k${i}`, value: i }], { default: {} })
+            : updateJson(p, (s: Record<string, number>) => ({ ...s, [`k${i}`]: i }), { default: {} }),
+        ),
+      ),
+    )
+    expect(Object.keys(await readJson(p))).toHaveLength(20)
+  })
+
+  it('many concurrent calls batch and all land; mixed with updateJson calls in call order', async () => {
+    const p = file()
+    await writeJson(p, { entries: {}, order: [] })
+    const calls = Array.from({ length: 100 }, (_, i) =>
+      i % 10 === 5
+        ? updateJson(p, (s: { order: number[] }) => {
+            s.order.push(i)
+          })
+        : i % 2
+          ? mergeJson(p, { entries: { [`m${i}`]: i } })
+          : patchJson(p, [
+              { op: 'add', path: `/entries/p${i}`, value: i },
+              { op: 'add', path: '/order/-', value: i },
+            ]),
+    )
+    await Promise.all(calls)
+    const s = (await readJson(p)) as { entries: Record<string, number>; order: number[] }
+    expect(Object.keys(s.entries)).toHaveLength(90)
+    const expected = Array.from({ length: 100 }, (_, i) => i).filter((i) => i % 10 === 5 || i % 2 === 0)
+    expect(s.order).toEqual(expected)
+  })
+
+  it('worker threads and other processes patching one index keep every entry', async () => {
+    const p = file()
+    const children = [0, 1].map((c) => node('interop-patcher.cjs', [p, '40', `proc${c}`]))
+    const script = `
+      const { workerData, parentPort } = require('node:worker_threads')
+      const { patchJson } = require(${JSON.stringify(join(ROOT, 'index.js'))})
+      Promise.all(Array.from({ length: 30 }, (_, i) =>
+        patchJson(workerData.p, [{ op: 'add', path: '/entries/' + workerData.tag + '-' + i, value: i }], { default: { entries: {} } })
+      )).then(() => parentPort.postMessage('done'), (e) => parentPort.postMessage(String(e)))`
+    const workers = [0, 1].map(
+      (w) =>
+        new Promise((resolve) => {
+          const worker = new Worker(script, { eval: true, workerData: { p, tag: `w${w}` } })
+          worker.once('message', (m) => {
+            resolve(m)
+            void worker.terminate()
+          })
+        }),
+    )
+    expect(await Promise.all(workers)).toEqual(['done', 'done'])
+    for (const c of children) expect((await c.exited).code).toBe(0)
+    const keys = Object.keys(((await readJson(p)) as { entries: object }).entries)
+    expect(keys).toHaveLength(140)
+  })
+})
+
+describe('mergeJson applies RFC 7396 natively', () => {
+  it('the RFC’s examples', async () => {
+    const cases: [unknown, unknown, unknown][] = [
+      [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
+      [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
+      [{ a: 'b' }, { a: null }, {}],
+      [{ a: 'b', b: 'c' }, { a: null }, { b: 'c' }],
+      [{ a: ['b'] }, { a: 'c' }, { a: 'c' }],
+      [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
+      [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
+      [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
+      [
+        ['a', 'b'],
+        ['c', 'd'],
+        ['c', 'd'],
+      ],
+      [{ a: 'b' }, ['c'], ['c']],
+      [{ a: 'foo' }, null, null],
+      [{ a: 'foo' }, 'bar', 'bar'],
+      [{ e: null }, { a: 1 }, { e: null, a: 1 }],
+      [[1, 2], { a: 'b', c: null }, { a: 'b' }],
+      [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
+    ]
+    for (const [target, patch, result] of cases) {
+      const p = file('merge')
+      await writeJson(p, target)
+      await mergeJson(p, patch)
+      expect(await readJson(p), JSON.stringify([target, patch])).toEqual(result)
+    }
+  })
+})
+
+describe('sync twins and readJson({ pointer })', () => {
+  it('patchJsonSync and mergeJsonSync', () => {
+    const p = file()
+    patchJsonSync(p, [{ op: 'add', path: '/a', value: [1] }], { default: {} })
+    mergeJsonSync(p, { b: 2 })
+    expect(readJsonSync(p)).toEqual({ a: [1], b: 2 })
+    const err = thrownSync(() => patchJsonSync(p, [{ op: 'remove', path: '/zz' }]))
+    expect(err).toBeInstanceOf(PatchError)
+    expect(readJsonSync(p, { pointer: '/a/0' })).toBe(1)
+  })
+
+  it('pointer: the value, undefined or the default where nothing is, ENOENT for no file', async () => {
+    const p = file()
+    await writeJson(p, { entries: { a: { t: 'x' } }, '': 0 })
+    expect(await readJson(p, { pointer: '/entries/a' })).toEqual({ t: 'x' })
+    expect(await readJson(p, { pointer: '' })).toEqual({ entries: { a: { t: 'x' } }, '': 0 })
+    expect(await readJson(p, { pointer: '/' })).toBe(0)
+    expect(await readJson(p, { pointer: '/entries/b' })).toBeUndefined()
+    expect(await readJson(p, { pointer: '/entries/b', default: null })).toBeNull()
+    const missing = file()
+    expect((await rejection(readJson(missing, { pointer: '/a' }))).code).toBe('ENOENT')
+    expect(await readJson(missing, { pointer: '/a', default: 7 })).toBe(7)
+  })
+})

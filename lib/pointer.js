@@ -1,0 +1,60 @@
+'use strict'
+// readJson(path, { pointer }): the value at an RFC 6901 pointer, found by the native engine on
+// the threadpool, so that reading one entry of a big index builds no JS object of the whole file.
+
+const { native, callNative, fromNative } = require('./native')
+const { CorruptFileError, invalidArgType, notFound } = require('./errors')
+
+function checkPointer(pointer) {
+  if (typeof pointer !== 'string') throw invalidArgType('options.pointer', 'of type string', pointer)
+  callNative(() => native.checkPointer(pointer))
+}
+
+/** What a read found, as readJson returns it: the value, else the default, else the error. */
+function foundValue(path, found, { hasDefault, fallback }) {
+  if (found.state === 'value') return JSON.parse(found.text)
+  if (hasDefault) return fallback()
+  if (found.state === 'absent') return undefined
+  throw found.state === 'missing' ? notFound(path) : new CorruptFileError(path, 'the file is empty')
+}
+
+/** A native read error; a corrupt file as readJson reports it. */
+function readError(err, path) {
+  const out = fromNative(err)
+  if (out?.code !== 'ECORRUPT') return out
+  let info
+  try {
+    info = JSON.parse(err.message)
+  } catch {
+    return out
+  }
+  const position = info.line === undefined ? undefined : { line: info.line, column: info.column, offset: info.position }
+  const detail = position
+    ? `${info.reason} at line ${info.line} column ${info.column} (position ${info.position})`
+    : info.reason
+  return new CorruptFileError(path, detail, position)
+}
+
+async function readPointer(path, pointer, read) {
+  checkPointer(pointer)
+  let found
+  try {
+    found = await native.readPointer(path, pointer)
+  } catch (err) {
+    throw readError(err, path)
+  }
+  return foundValue(path, found, read)
+}
+
+function readPointerSync(path, pointer, read) {
+  checkPointer(pointer)
+  let found
+  try {
+    found = native.readPointerSync(path, pointer)
+  } catch (err) {
+    throw readError(err, path)
+  }
+  return foundValue(path, found, read)
+}
+
+module.exports = { readPointer, readPointerSync, checkPointer }
