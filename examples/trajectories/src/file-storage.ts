@@ -1,12 +1,15 @@
 // Trajectory storage on index-lock. The public methods are those of the hand-rolled original
-// (naive-file-storage.ts); only the index internals differ: every load-change-save of
-// index.json runs under its lock (a FIFO queue in this process, flock(2) on index.json.lock
-// across processes), saves are atomic (unique temp file, fsync, rename), and a malformed index
-// is reported once and rebuilt from the trajectory files.
+// (naive-file-storage.ts); only the index internals differ: every change of index.json runs
+// under its lock (a FIFO queue in this process, flock(2) on index.json.lock across processes),
+// saves are atomic (unique temp file, fsync, rename), and a malformed index is reported once and
+// rebuilt from the trajectory files. Setting or deleting one entry is a JSON Patch / Merge Patch
+// applied natively (patchJson, mergeJson): the index, which grows with every trajectory, is never
+// parsed or stringified on the event loop for it. Only a change that needs the whole index
+// (reconcileIndex) loads it.
 import { mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
-import { CorruptFileError, readJson, withIndexLock, writeJson } from '../../../index.js'
+import { CorruptFileError, mergeJson, patchJson, readJson, withIndexLock, writeJson } from '../../../index.js'
 import {
   addMissingEntries,
   checkTrajectory,
@@ -43,9 +46,17 @@ export class FileStorage implements TrajectoryStorage {
     const path = trajectoryPath(this.layout, trajectory)
     await mkdir(dirname(path), { recursive: true })
     await this.writeTrajectory(path, trajectory)
-    await this.updateIndex((index) => {
-      index.trajectories[trajectory.id] = indexEntry(trajectory, path)
-    })
+    const entry = indexEntry(trajectory, path)
+    await this.changeIndex(() =>
+      patchJson(
+        this.layout.indexPath,
+        [
+          { op: 'add', path: `/trajectories/${pointerToken(trajectory.id)}`, value: entry },
+          { op: 'add', path: '/lastUpdated', value: new Date().toISOString() },
+        ],
+        { default: emptyIndex(), space: 2 },
+      ),
+    )
     await removeActiveCopy(this.layout, trajectory.id, path)
   }
 
@@ -59,8 +70,15 @@ export class FileStorage implements TrajectoryStorage {
   }
 
   async delete(id: string): Promise<void> {
-    await this.updateIndex(async (index) => {
-      delete index.trajectories[id]
+    await withIndexLock(this.layout.indexPath, async () => {
+      // A merge patch's null deletes the entry, and is no error where there is none.
+      await this.changeIndex(() =>
+        mergeJson(
+          this.layout.indexPath,
+          { trajectories: { [id]: null }, lastUpdated: new Date().toISOString() },
+          { default: emptyIndex(), space: 2 },
+        ),
+      )
       await removeTrajectoryFiles(this.layout, id)
     })
   }
@@ -93,6 +111,17 @@ export class FileStorage implements TrajectoryStorage {
     await writeJson(this.layout.indexPath, index, { space: 2 })
   }
 
+  /** Runs a native `change` of the index; a corrupt index is rebuilt (loadIndex) and the change run again. */
+  private async changeIndex(change: () => Promise<void>): Promise<void> {
+    try {
+      await change()
+    } catch (err) {
+      if (!(err instanceof CorruptFileError)) throw err
+      await this.updateIndex(() => {})
+      await change()
+    }
+  }
+
   /** Load, change, save while holding the index's lock: no other save, in any process, comes between. */
   private async updateIndex(change: (index: TrajectoryIndex) => void | Promise<void>): Promise<void> {
     await withIndexLock(this.layout.indexPath, async () => {
@@ -105,4 +134,9 @@ export class FileStorage implements TrajectoryStorage {
   private async writeTrajectory(path: string, trajectory: Trajectory): Promise<void> {
     await writeJson(path, trajectory, { space: 2 })
   }
+}
+
+/** `token` as one RFC 6901 pointer token. */
+function pointerToken(token: string): string {
+  return token.replaceAll('~', '~0').replaceAll('/', '~1')
 }
