@@ -20,12 +20,12 @@ interface Outcome {
 }
 
 /** The fixture under `wrap` (a command prefix that injects the fault). */
-function runUnder(wrap: string[], mode: 'batched' | 'sequential', n: number): Outcome {
+function runUnder(wrap: string[], mode: 'batched' | 'sequential', n: number, kind = 'update'): Outcome {
   const dir = tempDir('fault')
   const path = join(dir, 'index.json')
   const r = spawnSync(
     wrap[0],
-    [...wrap.slice(1), process.execPath, join(FIXTURES, 'fault-batch.cjs'), path, mode, String(n)],
+    [...wrap.slice(1), process.execPath, join(FIXTURES, 'fault-batch.cjs'), path, mode, String(n), kind],
     {
       encoding: 'utf8',
       timeout: 30_000,
@@ -90,26 +90,28 @@ describe.skipIf(!hasStrace)('a save failing at one step: batched ends where sequ
       },
     ],
   ]
-  for (const [name, wrap, check] of cases) {
-    it(name, () => {
-      const sequential = runUnder(wrap, 'sequential', 3)
-      const batched = runUnder(wrap, 'batched', 3)
-      check(sequential)
-      expect(batched.disk).toEqual(sequential.disk)
-      expect(batched.outcomes).toEqual(sequential.outcomes)
-      expect(monotone(batched.seen), JSON.stringify(batched.seen)).toBe(true)
-    })
+  for (const kind of ['update', 'patch']) {
+    for (const [name, wrap, check] of cases) {
+      it(`${name} (${kind === 'patch' ? 'patchJson, native group commit' : 'updateJson'})`, () => {
+        const sequential = runUnder(wrap, 'sequential', 3, kind)
+        const batched = runUnder(wrap, 'batched', 3, kind)
+        check(sequential)
+        expect(batched.disk).toEqual(sequential.disk)
+        expect(batched.outcomes).toEqual(sequential.outcomes)
+        expect(monotone(batched.seen), JSON.stringify(batched.seen)).toBe(true)
+      })
+    }
   }
 })
 
 describe.skipIf(!hasPrlimit)(
   'a temp write failing (file-size limit): batched ends where sequential does (needs prlimit)',
   () => {
-    it('temp write', () => {
+    it.each(['update', 'patch'])('temp write (%s)', (kind) => {
       // Pipes are not limited, so the fixture still reports; every save's write fails (EFBIG).
       const wrap = ['prlimit', '--fsize=4']
-      const sequential = runUnder(wrap, 'sequential', 3)
-      const batched = runUnder(wrap, 'batched', 3)
+      const sequential = runUnder(wrap, 'sequential', 3, kind)
+      const batched = runUnder(wrap, 'batched', 3, kind)
       expect(sequential.disk).toBeNull()
       expect(sequential.outcomes).toEqual(['EFBIG', 'EFBIG', 'EFBIG'])
       expect(batched.disk).toEqual(sequential.disk)
