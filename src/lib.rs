@@ -98,7 +98,9 @@ pub struct ResolvedTarget {
 
 #[napi]
 pub fn resolve_target(path: String) -> Result<ResolvedTarget> {
-  let resolved = path::resolve(&path)?;
+  // ESTALE: on NFS (and FUSE) another host's or process's rename can leave the lookup a stale
+  // handle for an instant; resolving again finds the new file.
+  let resolved = atomic::retry_stale(|| path::resolve(&path))?;
   let key = key_of(&resolved);
   Ok(ResolvedTarget {
     key: key.to_string_lossy().into_owned(),
@@ -116,7 +118,7 @@ pub fn current_dir() -> Result<String> {
 }
 
 fn lock_key(path: &str) -> crate::error::Result<std::path::PathBuf> {
-  Ok(key_of(&path::resolve(path)?))
+  Ok(key_of(&atomic::retry_stale(|| path::resolve(path))?))
 }
 
 /// The lock key of a resolved path: folded on a case-insensitive volume.
