@@ -7,6 +7,14 @@
  * the target, then the directory is fsynced.
  */
 
+/**
+ * `T` as a parameter's type that takes no part in inferring `T` (TypeScript's `NoInfer`, spelled
+ * so that TypeScript before 5.4 reads it too): a literal `default` such as `{ entries: {} }`
+ * must not narrow the document's type to `{ entries: {} }`. The type comes from an explicit type
+ * argument (`readJson<Index>(...)`) or an annotated mutator (`(index: Index) => ...`).
+ */
+export type Uninferred<T> = [T][T extends any ? 0 : never]
+
 /** `'exclusive'` (one holder; for writers) or `'shared'` (many holders at once; for readers). */
 export type LockMode = 'exclusive' | 'shared'
 
@@ -202,7 +210,7 @@ export interface ReadJsonOptions<T> {
  * resolve with `options.default` when given; malformed JSON and invalid UTF-8 reject with {@link CorruptFileError} and the file is
  * left as it is.
  */
-export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<T>): Promise<T>
+export declare function readJson<T = unknown>(path: string, options?: ReadJsonOptions<Uninferred<T>>): Promise<T>
 
 export interface WriteJsonOptions {
   /** See {@link NetworkFsPolicy}. Default `'warn'`. */
@@ -282,7 +290,7 @@ export interface UpdateJsonOptions<T> extends LockOptions, WriteJsonOptions {
 export declare function updateJson<T>(
   path: string,
   mutator: (current: T) => T | void | Promise<T | void>,
-  options?: UpdateJsonOptions<T>,
+  options?: UpdateJsonOptions<Uninferred<T>>,
 ): Promise<T>
 
 /** One RFC 6902 JSON Patch operation. `path` and `from` are RFC 6901 pointers; `-` appends. */
@@ -610,7 +618,7 @@ export declare function acquireSync(path: LockTarget, options?: SyncLockOptions)
 export declare function atomicWriteSync(path: string, data: string | Uint8Array, options?: AtomicWriteOptions): void
 
 /** {@link readJson} on the calling thread. */
-export declare function readJsonSync<T = unknown>(path: string, options?: ReadJsonOptions<T>): T
+export declare function readJsonSync<T = unknown>(path: string, options?: ReadJsonOptions<Uninferred<T>>): T
 
 /** {@link writeJson} on the calling thread. */
 export declare function writeJsonSync(path: string, value: unknown, options?: WriteJsonOptions): void
@@ -643,5 +651,5 @@ export interface UpdateJsonSyncOptions<T> extends SyncLockOptions, WriteJsonOpti
 export declare function updateJsonSync<T>(
   path: string,
   mutator: (current: T) => T | void,
-  options?: UpdateJsonSyncOptions<T>,
+  options?: UpdateJsonSyncOptions<Uninferred<T>>,
 ): T

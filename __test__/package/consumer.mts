@@ -47,6 +47,7 @@ import {
   type ReadJsonOptions,
   type SyncLockOptions,
   type TempFileInfo,
+  type Uninferred,
   type UpdateJsonOptions,
   type UpdateJsonSyncOptions,
   type WriteJsonOptions,
@@ -59,6 +60,9 @@ interface Index {
 }
 
 const empty = (): Index => ({ version: 1, entries: {} })
+// The document type comes from the type argument, not from a literal default.
+const notNarrowed: Uninferred<Index> = { version: 1, entries: { a: { title: 'a' } } }
+void notNarrowed
 
 export async function consumeAsync(path: string, other: string): Promise<number> {
   const mode: LockMode = 'shared'

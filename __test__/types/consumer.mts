@@ -153,3 +153,47 @@ export function whichBackend(): 'linux' | 'generic-unix' | 'windows' {
   const other: 'darwin' = backend()
   return other === 'darwin' ? b : b
 }
+
+/** What the README's samples rely on: the document type comes from a type argument or an annotated mutator, never from a literal default. */
+export async function inference(path: string): Promise<number> {
+  interface Idx {
+    entries: Record<string, { title: string }>
+  }
+  // A literal default does not narrow the type to `{ entries: {} }`: the type argument decides.
+  const read = await readJson<Idx>(path, { default: { entries: {} } })
+  read.entries['a'] = { title: 'a' }
+  const synced: Idx = readJsonSync<Idx>(path, { default: { entries: {} } })
+  // An annotated mutator decides.
+  const updated = await updateJson(
+    path,
+    (index: Idx) => {
+      index.entries['b'] = { title: 'b' }
+    },
+    { default: { entries: {} } },
+  )
+  const back: Idx = updated
+  updateJsonSync(
+    path,
+    (index: Idx) => {
+      index.entries['c'] = { title: 'c' }
+    },
+    { default: { entries: {} } },
+  )
+  // @ts-expect-error: a default that is not a document of the declared type
+  await readJson<Idx>(path, { default: { entries: 1 } })
+  await updateJson(
+    path,
+    (index) => {
+      // @ts-expect-error: with no type argument and no annotation the document is unknown
+      void index.entries
+    },
+    { default: { entries: {} } },
+  )
+  const u: unknown = await readJson(path, { default: { entries: {} } })
+  return (
+    Object.keys(read.entries).length +
+    Object.keys(synced.entries).length +
+    Object.keys(back.entries).length +
+    (u ? 1 : 0)
+  )
+}
