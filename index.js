@@ -22,6 +22,7 @@ const { update, updateRequest, updateSync } = require('./lib/update')
 const { change, changeRequest, changeSync } = require('./lib/changes')
 const { readPointer, readPointerSync } = require('./lib/pointer')
 const { inspect } = require('./lib/inspect')
+const { byteLength, lockTimes, traced } = require('./lib/diagnostics')
 const { native } = require('./lib/native')
 
 // ---------------------------------------------------------------------------------------------
@@ -32,7 +33,12 @@ async function withIndexLock(pathOrPaths, fn, options) {
   checkPaths(pathOrPaths)
   checkFunction(fn, 'fn')
   const opts = lockOptions(options)
-  return runLocked(targetsOf(pathOrPaths, opts.networkFs, false), opts, fn)
+  const targets = targetsOf(pathOrPaths, opts.networkFs, false)
+  return traced(
+    'withIndexLock',
+    () => ({ paths: [pathOrPaths].flat(), mode: opts.mode }),
+    (context) => runLocked(targets, opts, fn, lockTimes(context)),
+  )
 }
 
 /** `withIndexLock` blocking the thread for the lock; `fn` must be synchronous. */
@@ -50,8 +56,16 @@ async function acquire(pathOrPaths, options) {
   const targets = targetsOf(pathOrPaths, opts.networkFs, false)
   refuseInMutator(targets)
   refuseHeldByChain(targets, opts.mode)
-  const locks = await lockSet(targets, opts)
-  return newHandle(locks, pathsOf(pathOrPaths, targets), opts.mode)
+  return traced(
+    'acquire',
+    () => ({ paths: [pathOrPaths].flat(), mode: opts.mode }),
+    async (context) => {
+      const times = lockTimes(context)
+      const locks = await lockSet(targets, opts)
+      times?.granted()
+      return newHandle(locks, pathsOf(pathOrPaths, targets), opts.mode)
+    },
+  )
 }
 
 /** `acquire` blocking the thread for the lock. */
@@ -119,13 +133,18 @@ async function atomicWrite(path, data, options) {
   checkPath(path)
   const bytes = checkData(data)
   const { fsync, mode, networkFs } = writeOptions(options)
-  await chainWrite(
-    path,
-    () => checkedWrite(path, networkFs, () => writeBytes(path, bytes, fsync, mode)),
-    () => {
-      checkWriteFilesystem(path, networkFs)
-      writeBytesSync(path, bytes, fsync, mode)
-    },
+  await traced(
+    'atomicWrite',
+    () => ({ path, bytes: byteLength(bytes), fsync }),
+    () =>
+      chainWrite(
+        path,
+        () => checkedWrite(path, networkFs, () => writeBytes(path, bytes, fsync, mode)),
+        () => {
+          checkWriteFilesystem(path, networkFs)
+          writeBytesSync(path, bytes, fsync, mode)
+        },
+      ),
   )
 }
 
@@ -143,8 +162,14 @@ async function readJson(path, options) {
   checkPath(path)
   const o = checkOptions(options)
   const read = readDefault(o)
-  if (o.pointer !== undefined) return readPointer(path, o.pointer, read)
-  return parseJson(path, await readBytes(path), read)
+  return traced(
+    'readJson',
+    () => ({ path, pointer: o.pointer }),
+    async () => {
+      if (o.pointer !== undefined) return readPointer(path, o.pointer, read)
+      return parseJson(path, await readBytes(path), read)
+    },
+  )
 }
 
 function readJsonSync(path, options) {
@@ -161,13 +186,18 @@ async function writeJson(path, value, options) {
   const { fsync, space, networkFs } = writeOptions(options, { json: true })
   // Serialized now: the value as it is at the call, whenever the write's turn comes.
   const text = serialize(value, space)
-  await chainWrite(
-    path,
-    () => checkedWrite(path, networkFs, () => writeBytes(path, text, fsync, undefined)),
-    () => {
-      checkWriteFilesystem(path, networkFs)
-      writeBytesSync(path, text, fsync, undefined)
-    },
+  await traced(
+    'writeJson',
+    () => ({ path, bytes: byteLength(text), fsync }),
+    () =>
+      chainWrite(
+        path,
+        () => checkedWrite(path, networkFs, () => writeBytes(path, text, fsync, undefined)),
+        () => {
+          checkWriteFilesystem(path, networkFs)
+          writeBytesSync(path, text, fsync, undefined)
+        },
+      ),
   )
 }
 
@@ -181,7 +211,12 @@ function writeJsonSync(path, value, options) {
 
 /** Read-modify-write under the exclusive lock, with group commit of concurrent calls. */
 async function updateJson(path, mutator, options) {
-  return update(updateRequest(path, mutator, options, false), mutator)
+  const req = updateRequest(path, mutator, options, false)
+  return traced(
+    'updateJson',
+    () => ({ path, mode: 'exclusive' }),
+    (context) => update(req, mutator, context),
+  )
 }
 
 function updateJsonSync(path, mutator, options) {
@@ -190,7 +225,12 @@ function updateJsonSync(path, mutator, options) {
 
 /** Applies an RFC 6902 JSON Patch to the file natively, under the exclusive lock; atomic per call. */
 async function patchJson(path, operations, options) {
-  return change(changeRequest(path, 'patch', operations, options, false))
+  const req = changeRequest(path, 'patch', operations, options, false)
+  return traced(
+    'patchJson',
+    () => ({ path, mode: 'exclusive' }),
+    (context) => change(req, context),
+  )
 }
 
 function patchJsonSync(path, operations, options) {
@@ -199,7 +239,12 @@ function patchJsonSync(path, operations, options) {
 
 /** Applies an RFC 7396 JSON Merge Patch to the file natively, under the exclusive lock. */
 async function mergeJson(path, mergePatch, options) {
-  return change(changeRequest(path, 'merge', mergePatch, options, false))
+  const req = changeRequest(path, 'merge', mergePatch, options, false)
+  return traced(
+    'mergeJson',
+    () => ({ path, mode: 'exclusive' }),
+    (context) => change(req, context),
+  )
 }
 
 function mergeJsonSync(path, mergePatch, options) {

@@ -14,6 +14,7 @@ const { ioTarget } = require('./files')
 const { heldByChain, runLocked, runLockedSync } = require('./holds')
 const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
 const { armWait, beginWait, deliver, rejectCompleted, timedOut } = require('./wait')
+const { lockTimes } = require('./diagnostics')
 
 /** Most calls one batch carries: their changes cross to the native thread together. */
 const MAX_BATCH_CALLS = 64
@@ -100,10 +101,13 @@ async function applyNested(req) {
   if (outcome) throw outcomeError(outcome, req)
 }
 
-/** patchJson/mergeJson: nested in a section holding the path, or batched. */
-function change(req) {
-  if (heldByChain(req.key)) return runLocked(req.targets, req.opts, () => applyNested(req))
-  return joinChanges(req)
+/** patchJson/mergeJson: nested in a section holding the path, or batched. `context`: tracing. */
+function change(req, context = null) {
+  if (heldByChain(req.key)) {
+    if (context) context.batchSize = 1
+    return runLocked(req.targets, req.opts, () => applyNested(req), lockTimes(context))
+  }
+  return joinChanges(req, context)
 }
 
 function changeSync(req) {
@@ -114,7 +118,7 @@ function changeSync(req) {
 }
 
 /** Queues a change in the open native batch of its path (same write options), or a new one. */
-function joinChanges(req) {
+function joinChanges(req, context) {
   const { key, path, opts } = req
   const { timeoutMs } = opts
   let watch
@@ -144,7 +148,7 @@ function joinChanges(req) {
   }
   const opened = batch
   return new Promise((resolve, reject) => {
-    const entry = { req, resolve, reject, settled: false }
+    const entry = { req, resolve, reject, settled: false, context, times: lockTimes(context) }
     opened.calls.push(entry)
     const leave = (makeError) => {
       if (opened.started || entry.settled) return
@@ -159,6 +163,7 @@ function joinChanges(req) {
 function settle(entry, error) {
   if (entry.settled) return
   entry.settled = true
+  entry.times?.released()
   try {
     entry.cleanup?.()
   } catch {}
@@ -196,6 +201,8 @@ async function runChanges(batch, lock, req) {
   if (openBatches.get(req.key) === batch) openBatches.delete(req.key)
   const entries = batch.calls.filter((e) => !e.settled)
   for (const entry of entries) {
+    entry.times?.granted()
+    if (entry.context) entry.context.batchSize = entries.length
     try {
       entry.cleanup?.()
     } catch {}

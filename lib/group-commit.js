@@ -28,6 +28,7 @@ const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require(
 const { fileState, isThenable, mutateOnce } = require('./json')
 const { readTarget, writeTarget, writeTargetReleasing } = require('./files')
 const { armWait, beginWait, deliver, rejectCompleted, timedOut } = require('./wait')
+const { lockTimes } = require('./diagnostics')
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
 const MAX_BATCH_CALLS = 64
@@ -49,7 +50,7 @@ function rememberSize(key, size) {
 }
 
 /** Queues an update (see lib/update.js `updateRequest`) in the open batch of its path, or a new one. */
-function joinBatch(req, mutator) {
+function joinBatch(req, mutator, context = null) {
   const { key, path, opts } = req
   const { timeoutMs } = opts
   let watch
@@ -81,7 +82,17 @@ function joinBatch(req, mutator) {
   }
   const opened = batch
   return new Promise((resolve, reject) => {
-    const call = { mutator, read: req.read, resolve, reject, settled: false, started: false, outer: holds.getStore() }
+    const call = {
+      mutator,
+      read: req.read,
+      resolve,
+      reject,
+      settled: false,
+      started: false,
+      outer: holds.getStore(),
+      context,
+      times: lockTimes(context),
+    }
     armTurn(call)
     opened.calls.push(call)
     // A call's own timeout and signal apply until its mutator starts: while its batch waits for
@@ -132,6 +143,7 @@ function armTurn(call) {
 function settleCall(call, outcome) {
   if (call.settled) return
   call.settled = true
+  call.times?.released()
   if ('error' in outcome) deliver(outcome.error, call.reject)
   else call.resolve(outcome.value)
   stopWaiting(call)
@@ -191,6 +203,11 @@ async function runBatch(batch, lock, req) {
   batch.started = true
   if (openBatches.get(req.key) === batch) openBatches.delete(req.key)
   const calls = batch.calls.filter((c) => !c.settled)
+  for (const call of calls) {
+    if (call.context === null) continue
+    call.times.granted()
+    call.context.batchSize = calls.length
+  }
   const after = []
   try {
     if (calls.length > 0) await commit(calls, req, after, lock)
@@ -270,7 +287,10 @@ async function commit(calls, req, after, lock) {
     try {
       await write(top.text, draining)
       saved = top
-      for (const d of group) settle(d.call, { value: d.state.value })
+      for (const d of group) {
+        if (d.call.context) d.call.context.bytes = Buffer.byteLength(top.text)
+        settle(d.call, { value: d.state.value })
+      }
       return
     } catch (err) {
       failure = err
@@ -303,6 +323,7 @@ async function commit(calls, req, after, lock) {
         try {
           await write(state.text)
           saved = state
+          if (d.call.context) d.call.context.bytes = Buffer.byteLength(state.text)
           settle(d.call, { value: state.value })
         } catch (err) {
           settle(d.call, { error: err })

@@ -175,10 +175,11 @@ function idle(hold) {
  * Runs `fn` under the locks of `targets`. Reentrant for the same async chain: nested calls on a
  * held path run one at a time, in call order, and the section releases once they are done.
  */
-async function runLocked(targets, opts, fn) {
+async function runLocked(targets, opts, fn, times = null) {
   const store = holds.getStore()
   const { plan, taken, locks } =
     enterNow(store, targets, opts) ?? (await enterSection(store, targets, opts, Date.now()))
+  times?.granted()
   const mine = newHold(plan.of)
   try {
     return await holds.run(childStore(store, targets, mine), fn)
@@ -188,6 +189,7 @@ async function runLocked(targets, opts, fn) {
     while (mine.busy || mine.writes > 0) await idle(mine)
     mine.active = false
     releaseAll(locks)
+    times?.released()
     for (const hold of taken) endTurn(hold)
   }
 }

@@ -10,6 +10,7 @@ const { readDefault, fileState, mutateOnce } = require('./json')
 const { ioTarget, readTarget, readTargetSync, writeTarget, writeTargetSync } = require('./files')
 const { holds, asMutator, checkSyncResult, endTurn, heldByChain, runLocked, runLockedSync } = require('./holds')
 const { joinBatch } = require('./group-commit')
+const { lockTimes } = require('./diagnostics')
 
 /**
  * The checked request of an update: `{ path, key, targets, opts, read, space, file }`, where
@@ -31,11 +32,15 @@ function updateRequest(path, mutator, options, sync) {
   return { path, key: targets[0].key, targets, opts, read, space, file: ioTarget(path, targets[0].io, fsync) }
 }
 
-function update(req, mutator) {
+/** `context`: the tracing context (lib/diagnostics.js) to measure into, or null. */
+function update(req, mutator, context = null) {
   // Inside a section that holds the path: take a turn among its nested calls (no group commit),
   // or be refused (inside a mutator of the path, or in a shared hold).
-  if (heldByChain(req.key)) return runLocked(req.targets, req.opts, () => updateNested(req, mutator))
-  return joinBatch(req, mutator)
+  if (heldByChain(req.key)) {
+    if (context) context.batchSize = 1
+    return runLocked(req.targets, req.opts, () => updateNested(req, mutator), lockTimes(context))
+  }
+  return joinBatch(req, mutator, context)
 }
 
 /**

@@ -5,6 +5,7 @@
 
 const { native } = require('./native')
 const { AbortError, LockTimeoutError } = require('./errors')
+const { watchWait } = require('./diagnostics')
 
 // setTimeout fires at once for delays above this; longer timeouts are as good as forever.
 const TIMER_MAX_MS = 2 ** 31 - 1
@@ -138,8 +139,11 @@ function armWait(watch, { timeoutMs, signal }, makeTimeout, leave) {
   const ms = timeoutMs === 0 ? null : finiteTimeout(timeoutMs)
   const timer = ms === null ? null : setTimeout(() => leave(makeTimeout), ms)
   if (signal) watch.onAbort = () => leave(() => new AbortError(signal, watch.path))
+  // NODE_DEBUG=index-lock: a long wait names who holds the lock (the timeout's own description).
+  const unlog = watchWait(() => completed(makeTimeout()))
   return () => {
     if (timer) clearTimeout(timer)
+    unlog()
     watch.unwatch()
   }
 }
