@@ -158,11 +158,13 @@ describe('npm pack', () => {
         'binding.d.ts',
         'binding.js',
         BINARY,
+        'index.d.mts',
         'index.d.ts',
         'index.js',
         'index.mjs',
         ...[
           'changes',
+          'diagnostics',
           'errors',
           'files',
           'group-commit',
@@ -201,16 +203,19 @@ describe('npm pack', () => {
     // about, as npm 11's allowScripts does) in a user's project.
     const installTime = ['preinstall', 'install', 'postinstall', 'prepare']
     expect(Object.keys(pkg.scripts ?? {}).filter((s) => installTime.includes(s))).toEqual([])
-    // "types" first: TypeScript takes the first condition that matches.
-    expect(Object.keys(pkg.exports['.'])).toEqual(['types', 'import', 'require', 'default'])
+    // Types per condition, "types" first in each: an ESM import gets ESM types (index.d.mts), a
+    // require CommonJS ones, so neither masquerades as the other.
+    expect(Object.keys(pkg.exports['.'])).toEqual(['import', 'require', 'default'])
     expect(pkg.exports['.']).toEqual({
-      types: './index.d.ts',
-      import: './index.mjs',
-      require: './index.js',
+      import: { types: './index.d.mts', default: './index.mjs' },
+      require: { types: './index.d.ts', default: './index.js' },
       default: './index.js',
     })
     expect(pkg.exports['./package.json']).toBe('./package.json')
-    for (const target of Object.values(pkg.exports['.']) as string[]) {
+    const targets = Object.values(pkg.exports['.']).flatMap((t) =>
+      typeof t === 'string' ? [t] : Object.values(t as Record<string, string>),
+    )
+    for (const target of targets) {
       expect(packedFiles).toContain(`package/${target.slice(2)}`)
     }
   })

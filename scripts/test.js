@@ -63,6 +63,9 @@ step('clippy', 'cargo', ['clippy', '--all-targets', '--', '-D', 'warnings'])
 step('cargo test', 'cargo', ['test'], cargoCounts)
 step('lint and format check (biome)', bin('biome'), ['ci', '.'])
 step('typecheck (strict consumer of index.d.ts)', bin('tsc'), ['-p', join('__test__', 'types', 'tsconfig.json')])
+// The packed package's types resolve for every module mode (node10, node16 from CJS and from
+// ESM, bundler): no "masquerading as CJS".
+step('types resolution (arethetypeswrong)', bin('attw'), ['--pack', '.'])
 
 // The other platforms' code, where this machine can check it (scripts/platform-tools.sh installs
 // the targets; .ci/run always does). macOS and Windows code is linted per target; musl's unit
