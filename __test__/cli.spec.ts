@@ -402,7 +402,7 @@ describe('index-lock status', () => {
   })
 
   it("a long name's hashed sidecar is the one status inspects (directory there: exit 2 naming it)", async () => {
-    // README's protocol: names over 250 bytes lock on <first 200 bytes>.<16 hex of SHA-256>.lock.
+    // docs/protocol.md: names over 250 bytes lock on <first 200 bytes>.<16 hex of SHA-256>.lock.
     const file = dataFile('{}')
     const name = 'n'.repeat(252)
     const long = join(dirname(file), name)

@@ -149,7 +149,7 @@ describe('a write a section does not await', () => {
       await slow
     })
     // The write did not wait for the slow update's turn. (The section's own fn is not serialized
-    // against its nested calls, as README says, so which of the two the file ends with depends
+    // against its nested calls, as docs/api.md says, so which of the two the file ends with depends
     // on whether the update read before the write landed.)
     expect(order).toEqual(['write', 'update'])
     expect((await readJson<{ n?: number }>(p)).n).toBe(1)

@@ -1,5 +1,5 @@
 // The uncontended hot path keeps the sidecar's descriptor open between holds and reuses a path's
-// resolved lock key for a short while (see README "Performance"). Neither may ever make two
+// resolved lock key for a short while (see docs/protocol.md). Neither may ever make two
 // holders of one file: a sidecar deleted or replaced between holds is noticed by the next
 // acquisition, a key is resolved again once its trust time is over, and kept descriptors are
 // closed soon after the path goes idle.

@@ -155,7 +155,7 @@ describe('inspect()', () => {
         holders: [{ pid: null, mode: 'shared', cmdline: null }],
       })
     } else {
-      // A shared try-lock does not see shared holders (README "Guarantees and limits").
+      // A shared try-lock does not see shared holders (docs/guarantees.md).
       expect(report.lock).toMatchObject({ held: false, mode: null, holders: [] })
     }
   })
@@ -213,7 +213,7 @@ describe('inspect()', () => {
     expect(r.inspected).toBeGreaterThan(50)
     expect(r.tries).toBeGreaterThan(50)
     // Held (exit 1), where the shared holder can be seen without a lock; a shared try-lock
-    // cannot see it (README "Guarantees and limits").
+    // cannot see it (docs/guarantees.md).
     expect(r.codes).toEqual(LOOK_TAKES_NO_LOCK ? [1, 1, 1] : [0, 0, 0])
     expect(r.nulls).toBe(0)
   })
@@ -227,8 +227,7 @@ describe('inspect()', () => {
   })
 
   // Where the OS tells who holds a lock only to a lock of its own (a shared try-lock), an
-  // exclusive try that lands in its microseconds finds the lock taken (README "Guarantees and
-  // limits").
+  // exclusive try that lands in its microseconds finds the lock taken (docs/guarantees.md).
   it.skipIf(!LOOK_TAKES_NO_LOCK)(
     'never makes an exclusive request fail: a child trying exclusive over and over, inspect() and status in a loop',
     async () => {

@@ -392,7 +392,7 @@ describe('scale', () => {
   it('thousands of distinct paths do not exhaust file descriptors', async () => {
     const dir = tempDir()
     // Descriptors on this test's files only: other tests' released sidecars may still be kept
-    // open for their ~1 s (README "Lock protocol") and close while this test counts.
+    // open for their ~1 s (docs/protocol.md) and close while this test counts.
     const fds = () =>
       readdirSync('/proc/self/fd').filter((fd) => {
         try {

@@ -353,7 +353,7 @@ describe.skipIf(missing.length > 0)(
         await killAtRandom([w])
         const acked = acks(w)
         await clearCache(bed)
-        // README: an older version or an empty file; readJson reads an empty or missing file as
+        // docs/guarantees.md: an older version or an empty file; readJson reads an empty or missing file as
         // its default and rejects a torn one.
         const index = (await readJson(join(bed.root, 'i.json'), { default: { entries: {} } })) as {
           entries: Record<string, number>

@@ -92,8 +92,8 @@ describe('a relative path whose working directory is renamed away', () => {
     renameSync(d, join(base, 'data.old'))
     mkdirSync(d)
     writeFileSync(join(d, 'index.json'), '{"n":1}')
-    // Past the 100 ms a released sidecar descriptor and a resolved key are trusted (README,
-    // "Lock protocol").
+    // Past the 100 ms a released sidecar descriptor and a resolved key are trusted
+    // (docs/protocol.md).
     await new Promise((resolve) => setTimeout(resolve, 150))
     child.child.kill('SIGUSR2')
     await child.line('HELD')

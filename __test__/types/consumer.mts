@@ -154,7 +154,7 @@ export function whichBackend(): 'linux' | 'generic-unix' | 'windows' {
   return other === 'darwin' ? b : b
 }
 
-/** What the README's samples rely on: the document type comes from a type argument or an annotated mutator, never from a literal default. */
+/** What the samples of README.md and docs/ rely on: the document type comes from a type argument or an annotated mutator, never from a literal default. */
 export async function inference(path: string): Promise<number> {
   interface Idx {
     entries: Record<string, { title: string }>
