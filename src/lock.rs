@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::sys;
 
-pub use crate::sys::Holder;
-
-/// How a lock is held: many shared holders at once, or one exclusive holder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-  Shared,
-  Exclusive,
-}
+pub use crate::sys::{Holder, Mode};
 
 impl Mode {
   pub fn index(self) -> usize {

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cached, Holder, Probe};
+use super::{Cached, Holder, Mode, Probe};
 use crate::error::Result;
-use crate::lock::Mode;
 
 pub use super::polling::*;
 pub use super::unix::*;

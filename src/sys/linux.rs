@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use fs4::FileExt;
 
-use super::{Cached, Holder, Probe};
+use super::{Cached, Holder, Mode, Probe};
 use crate::error::Result;
-use crate::lock::Mode;
 
 pub use super::unix::*;
 

@@ -79,7 +79,15 @@ fn forced_fold() -> bool {
 }
 
 use crate::fstype::Coherence;
-use crate::lock::Mode;
+
+/// How a lock is held: many shared holders at once, or one exclusive holder. Defined here, at the
+/// bottom, because the backends take and report it (`try_lock`, `wait_lock`, `Holder`); the rest
+/// of the crate knows it as `lock::Mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+  Shared,
+  Exclusive,
+}
 
 /// A process holding a lock, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

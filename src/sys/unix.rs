@@ -10,8 +10,8 @@ use std::path::Path;
 
 use fs4::{FileExt, TryLockError};
 
+use super::Mode;
 use crate::error::{Error, Result};
-use crate::lock::Mode;
 
 /// Error numbers for conditions the crate detects itself (a directory where a file should be, a
 /// symlink loop, a lock file replaced too often); each backend gives them the value its

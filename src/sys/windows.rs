@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation as W;
 use windows_sys::Win32::Storage::FileSystem as FS;
 
-use super::{Cached, Holder, Probe};
+use super::{Cached, Holder, Mode, Probe};
 use crate::error::{Error, Result};
 use crate::fstype::Coherence;
-use crate::lock::Mode;
 
 pub use super::polling::*;
 
