@@ -487,11 +487,286 @@ pub fn is_stale(e: &io::Error) -> bool {
 
 /// Node's `errno` (negative), code and text for an OS error number.
 pub fn translate(raw: i32) -> Option<(i32, &'static str, &'static str)> {
-  crate::error::ERRNOS
+  ERRNOS
     .iter()
     .find(|(n, _, _)| *n == raw)
     .map(|&(n, name, text)| (-n, name, text))
 }
+
+/// errno values and the names and short texts libuv (and so Node) uses for them: every errno
+/// Node names (`os.constants.errno`, `util.getSystemErrorMap()`), so no OS error reaches JS as a
+/// bare number. Texts of errnos libuv has no text for follow strerror. Windows codes are named in
+/// `windows.rs`.
+const ERRNOS: &[(i32, &str, &str)] = &[
+  (libc::E2BIG, "E2BIG", "argument list too long"),
+  (libc::EACCES, "EACCES", "permission denied"),
+  (libc::EADDRINUSE, "EADDRINUSE", "address already in use"),
+  (
+    libc::EADDRNOTAVAIL,
+    "EADDRNOTAVAIL",
+    "address not available",
+  ),
+  (
+    libc::EAFNOSUPPORT,
+    "EAFNOSUPPORT",
+    "address family not supported",
+  ),
+  (libc::EAGAIN, "EAGAIN", "resource temporarily unavailable"),
+  (libc::EALREADY, "EALREADY", "connection already in progress"),
+  (libc::EBADF, "EBADF", "bad file descriptor"),
+  (libc::EBADMSG, "EBADMSG", "bad message"),
+  (libc::EBUSY, "EBUSY", "resource busy or locked"),
+  (libc::ECANCELED, "ECANCELED", "operation canceled"),
+  (libc::ECHILD, "ECHILD", "no child processes"),
+  (
+    libc::ECONNABORTED,
+    "ECONNABORTED",
+    "software caused connection abort",
+  ),
+  (libc::ECONNREFUSED, "ECONNREFUSED", "connection refused"),
+  (libc::ECONNRESET, "ECONNRESET", "connection reset by peer"),
+  (libc::EDEADLK, "EDEADLK", "resource deadlock avoided"),
+  (
+    libc::EDESTADDRREQ,
+    "EDESTADDRREQ",
+    "destination address required",
+  ),
+  (libc::EDOM, "EDOM", "numerical argument out of domain"),
+  (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+  (libc::EEXIST, "EEXIST", "file already exists"),
+  (
+    libc::EFAULT,
+    "EFAULT",
+    "bad address in system call argument",
+  ),
+  (libc::EFBIG, "EFBIG", "file too large"),
+  (libc::EHOSTDOWN, "EHOSTDOWN", "host is down"),
+  (libc::EHOSTUNREACH, "EHOSTUNREACH", "host is unreachable"),
+  (libc::EIDRM, "EIDRM", "identifier removed"),
+  (libc::EILSEQ, "EILSEQ", "illegal byte sequence"),
+  (
+    libc::EINPROGRESS,
+    "EINPROGRESS",
+    "operation now in progress",
+  ),
+  (libc::EINTR, "EINTR", "interrupted system call"),
+  (libc::EINVAL, "EINVAL", "invalid argument"),
+  (libc::EIO, "EIO", "i/o error"),
+  (libc::EISCONN, "EISCONN", "socket is already connected"),
+  (libc::EISDIR, "EISDIR", "illegal operation on a directory"),
+  (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
+  (libc::EMFILE, "EMFILE", "too many open files"),
+  (libc::EMLINK, "EMLINK", "too many links"),
+  (libc::EMSGSIZE, "EMSGSIZE", "message too long"),
+  (libc::EMULTIHOP, "EMULTIHOP", "multihop attempted"),
+  (libc::ENAMETOOLONG, "ENAMETOOLONG", "name too long"),
+  (libc::ENETDOWN, "ENETDOWN", "network is down"),
+  (libc::ENETRESET, "ENETRESET", "connection reset by network"),
+  (libc::ENETUNREACH, "ENETUNREACH", "network is unreachable"),
+  (libc::ENFILE, "ENFILE", "file table overflow"),
+  (libc::ENOBUFS, "ENOBUFS", "no buffer space available"),
+  (libc::ENODATA, "ENODATA", "no data available"),
+  (libc::ENODEV, "ENODEV", "no such device"),
+  (libc::ENOENT, "ENOENT", "no such file or directory"),
+  (libc::ENOEXEC, "ENOEXEC", "exec format error"),
+  (libc::ENOLCK, "ENOLCK", "no locks available"),
+  (libc::ENOLINK, "ENOLINK", "link has been severed"),
+  (libc::ENOMEM, "ENOMEM", "not enough memory"),
+  (libc::ENOMSG, "ENOMSG", "no message of desired type"),
+  (libc::ENOPROTOOPT, "ENOPROTOOPT", "protocol not available"),
+  (libc::ENOSPC, "ENOSPC", "no space left on device"),
+  (libc::ENOSR, "ENOSR", "out of streams resources"),
+  (libc::ENOSTR, "ENOSTR", "device not a stream"),
+  (libc::ENOSYS, "ENOSYS", "function not implemented"),
+  (libc::ENOTCONN, "ENOTCONN", "socket is not connected"),
+  (libc::ENOTDIR, "ENOTDIR", "not a directory"),
+  (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
+  (libc::ENOTSOCK, "ENOTSOCK", "socket operation on non-socket"),
+  (
+    libc::ENOTSUP,
+    "ENOTSUP",
+    "operation not supported on socket",
+  ),
+  (libc::ENOTTY, "ENOTTY", "inappropriate ioctl for device"),
+  (libc::ENXIO, "ENXIO", "no such device or address"),
+  (
+    libc::EOVERFLOW,
+    "EOVERFLOW",
+    "value too large for defined data type",
+  ),
+  (libc::EPERM, "EPERM", "operation not permitted"),
+  (libc::EPIPE, "EPIPE", "broken pipe"),
+  (libc::EPROTO, "EPROTO", "protocol error"),
+  (
+    libc::EPROTONOSUPPORT,
+    "EPROTONOSUPPORT",
+    "protocol not supported",
+  ),
+  (
+    libc::EPROTOTYPE,
+    "EPROTOTYPE",
+    "protocol wrong type for socket",
+  ),
+  (libc::ERANGE, "ERANGE", "result too large"),
+  (libc::EROFS, "EROFS", "read-only file system"),
+  (
+    libc::ESHUTDOWN,
+    "ESHUTDOWN",
+    "cannot send after transport endpoint shutdown",
+  ),
+  (
+    libc::ESOCKTNOSUPPORT,
+    "ESOCKTNOSUPPORT",
+    "socket type not supported",
+  ),
+  (libc::ESPIPE, "ESPIPE", "invalid seek"),
+  (libc::ESRCH, "ESRCH", "no such process"),
+  (libc::ESTALE, "ESTALE", "stale file handle"),
+  (libc::ETIME, "ETIME", "timer expired"),
+  (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
+  (libc::ETXTBSY, "ETXTBSY", "text file is busy"),
+  (libc::EXDEV, "EXDEV", "cross-device link not permitted"),
+  // Not named by Node, but met on Linux filesystems (a dead FUSE or network mount, removable
+  // media, keyrings of encrypted directories, a corrupted filesystem).
+  #[cfg(target_os = "linux")]
+  (libc::ENONET, "ENONET", "machine is not on the network"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTEIO, "EREMOTEIO", "remote I/O error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
+  #[cfg(target_os = "linux")]
+  (libc::ECOMM, "ECOMM", "communication error on send"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOMEDIUM, "ENOMEDIUM", "no medium found"),
+  #[cfg(target_os = "linux")]
+  (libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOKEY, "ENOKEY", "required key not available"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EKEYREJECTED,
+    "EKEYREJECTED",
+    "key was rejected by service",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTE, "EREMOTE", "object is remote"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EHWPOISON,
+    "EHWPOISON",
+    "memory page has hardware error",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERFKILL,
+    "ERFKILL",
+    "operation not possible due to rf-kill",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EOWNERDEAD, "EOWNERDEAD", "owner died"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ENOTRECOVERABLE,
+    "ENOTRECOVERABLE",
+    "state not recoverable",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOPKG, "ENOPKG", "package not installed"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTNAM, "ENOTNAM", "not a XENIX named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EISNAM, "EISNAM", "is a named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EXFULL, "EXFULL", "exchange full"),
+  #[cfg(target_os = "linux")]
+  (libc::ECHRNG, "ECHRNG", "channel number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2NSYNC, "EL2NSYNC", "level 2 not synchronized"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3HLT, "EL3HLT", "level 3 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3RST, "EL3RST", "level 3 reset"),
+  #[cfg(target_os = "linux")]
+  (libc::ELNRNG, "ELNRNG", "link number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOCSI, "ENOCSI", "no CSI structure available"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2HLT, "EL2HLT", "level 2 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADE, "EBADE", "invalid exchange"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADR, "EBADR", "invalid request descriptor"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOANO, "ENOANO", "no anode"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADRQC, "EBADRQC", "invalid request code"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADSLT, "EBADSLT", "invalid slot"),
+  #[cfg(target_os = "linux")]
+  (libc::EBFONT, "EBFONT", "bad font file format"),
+  #[cfg(target_os = "linux")]
+  (libc::EADV, "EADV", "advertise error"),
+  #[cfg(target_os = "linux")]
+  (libc::ESRMNT, "ESRMNT", "srmount error"),
+  #[cfg(target_os = "linux")]
+  (libc::EDOTDOT, "EDOTDOT", "RFS specific error"),
+  #[cfg(target_os = "linux")]
+  (libc::ENAVAIL, "ENAVAIL", "no XENIX semaphores available"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBACC,
+    "ELIBACC",
+    "can not access a needed shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBBAD,
+    "ELIBBAD",
+    "accessing a corrupted shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ELIBSCN, "ELIBSCN", ".lib section in a.out corrupted"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBMAX,
+    "ELIBMAX",
+    "attempting to link in too many shared libraries",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBEXEC,
+    "ELIBEXEC",
+    "cannot exec a shared library directly",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERESTART,
+    "ERESTART",
+    "interrupted system call should be restarted",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUSERS, "EUSERS", "too many users"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ETOOMANYREFS,
+    "ETOOMANYREFS",
+    "too many references: cannot splice",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTBLK, "ENOTBLK", "block device required"),
+];
 
 /// A file name from bytes (Unix names are any bytes but `/` and NUL).
 pub fn os_string(bytes: Vec<u8>) -> OsString {
