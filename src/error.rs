@@ -106,6 +106,11 @@ impl Error {
     }
   }
 
+  /// The failed system call a platform function reports (`sys::OsError`), at `path`.
+  pub fn os(e: crate::sys::OsError, path: &Path) -> Self {
+    Self::io(e.source, e.syscall, path)
+  }
+
   /// An OS error from a bare errno value (for conditions we detect ourselves, e.g. `EISDIR`: pass
   /// `sys::errno::*`, which every OS names the same).
   pub fn errno(errno: i32, syscall: &'static str, path: &Path) -> Self {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// What flock(2) on a filesystem can be trusted with.
@@ -255,7 +255,14 @@ pub fn identify(dir: &Path) -> Result<FsInfo> {
     options,
     mount_point,
     verdict,
-  } = sys::probe_fs(dir)?;
+  } = sys::probe_fs(dir).map_err(|e| match e.raw_os_error() {
+    // A NUL byte in the path (see `sys::statfs`).
+    None if e.kind() == std::io::ErrorKind::InvalidInput => Error::InvalidArgValue {
+      name: "path",
+      reason: "must be a string without null bytes".into(),
+    },
+    _ => Error::io(e, "statfs", dir),
+  })?;
   // Crash tests of the warning path impersonate a network filesystem.
   #[cfg(feature = "fault-injection")]
   let fstype = std::env::var("INDEX_LOCK_FAKE_FSTYPE").unwrap_or(fstype);

@@ -59,7 +59,7 @@ impl OsLock {
     if self.named_at.elapsed() < TRUST_NAME_FOR {
       return Ok(true);
     }
-    let named = sys::still_named(&self.file, sidecar)?;
+    let named = still_named(&self.file, sidecar)?;
     if named {
       self.named_at = Instant::now();
     }
@@ -76,7 +76,14 @@ impl OsLock {
 /// Opens the sidecar (see `sys::open_sidecar`), retrying a stale handle, and once more after
 /// closing the descriptors kept from earlier holds where the process ran out of descriptors.
 fn open(sidecar: &Path) -> Result<File> {
-  crate::spare::freeing_kept(|| crate::atomic::retry_stale(|| sys::open_sidecar(sidecar)))
+  crate::spare::freeing_kept(|| {
+    crate::atomic::retry_stale(|| sys::open_sidecar(sidecar).map_err(|e| Error::os(e, sidecar)))
+  })
+}
+
+/// Whether `sidecar` still names the inode `file` has open (`sys::still_named`).
+fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
+  sys::still_named(file, sidecar).map_err(|e| Error::os(e, sidecar))
 }
 
 /// Prepares what interrupts an abandoned wait; call before starting a thread that `interrupt`
@@ -102,7 +109,9 @@ fn flock_on(
 ) -> Result<bool> {
   match take(file) {
     Err(e) if sys::needs_writable(&e) => {
-      *file = crate::spare::freeing_kept(|| sys::open_sidecar_writable(sidecar))?;
+      *file = crate::spare::freeing_kept(|| {
+        sys::open_sidecar_writable(sidecar).map_err(|e| Error::os(e, sidecar))
+      })?;
       take(file).map_err(|e| Error::io(e, "flock", sidecar))
     }
     r => r.map_err(|e| Error::io(e, "flock", sidecar)),
@@ -116,7 +125,7 @@ pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
     if !flock_on(&mut file, sidecar, |f| sys::try_lock(f, mode))? {
       return Ok(None);
     }
-    if sys::still_named(&file, sidecar)? {
+    if still_named(&file, sidecar)? {
       return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
@@ -160,7 +169,7 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
     if !flock_on(&mut file, sidecar, |f| sys::wait_lock(f, mode, abandoned))? {
       return Ok(None);
     }
-    if sys::still_named(&file, sidecar)? {
+    if still_named(&file, sidecar)? {
       return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
@@ -176,7 +185,7 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
 /// Who holds the lock on `sidecar` where `holders` listed nobody, told without ever taking it
 /// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing.
 pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
-  sys::probe(sidecar)
+  sys::probe(sidecar).map_err(|e| Error::os(e, sidecar))
 }
 
 /// The processes waiting for the lock on `sidecar`; `None` where the OS cannot tell (only Linux

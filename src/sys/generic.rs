@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cached, Holder, Mode, Probe};
-use crate::error::Result;
+use super::{Cached, Holder, Mode, OsResult, Probe};
 
 pub use super::polling::*;
 pub use super::unix::*;
@@ -24,14 +23,14 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
 /// Who holds the lock on `sidecar` (for `inspect`, which has no holder list here): F_GETLK, which
 /// takes no lock and sees flocks on macOS and the BSDs, where one lock list holds both kinds.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   test_lock(sidecar)
 }
 
 /// On a Linux kernel F_GETLK cannot see flocks, so this build (which stands in for macOS in tests)
 /// sees only an exclusive holder, with a shared try-lock.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   probe_shared(sidecar)
 }
 
@@ -78,7 +77,7 @@ fn c_chars(chars: &[libc::c_char]) -> String {
 /// macOS's statfs names the filesystem (`apfs`, `nfs`, `smbfs`, `macfuse`, ...) and says
 /// whether it is local (`MNT_LOCAL`).
 #[cfg(target_vendor = "apple")]
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+pub fn probe_fs(dir: &Path) -> std::io::Result<Probe> {
   let st = statfs(dir)?;
   let fstype = c_chars(&st.f_fstypename);
   let mount_point = Some(PathBuf::from(c_chars(&st.f_mntonname)));
@@ -111,7 +110,7 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
 
 /// Elsewhere statfs has only the type number; the type table names it.
 #[cfg(not(target_vendor = "apple"))]
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+pub fn probe_fs(dir: &Path) -> std::io::Result<Probe> {
   #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
   let magic = statfs(dir)?.f_type as u64;
   Ok(Probe {

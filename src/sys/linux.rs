@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use fs4::FileExt;
 
-use super::{Cached, Holder, Mode, Probe};
-use crate::error::Result;
+use super::{Cached, Holder, Mode, OsResult, Probe};
 
 pub use super::unix::*;
 
@@ -233,7 +232,7 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
 /// Who holds the lock on `sidecar` where `holders` listed nobody (for `inspect`). Where
 /// /proc/locks shows every flock that could be on the sidecar it is free, and nothing is tried;
 /// elsewhere a shared try-lock (`probe_shared`) sees an exclusive holder that /proc/locks hides.
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   if proc_locks_shows_all(sidecar) {
     return Ok(None);
   }
@@ -360,7 +359,7 @@ pub fn thread_id() -> u64 {
 
 /// The statfs magic, and the mount's type name and options from /proc/self/mountinfo (it tells
 /// FUSE backends apart, e.g. `fuse.sshfs`), else the type the magic names.
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+pub fn probe_fs(dir: &Path) -> io::Result<Probe> {
   #[allow(clippy::unnecessary_cast)]
   let magic = statfs(dir)?.f_type as u64;
   let mount = fs::read_to_string("/proc/self/mountinfo")

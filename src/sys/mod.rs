@@ -13,6 +13,10 @@
 //!   network detection; a rename that waits out other processes' open handles for a bounded time.
 //!
 //! Each backend module defines the same names; `pub use imp::*` makes them this module's.
+//!
+//! This is the bottom layer: it uses nothing of the crate above it. Its functions fail with a
+//! plain `io::Error` (or an `OsError`, which also names the failed call); the caller adds the path
+//! and makes it an `error::Error`.
 
 #[cfg(unix)]
 mod unix;
@@ -79,6 +83,26 @@ fn forced_fold() -> bool {
 }
 
 use crate::fstype::Coherence;
+
+/// A failed call of a function here that makes more than one system call: the OS error, and
+/// which call it was (`"open"`, `"fstat"`, ...), a fact only this layer has. The caller adds the
+/// path it reports (`error::Error::os`). A function that makes one call returns `io::Result`,
+/// and its caller names the call. (Backends share signatures: where one backend makes several
+/// calls, every backend's version returns `OsResult`.)
+#[derive(Debug)]
+pub struct OsError {
+  pub syscall: &'static str,
+  pub source: std::io::Error,
+}
+
+pub type OsResult<T> = std::result::Result<T, OsError>;
+
+impl OsError {
+  /// `map_err(OsError::on("fstat"))`: the error of that call.
+  pub fn on(syscall: &'static str) -> impl FnOnce(std::io::Error) -> OsError {
+    move |source| OsError { syscall, source }
+  }
+}
 
 /// How a lock is held: many shared holders at once, or one exclusive holder. Defined here, at the
 /// bottom, because the backends take and report it (`try_lock`, `wait_lock`, `Holder`); the rest
