@@ -271,7 +271,12 @@ pub const CACHED_READ_MAX: usize = 1 << 20;
 /// `sys::read_cached`). Anything else, errors included, is `WouldBlock`, for `read` on the
 /// threadpool to do and report exactly as before.
 pub fn read_cached(given: &str, pinned: bool) -> sys::Cached {
-  sys::read_cached(Path::new(given), CACHED_READ_MAX, !pinned)
+  sys::read_cached(
+    Path::new(given),
+    CACHED_READ_MAX,
+    !pinned,
+    crate::fstype::serves_cached_reads,
+  )
 }
 
 /// Refuses `path`, a file an update resolved (and locked) at its call (`pinned`), if it resolves

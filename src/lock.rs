@@ -183,8 +183,18 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
 }
 
 /// Who holds the lock on `sidecar` where `holders` listed nobody, told without ever taking it
-/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing.
+/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing. Where
+/// the holder list shows every flock that could be on the sidecar (Linux's /proc/locks, seen
+/// from the initial pid namespace, on a filesystem whose flocks all go through this kernel), it
+/// is free, and nothing is tried.
 pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+  if sys::lists_every_holder()
+    && sidecar
+      .parent()
+      .is_some_and(crate::fstype::flocks_stay_in_kernel)
+  {
+    return Ok(None);
+  }
   sys::probe(sidecar).map_err(|e| Error::os(e, sidecar))
 }
 

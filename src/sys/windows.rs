@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation as W;
 use windows_sys::Win32::Storage::FileSystem as FS;
 
-use super::{Cached, Holder, Mode, OsError, OsResult, Probe};
-use crate::fstype::Coherence;
+use super::{Cached, Holder, Locality, Mode, OsError, OsResult, Probe};
 
 pub use super::polling::*;
 
@@ -758,6 +757,11 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
+/// No holder list, so not every holder is in it.
+pub fn lists_every_holder() -> bool {
+  false
+}
+
 /// Nor its waiters: `None`, unknown.
 pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
   None
@@ -797,11 +801,8 @@ fn is_unc(dir: &Path) -> bool {
   )
 }
 
-/// The volume holding `dir`: its root, file system name (`NTFS`, `ReFS`, `FAT32`) and drive type.
-/// A UNC path or a mapped network drive (`DRIVE_REMOTE`) is an SMB share: LockFileEx there is
-/// carried to the server only for clients of that one server, and sync clients and other
-/// protocols behind it do not see it, so the same network-filesystem policy as for SMB on Unix
-/// applies. Fails only where the volume root cannot be found (reported as `statfs`'s failure).
+/// The volume holding `dir`: its root, file system name (`NTFS`, `ReFS`, `FAT32`), and whether it
+/// is a network drive (a UNC path, or a mapped drive: `DRIVE_REMOTE`). Fails only where the volume root cannot be found (reported as `statfs`'s failure).
 pub fn probe_fs(dir: &Path) -> io::Result<Probe> {
   let path = wide(dir);
   let mut root = vec![0u16; 1024];
@@ -832,21 +833,13 @@ pub fn probe_fs(dir: &Path) -> io::Result<Probe> {
   };
   // SAFETY: valid NUL-terminated input.
   let drive = unsafe { FS::GetDriveTypeW(root_w.as_ptr()) };
-  let verdict =
-    if is_unc(dir) || drive == windows_sys::Win32::System::WindowsProgramming::DRIVE_REMOTE {
-      Some((
-        Coherence::Unsafe,
-        "network share (SMB): its locks do not exclude writers that reach the files another way",
-      ))
-    } else {
-      None
-    };
+  let remote = drive == windows_sys::Win32::System::WindowsProgramming::DRIVE_REMOTE;
   Ok(Probe {
     magic: 0,
-    fstype,
+    fstype: Some(fstype),
     options: String::new(),
     mount_point: Some(PathBuf::from(root_str)),
-    verdict,
+    locality: Locality::NetworkDrive(is_unc(dir) || remote),
   })
 }
 
@@ -858,6 +851,6 @@ pub fn fold_key(key: &Path) -> Option<PathBuf> {
 
 /// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
 /// threadpool.
-pub fn read_cached(_path: &Path, _max: usize, _follow: bool) -> Cached {
+pub fn read_cached(_path: &Path, _max: usize, _follow: bool, _serves: fn(&str) -> bool) -> Cached {
   Cached::WouldBlock
 }
