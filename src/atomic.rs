@@ -185,7 +185,7 @@ pub fn write(
   )?;
   pause_point("after-create", &tmp);
   let staged = (|| -> Result<()> {
-    sys::stage_temp(&file, &target, previous.as_ref(), perm, given)?;
+    sys::stage_temp(&file, &target, previous.as_ref(), perm).map_err(|e| Error::os(e, given))?;
     file
       .write_all(data)
       .map_err(|e| Error::io(e, "write", given))?;
@@ -195,7 +195,7 @@ pub fn write(
       file.sync_all().map_err(|e| Error::io(e, "fsync", given))?;
     }
     pause_point("before-rename", &tmp);
-    sys::replace(&tmp, &target, given)
+    sys::replace(&tmp, &target).map_err(|e| Error::io(e, "rename", given))
   })();
   if let Err(e) = staged {
     // Unlinked while still locked, so no sweep can count it as an orphan in between.
@@ -206,7 +206,7 @@ pub fn write(
   drop(file);
   pause_point("before-dir-fsync", &tmp);
   if durable {
-    sys::sync_dir(dir).map_err(Error::renamed)?;
+    sys::sync_dir(dir).map_err(|e| Error::io(e, "fsync", dir).renamed())?;
   }
   Ok(())
 }
@@ -271,7 +271,12 @@ pub const CACHED_READ_MAX: usize = 1 << 20;
 /// `sys::read_cached`). Anything else, errors included, is `WouldBlock`, for `read` on the
 /// threadpool to do and report exactly as before.
 pub fn read_cached(given: &str, pinned: bool) -> sys::Cached {
-  sys::read_cached(Path::new(given), CACHED_READ_MAX, !pinned)
+  sys::read_cached(
+    Path::new(given),
+    CACHED_READ_MAX,
+    !pinned,
+    crate::fstype::serves_cached_reads,
+  )
 }
 
 /// Refuses `path`, a file an update resolved (and locked) at its call (`pinned`), if it resolves

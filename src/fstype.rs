@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// What flock(2) on a filesystem can be trusted with.
@@ -81,7 +81,6 @@ fn magic_name(magic: u64) -> Option<&'static str> {
 }
 
 /// The type name of a statfs magic, or the magic in hex when the table does not know it.
-#[allow(dead_code)]
 pub(crate) fn magic_type(magic: u64) -> String {
   magic_name(magic).map_or_else(|| format!("0x{magic:x}"), str::to_string)
 }
@@ -184,67 +183,37 @@ pub fn classify(fstype: &str, options: &str) -> (Coherence, &'static str) {
   }
 }
 
-/// Unescapes the octal escapes (`\040` for a space) mountinfo uses in paths.
-fn unescape(field: &str) -> Vec<u8> {
-  let b = field.as_bytes();
-  let mut out = Vec::with_capacity(b.len());
-  let mut i = 0;
-  while i < b.len() {
-    if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-    {
-      out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-      i += 4;
-    } else {
-      out.push(b[i]);
-      i += 1;
-    }
+/// The verdict on a filesystem from what the OS says of it (see `sys::Probe`): beside the type
+/// name and options (`classify`), what the OS says about where its data lives.
+fn judge(fstype: &str, options: &str, locality: sys::Locality) -> (Coherence, &'static str) {
+  match locality {
+    // A UNC path or a mapped network drive (Windows) is an SMB share: LockFileEx there is
+    // carried to the server only for clients of that one server, and sync clients and other
+    // protocols behind it do not see it, so the same policy as for SMB on Unix applies.
+    sys::Locality::NetworkDrive(true) => (
+      Coherence::Unsafe,
+      "network share (SMB): its locks do not exclude writers that reach the files another way",
+    ),
+    // macOS's type names, and its word on what is local.
+    sys::Locality::MntLocal(local) => match fstype {
+      // NFS keeps the type table's verdict (locks go through the NFS lock manager).
+      "nfs" => classify(fstype, options),
+      "smbfs" | "afpfs" | "webdav" | "ftp" => (
+        Coherence::Unsafe,
+        "network filesystem: flock is not carried to the server",
+      ),
+      t if t.contains("fuse") => (
+        Coherence::Unsafe,
+        "FUSE filesystem (sync clients and remote mounts do not carry flock between hosts)",
+      ),
+      _ if !local => (
+        Coherence::Unsafe,
+        "not a local filesystem: flock may not exclude other hosts",
+      ),
+      _ => classify(fstype, options),
+    },
+    _ => classify(fstype, options),
   }
-  out
-}
-
-/// One line of /proc/self/mountinfo.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountLine {
-  /// The mount's id (what statx's STATX_MNT_ID gives for a file under it).
-  pub id: u64,
-  pub mount_point: PathBuf,
-  pub fstype: String,
-  /// Mount and superblock options, comma-separated.
-  pub options: String,
-}
-
-/// Parses a mountinfo line: "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/sda1 rw".
-pub fn mount_line(line: &str) -> Option<MountLine> {
-  let (left, right) = line.split_once(" - ")?;
-  let left: Vec<&str> = left.split(' ').collect();
-  let right: Vec<&str> = right.split(' ').collect();
-  if left.len() < 6 || right.len() < 3 {
-    return None;
-  }
-  Some(MountLine {
-    id: left[0].parse().ok()?,
-    mount_point: PathBuf::from(sys::os_string(unescape(left[4]))),
-    fstype: right[0].to_string(),
-    options: format!("{},{}", left[5], right[2]),
-  })
-}
-
-/// The mount holding `path` in a /proc/self/mountinfo table: (mount point, fstype, options).
-/// The longest mount point that is a prefix wins; later lines win ties (they are mounted on top).
-pub fn mount_of(table: &str, path: &Path) -> Option<(PathBuf, String, String)> {
-  let mut best: Option<(PathBuf, String, String)> = None;
-  for m in table.lines().filter_map(mount_line) {
-    if !path.starts_with(&m.mount_point) {
-      continue;
-    }
-    let longer = best
-      .as_ref()
-      .is_none_or(|(b, _, _)| m.mount_point.as_os_str().len() >= b.as_os_str().len());
-    if longer {
-      best = Some((m.mount_point, m.fstype, m.options));
-    }
-  }
-  best
 }
 
 /// Identifies the filesystem holding the directory `dir` (resolved).
@@ -254,14 +223,23 @@ pub fn identify(dir: &Path) -> Result<FsInfo> {
     fstype,
     options,
     mount_point,
-    verdict,
-  } = sys::probe_fs(dir)?;
-  // Crash tests of the warning path impersonate a network filesystem.
+    locality,
+  } = sys::probe_fs(dir).map_err(|e| match e.raw_os_error() {
+    // A NUL byte in the path (see `sys::statfs`).
+    None if e.kind() == std::io::ErrorKind::InvalidInput => Error::InvalidArgValue {
+      name: "path",
+      reason: "must be a string without null bytes".into(),
+    },
+    _ => Error::io(e, "statfs", dir),
+  })?;
+  let fstype = fstype.unwrap_or_else(|| magic_type(magic));
+  // Crash tests of the warning path impersonate a network filesystem, judged by its name alone.
   #[cfg(feature = "fault-injection")]
-  let fstype = std::env::var("INDEX_LOCK_FAKE_FSTYPE").unwrap_or(fstype);
-  #[cfg(feature = "fault-injection")]
-  let verdict = verdict.filter(|_| std::env::var("INDEX_LOCK_FAKE_FSTYPE").is_err());
-  let (coherence, reason) = verdict.unwrap_or_else(|| classify(&fstype, &options));
+  let (fstype, locality) = match std::env::var("INDEX_LOCK_FAKE_FSTYPE") {
+    Ok(fake) => (fake, sys::Locality::Untold),
+    Err(_) => (fstype, locality),
+  };
+  let (coherence, reason) = judge(&fstype, &options, locality);
   Ok(FsInfo {
     magic,
     fstype,
@@ -270,6 +248,18 @@ pub fn identify(dir: &Path) -> Result<FsInfo> {
     coherence,
     reason,
   })
+}
+
+/// Whether every flock on the filesystem holding `dir` goes through this host's kernel, which
+/// then knows every holder: a local filesystem, and not FUSE (a FUSE daemon may handle flock
+/// itself, as GlusterFS's does even for this host's holders). False where it cannot be
+/// identified.
+pub fn flocks_stay_in_kernel(dir: &Path) -> bool {
+  let Ok(info) = identify(dir) else {
+    return false;
+  };
+  let fuse = info.fstype == "fuse" || info.fstype == "fuseblk" || info.fstype.starts_with("fuse.");
+  info.coherence == Coherence::Local && !fuse
 }
 
 #[cfg(test)]
@@ -334,25 +324,6 @@ mod tests {
     ] {
       assert_eq!(serves_cached_reads(fstype), local, "{fstype}");
     }
-  }
-
-  #[test]
-  fn mountinfo_picks_the_innermost_mount() {
-    let table = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
-                 30 22 0:40 / /data rw shared:2 - nfs4 srv:/x rw,vers=4.2\n\
-                 31 30 0:41 / /data/sync\\040dir rw - fuse.rclone remote: rw,user_id=0\n";
-    let (mp, t, o) = mount_of(table, Path::new("/data/sync dir/index.json")).unwrap();
-    assert_eq!(mp, Path::new("/data/sync dir"));
-    assert_eq!(t, "fuse.rclone");
-    assert!(o.contains("user_id=0"));
-    assert_eq!(mount_of(table, Path::new("/data/x")).unwrap().1, "nfs4");
-    assert_eq!(mount_of(table, Path::new("/datax")).unwrap().1, "ext4");
-    let ids: Vec<(u64, String)> = table
-      .lines()
-      .filter_map(mount_line)
-      .map(|m| (m.id, m.fstype))
-      .collect();
-    assert_eq!(ids[2], (31, "fuse.rclone".to_string()));
   }
 
   #[test]

@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::sys;
 
-pub use crate::sys::Holder;
-
-/// How a lock is held: many shared holders at once, or one exclusive holder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-  Shared,
-  Exclusive,
-}
+pub use crate::sys::{Holder, Mode};
 
 impl Mode {
   pub fn index(self) -> usize {
@@ -66,7 +59,7 @@ impl OsLock {
     if self.named_at.elapsed() < TRUST_NAME_FOR {
       return Ok(true);
     }
-    let named = sys::still_named(&self.file, sidecar)?;
+    let named = still_named(&self.file, sidecar)?;
     if named {
       self.named_at = Instant::now();
     }
@@ -83,7 +76,14 @@ impl OsLock {
 /// Opens the sidecar (see `sys::open_sidecar`), retrying a stale handle, and once more after
 /// closing the descriptors kept from earlier holds where the process ran out of descriptors.
 fn open(sidecar: &Path) -> Result<File> {
-  crate::spare::freeing_kept(|| crate::atomic::retry_stale(|| sys::open_sidecar(sidecar)))
+  crate::spare::freeing_kept(|| {
+    crate::atomic::retry_stale(|| sys::open_sidecar(sidecar).map_err(|e| Error::os(e, sidecar)))
+  })
+}
+
+/// Whether `sidecar` still names the inode `file` has open (`sys::still_named`).
+fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
+  sys::still_named(file, sidecar).map_err(|e| Error::os(e, sidecar))
 }
 
 /// Prepares what interrupts an abandoned wait; call before starting a thread that `interrupt`
@@ -109,7 +109,9 @@ fn flock_on(
 ) -> Result<bool> {
   match take(file) {
     Err(e) if sys::needs_writable(&e) => {
-      *file = crate::spare::freeing_kept(|| sys::open_sidecar_writable(sidecar))?;
+      *file = crate::spare::freeing_kept(|| {
+        sys::open_sidecar_writable(sidecar).map_err(|e| Error::os(e, sidecar))
+      })?;
       take(file).map_err(|e| Error::io(e, "flock", sidecar))
     }
     r => r.map_err(|e| Error::io(e, "flock", sidecar)),
@@ -123,7 +125,7 @@ pub fn try_lock(sidecar: &Path, mode: Mode) -> Result<Option<OsLock>> {
     if !flock_on(&mut file, sidecar, |f| sys::try_lock(f, mode))? {
       return Ok(None);
     }
-    if sys::still_named(&file, sidecar)? {
+    if still_named(&file, sidecar)? {
       return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
@@ -167,7 +169,7 @@ pub fn lock_blocking(sidecar: &Path, mode: Mode, abandoned: &AtomicBool) -> Resu
     if !flock_on(&mut file, sidecar, |f| sys::wait_lock(f, mode, abandoned))? {
       return Ok(None);
     }
-    if sys::still_named(&file, sidecar)? {
+    if still_named(&file, sidecar)? {
       return Ok(Some(OsLock::new(file, Instant::now())));
     }
   }
@@ -181,9 +183,19 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
 }
 
 /// Who holds the lock on `sidecar` where `holders` listed nobody, told without ever taking it
-/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing.
+/// exclusively (see each backend's `probe`): `None` when no holder shows. Creates nothing. Where
+/// the holder list shows every flock that could be on the sidecar (Linux's /proc/locks, seen
+/// from the initial pid namespace, on a filesystem whose flocks all go through this kernel), it
+/// is free, and nothing is tried.
 pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
-  sys::probe(sidecar)
+  if sys::lists_every_holder()
+    && sidecar
+      .parent()
+      .is_some_and(crate::fstype::flocks_stay_in_kernel)
+  {
+    return Ok(None);
+  }
+  sys::probe(sidecar).map_err(|e| Error::os(e, sidecar))
 }
 
 /// The processes waiting for the lock on `sidecar`; `None` where the OS cannot tell (only Linux

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cached, Holder, Probe};
-use crate::error::Result;
-use crate::lock::Mode;
+use super::{Cached, Holder, Locality, Mode, OsResult, Probe};
 
 pub use super::polling::*;
 pub use super::unix::*;
@@ -25,15 +23,20 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
 /// Who holds the lock on `sidecar` (for `inspect`, which has no holder list here): F_GETLK, which
 /// takes no lock and sees flocks on macOS and the BSDs, where one lock list holds both kinds.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   test_lock(sidecar)
 }
 
 /// On a Linux kernel F_GETLK cannot see flocks, so this build (which stands in for macOS in tests)
 /// sees only an exclusive holder, with a shared try-lock.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   probe_shared(sidecar)
+}
+
+/// No holder list, so not every holder is in it.
+pub fn lists_every_holder() -> bool {
+  false
 }
 
 /// Nor its waiters: `None`, unknown.
@@ -79,48 +82,28 @@ fn c_chars(chars: &[libc::c_char]) -> String {
 /// macOS's statfs names the filesystem (`apfs`, `nfs`, `smbfs`, `macfuse`, ...) and says
 /// whether it is local (`MNT_LOCAL`).
 #[cfg(target_vendor = "apple")]
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+pub fn probe_fs(dir: &Path) -> std::io::Result<Probe> {
   let st = statfs(dir)?;
-  let fstype = c_chars(&st.f_fstypename);
-  let mount_point = Some(PathBuf::from(c_chars(&st.f_mntonname)));
-  let local = st.f_flags & (libc::MNT_LOCAL as u32) != 0;
-  let verdict = match fstype.as_str() {
-    // NFS keeps the type table's verdict (locks go through the NFS lock manager).
-    "nfs" => None,
-    "smbfs" | "afpfs" | "webdav" | "ftp" => Some((
-      crate::fstype::Coherence::Unsafe,
-      "network filesystem: flock is not carried to the server",
-    )),
-    t if t.contains("fuse") => Some((
-      crate::fstype::Coherence::Unsafe,
-      "FUSE filesystem (sync clients and remote mounts do not carry flock between hosts)",
-    )),
-    _ if !local => Some((
-      crate::fstype::Coherence::Unsafe,
-      "not a local filesystem: flock may not exclude other hosts",
-    )),
-    _ => None,
-  };
   Ok(Probe {
     magic: u64::from(st.f_type),
-    fstype,
+    fstype: Some(c_chars(&st.f_fstypename)),
     options: String::new(),
-    mount_point,
-    verdict,
+    mount_point: Some(PathBuf::from(c_chars(&st.f_mntonname))),
+    locality: Locality::MntLocal(st.f_flags & (libc::MNT_LOCAL as u32) != 0),
   })
 }
 
-/// Elsewhere statfs has only the type number; the type table names it.
+/// Elsewhere statfs has only the type number.
 #[cfg(not(target_vendor = "apple"))]
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+pub fn probe_fs(dir: &Path) -> std::io::Result<Probe> {
   #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
   let magic = statfs(dir)?.f_type as u64;
   Ok(Probe {
     magic,
-    fstype: crate::fstype::magic_type(magic),
+    fstype: None,
     options: String::new(),
     mount_point: mount_point_of(dir),
-    verdict: None,
+    locality: Locality::Untold,
   })
 }
 
@@ -159,6 +142,6 @@ pub fn fold_key(_key: &Path) -> Option<PathBuf> {
 
 /// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
 /// threadpool.
-pub fn read_cached(_path: &Path, _max: usize, _follow: bool) -> Cached {
+pub fn read_cached(_path: &Path, _max: usize, _follow: bool, _serves: fn(&str) -> bool) -> Cached {
   Cached::WouldBlock
 }

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use fs4::FileExt;
 
-use super::{Cached, Holder, Probe};
-use crate::error::Result;
-use crate::lock::Mode;
+use super::{Cached, Holder, Locality, Mode, OsResult, Probe};
 
 pub use super::unix::*;
 
@@ -231,39 +229,25 @@ pub fn holders(sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
-/// Who holds the lock on `sidecar` where `holders` listed nobody (for `inspect`). Where
-/// /proc/locks shows every flock that could be on the sidecar it is free, and nothing is tried;
-/// elsewhere a shared try-lock (`probe_shared`) sees an exclusive holder that /proc/locks hides.
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
-  if proc_locks_shows_all(sidecar) {
-    return Ok(None);
-  }
+/// Who holds the lock on `sidecar`, for `inspect` where `holders` listed nobody: a shared
+/// try-lock (`probe_shared`), which sees an exclusive holder that /proc/locks hides.
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   probe_shared(sidecar)
 }
 
 /// The inode number of the initial pid namespace (the kernel's PROC_PID_INIT_INO).
 const INITIAL_PID_NS: &str = "pid:[4026531836]";
 
-/// Whether /proc/locks shows every holder of a flock on `sidecar`. It hides two kinds: holders
-/// in pid namespaces this /proc cannot see (ours is not the initial one: a container sharing the
-/// volume with the host or with another container), and holders the local kernel never sees (a
-/// network or cluster filesystem's other clients, a FUSE daemon that handles flock itself, as
-/// GlusterFS's does even for this host's holders).
-fn proc_locks_shows_all(sidecar: &Path) -> bool {
+/// Whether `holders` shows every holder of a flock that this host's kernel keeps: /proc/locks
+/// hides holders in pid namespaces this /proc cannot see, so ours must be the initial one (not a
+/// container sharing the volume with the host or with another container). Holders the kernel
+/// never sees (a network or cluster filesystem's other clients, a FUSE daemon that handles flock
+/// itself) it cannot show at all: which filesystems have those is for the caller to judge.
+pub fn lists_every_holder() -> bool {
   static INITIAL: LazyLock<bool> = LazyLock::new(|| {
     fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.as_os_str() == INITIAL_PID_NS)
   });
-  if !*INITIAL {
-    return false;
-  }
-  let Some(info) = sidecar
-    .parent()
-    .and_then(|d| crate::fstype::identify(d).ok())
-  else {
-    return false;
-  };
-  let fuse = info.fstype == "fuse" || info.fstype == "fuseblk" || info.fstype.starts_with("fuse.");
-  info.coherence == crate::fstype::Coherence::Local && !fuse
+  *INITIAL
 }
 
 /// /proc/locks, read to the end in large reads. The kernel renders it by position on every
@@ -360,24 +344,87 @@ pub fn thread_id() -> u64 {
 }
 
 /// The statfs magic, and the mount's type name and options from /proc/self/mountinfo (it tells
-/// FUSE backends apart, e.g. `fuse.sshfs`), else the type the magic names.
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+/// FUSE backends apart, e.g. `fuse.sshfs`) where it has the mount.
+pub fn probe_fs(dir: &Path) -> io::Result<Probe> {
   #[allow(clippy::unnecessary_cast)]
   let magic = statfs(dir)?.f_type as u64;
   let mount = fs::read_to_string("/proc/self/mountinfo")
     .ok()
-    .and_then(|t| crate::fstype::mount_of(&t, dir));
+    .and_then(|t| mount_of(&t, dir));
   let (mount_point, fstype, options) = match mount {
-    Some((mp, t, o)) => (Some(mp), t, o),
-    None => (None, crate::fstype::magic_type(magic), String::new()),
+    Some((mp, t, o)) => (Some(mp), Some(t), o),
+    None => (None, None, String::new()),
   };
   Ok(Probe {
     magic,
     fstype,
     options,
     mount_point,
-    verdict: None,
+    locality: Locality::Untold,
   })
+}
+
+/// Unescapes the octal escapes (`\040` for a space) mountinfo uses in paths.
+fn unescape(field: &str) -> Vec<u8> {
+  let b = field.as_bytes();
+  let mut out = Vec::with_capacity(b.len());
+  let mut i = 0;
+  while i < b.len() {
+    if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+    {
+      out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+      i += 4;
+    } else {
+      out.push(b[i]);
+      i += 1;
+    }
+  }
+  out
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MountLine {
+  /// The mount's id (what statx's STATX_MNT_ID gives for a file under it).
+  id: u64,
+  mount_point: PathBuf,
+  fstype: String,
+  /// Mount and superblock options, comma-separated.
+  options: String,
+}
+
+/// Parses a mountinfo line: "36 35 98:0 /root /mnt rw,noatime shared:1 - ext4 /dev/sda1 rw".
+fn mount_line(line: &str) -> Option<MountLine> {
+  let (left, right) = line.split_once(" - ")?;
+  let left: Vec<&str> = left.split(' ').collect();
+  let right: Vec<&str> = right.split(' ').collect();
+  if left.len() < 6 || right.len() < 3 {
+    return None;
+  }
+  Some(MountLine {
+    id: left[0].parse().ok()?,
+    mount_point: PathBuf::from(os_string(unescape(left[4]))),
+    fstype: right[0].to_string(),
+    options: format!("{},{}", left[5], right[2]),
+  })
+}
+
+/// The mount holding `path` in a /proc/self/mountinfo table: (mount point, fstype, options).
+/// The longest mount point that is a prefix wins; later lines win ties (they are mounted on top).
+fn mount_of(table: &str, path: &Path) -> Option<(PathBuf, String, String)> {
+  let mut best: Option<(PathBuf, String, String)> = None;
+  for m in table.lines().filter_map(mount_line) {
+    if !path.starts_with(&m.mount_point) {
+      continue;
+    }
+    let longer = best
+      .as_ref()
+      .is_none_or(|(b, _, _)| m.mount_point.as_os_str().len() >= b.as_os_str().len());
+    if longer {
+      best = Some((m.mount_point, m.fstype, m.options));
+    }
+  }
+  best
 }
 
 /// Opens `path` (following symlinks) only if every step of the lookup is in the kernel's dentry
@@ -435,15 +482,15 @@ fn statx_cached(fd: &std::os::fd::OwnedFd) -> Option<libc::statx> {
   (r == 0 && stx.stx_mask & want == want).then_some(stx)
 }
 
-/// Which mounts serve reads from the page cache on the calling thread, by mount id, from
-/// /proc/self/mountinfo: the kernel renders it itself, never asking a filesystem, so looking a
-/// file's mount up here cannot wait on a hung FUSE daemon or NFS server as statfs can.
+/// The type of each mount, by mount id, from /proc/self/mountinfo: the kernel renders it itself,
+/// never asking a filesystem, so looking a file's mount up here cannot wait on a hung FUSE daemon
+/// or NFS server as statfs can.
 struct Mounts {
   /// /proc/self/mountinfo, kept open: poll(2) reports POLLPRI on it after any mount or unmount
   /// in this mount namespace, so the table is known stale before a freed mount id (or device)
   /// can be handed to a new mount. `None`: /proc is not there, and nothing is local.
   watch: Option<File>,
-  local: std::collections::HashMap<u64, bool>,
+  types: std::collections::HashMap<u64, String>,
   stale: bool,
   refreshed: Option<std::time::Instant>,
 }
@@ -455,7 +502,7 @@ const MOUNTS_REFRESH_GAP: Duration = Duration::from_millis(100);
 static MOUNTS: LazyLock<std::sync::Mutex<Mounts>> = LazyLock::new(|| {
   std::sync::Mutex::new(Mounts {
     watch: File::open("/proc/self/mountinfo").ok(),
-    local: std::collections::HashMap::new(),
+    types: std::collections::HashMap::new(),
     stale: true,
     refreshed: None,
   })
@@ -463,8 +510,8 @@ static MOUNTS: LazyLock<std::sync::Mutex<Mounts>> = LazyLock::new(|| {
 
 impl Mounts {
   /// Whether the mount `id` (of a file this process holds open, which keeps the id from being
-  /// reused meanwhile) is on a filesystem known to keep its data on this host.
-  fn is_local(&mut self, id: u64) -> bool {
+  /// reused meanwhile) is of a type `serves` says serves cached reads.
+  fn is_local(&mut self, id: u64, serves: fn(&str) -> bool) -> bool {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
     let Some(watch) = self.watch.as_mut() else {
@@ -491,24 +538,24 @@ impl Mounts {
       if watch.rewind().is_err() || watch.read_to_string(&mut table).is_err() {
         return false;
       }
-      self.local = table
+      self.types = table
         .lines()
-        .filter_map(crate::fstype::mount_line)
-        .map(|m| (m.id, crate::fstype::serves_cached_reads(&m.fstype)))
+        .filter_map(mount_line)
+        .map(|m| (m.id, m.fstype))
         .collect();
       self.stale = false;
     }
     // A mount missing from a fresh table (lazily unmounted, say) is not known local.
-    self.local.get(&id).copied().unwrap_or(false)
+    self.types.get(&id).is_some_and(|t| serves(t))
   }
 }
 
 /// Whether files of mount `id` may be read on the calling thread (see `Mounts`).
-fn mount_is_local(id: u64) -> bool {
+fn mount_is_local(id: u64, serves: fn(&str) -> bool) -> bool {
   MOUNTS
     .lock()
     .unwrap_or_else(std::sync::PoisonError::into_inner)
-    .is_local(id)
+    .is_local(id, serves)
 }
 
 /// preadv2(2) with RWF_NOWAIT: reads only what is in the page cache, EAGAIN where it would wait
@@ -542,11 +589,12 @@ fn read_nowait(fd: &std::os::fd::OwnedFd, buf: &mut [u8], offset: u64) -> io::Re
 }
 
 /// The bytes of `path` if reading them on the calling thread cannot wait: the lookup is in the
-/// dentry cache, the file is a regular file of at most `max` bytes on a known local filesystem,
-/// and all of it is in the page cache. A device, FIFO or directory is never opened for reading
+/// dentry cache, the file is a regular file of at most `max` bytes on a filesystem whose type (as
+/// mountinfo names it) `serves` says serves cached reads without a network or a daemon, and all
+/// of it is in the page cache. A device, FIFO or directory is never opened for reading
 /// here (it is looked at through an O_PATH descriptor first, as `atomic::read` stats first), so
 /// the threadpool read refuses it as before.
-pub fn read_cached(path: &Path, max: usize, follow: bool) -> Cached {
+pub fn read_cached(path: &Path, max: usize, follow: bool, serves: fn(&str) -> bool) -> Cached {
   use std::os::unix::ffi::OsStrExt;
   let bytes = path.as_os_str().as_bytes();
   let Ok(c) = std::ffi::CString::new(bytes) else {
@@ -571,7 +619,7 @@ pub fn read_cached(path: &Path, max: usize, follow: bool) -> Cached {
   let Some(seen) = statx_cached(&handle) else {
     return Cached::WouldBlock;
   };
-  if !mount_is_local(seen.stx_mnt_id) {
+  if !mount_is_local(seen.stx_mnt_id, serves) {
     return Cached::WouldBlock;
   }
   let regular = |st: &libc::statx| u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFREG;
@@ -624,34 +672,40 @@ pub fn fold_key(_key: &Path) -> Option<PathBuf> {
 mod tests {
   use super::*;
 
+  /// The mount types these tests let serve cached reads: all but proc, whose reads run kernel
+  /// code of every kind (the crate's own list is `fstype::serves_cached_reads`).
+  fn serves(fstype: &str) -> bool {
+    fstype != "proc"
+  }
+
   #[test]
   fn cached_small_files_are_read_on_the_calling_thread_and_missing_ones_reported() {
     let d = crate::testdir::fresh("cached-read");
     let p = d.join("index.json");
     fs::write(&p, b"{\"a\":1}").unwrap();
     assert_eq!(
-      read_cached(&p, 1 << 20, true),
+      read_cached(&p, 1 << 20, true, serves),
       Cached::Bytes(b"{\"a\":1}".to_vec())
     );
     std::os::unix::fs::symlink("index.json", d.join("link.json")).unwrap();
     assert_eq!(
-      read_cached(&d.join("link.json"), 1 << 20, true),
+      read_cached(&d.join("link.json"), 1 << 20, true, serves),
       Cached::Bytes(b"{\"a\":1}".to_vec())
     );
     fs::write(d.join("empty.json"), b"").unwrap();
     assert_eq!(
-      read_cached(&d.join("empty.json"), 1 << 20, true),
+      read_cached(&d.join("empty.json"), 1 << 20, true, serves),
       Cached::Bytes(vec![])
     );
     // Looked up once (as the threadpool read would), a missing name is in the cache as such.
     let _ = fs::metadata(d.join("none.json"));
     assert_eq!(
-      read_cached(&d.join("none.json"), 1 << 20, true),
+      read_cached(&d.join("none.json"), 1 << 20, true, serves),
       Cached::Missing
     );
     let _ = fs::metadata(d.join("no/none.json"));
     assert_eq!(
-      read_cached(&d.join("no/none.json"), 1 << 20, true),
+      read_cached(&d.join("no/none.json"), 1 << 20, true, serves),
       Cached::Missing
     );
     fs::remove_dir_all(d).unwrap();
@@ -669,19 +723,22 @@ mod tests {
         .unwrap()
         .stx_mnt_id
     };
-    assert!(mount_is_local(mount(&p)));
+    assert!(mount_is_local(mount(&p), serves));
     // proc (whose reads run kernel code of every kind) is not a known local filesystem.
-    assert!(!mount_is_local(mount(Path::new("/proc/self/status"))));
-    assert!(!mount_is_local(u64::MAX));
+    assert!(!mount_is_local(
+      mount(Path::new("/proc/self/status")),
+      serves
+    ));
+    assert!(!mount_is_local(u64::MAX, serves));
     // A link in a local directory to a file elsewhere is judged by where it leads.
     std::os::unix::fs::symlink("/proc/self/status", d.join("proc.json")).unwrap();
     let _ = fs::read(d.join("proc.json"));
     assert_eq!(
-      read_cached(&d.join("proc.json"), 1 << 20, true),
+      read_cached(&d.join("proc.json"), 1 << 20, true, serves),
       Cached::WouldBlock
     );
     assert_eq!(
-      read_cached(&p, 1 << 20, true),
+      read_cached(&p, 1 << 20, true, serves),
       Cached::Bytes(b"{}".to_vec())
     );
     fs::remove_dir_all(d).unwrap();
@@ -690,30 +747,33 @@ mod tests {
   #[test]
   fn directories_fifos_devices_large_files_and_bad_paths_are_left_to_the_threadpool() {
     let d = crate::testdir::fresh("cached-special");
-    assert_eq!(read_cached(&d, 1 << 20, true), Cached::WouldBlock);
+    assert_eq!(read_cached(&d, 1 << 20, true, serves), Cached::WouldBlock);
     let fifo = d.join("fifo.json");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     // Neither opened for reading nor waited on: no writer ever comes.
-    assert_eq!(read_cached(&fifo, 1 << 20, true), Cached::WouldBlock);
     assert_eq!(
-      read_cached(Path::new("/dev/null"), 1 << 20, true),
+      read_cached(&fifo, 1 << 20, true, serves),
+      Cached::WouldBlock
+    );
+    assert_eq!(
+      read_cached(Path::new("/dev/null"), 1 << 20, true, serves),
       Cached::WouldBlock
     );
     let big = d.join("big.json");
     fs::write(&big, b"0123456789").unwrap();
-    assert_eq!(read_cached(&big, 9, true), Cached::WouldBlock);
+    assert_eq!(read_cached(&big, 9, true, serves), Cached::WouldBlock);
     assert_eq!(
-      read_cached(&big, 10, true),
+      read_cached(&big, 10, true, serves),
       Cached::Bytes(b"0123456789".to_vec())
     );
     assert_eq!(
-      read_cached(Path::new(""), 1 << 20, true),
+      read_cached(Path::new(""), 1 << 20, true, serves),
       Cached::WouldBlock
     );
     assert_eq!(
-      read_cached(&big.join("x"), 1 << 20, true),
+      read_cached(&big.join("x"), 1 << 20, true, serves),
       Cached::WouldBlock
     );
     fs::remove_dir_all(d).unwrap();
@@ -744,10 +804,29 @@ mod tests {
     // SAFETY: `f` is open; offset and length 0 mean the whole file.
     let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     assert_eq!(r, 0);
-    assert_eq!(read_cached(&p, 1 << 20, true), Cached::WouldBlock);
+    assert_eq!(read_cached(&p, 1 << 20, true, serves), Cached::WouldBlock);
     assert_eq!(fs::read(&p).unwrap(), data);
-    assert_eq!(read_cached(&p, 1 << 20, true), Cached::Bytes(data));
+    assert_eq!(read_cached(&p, 1 << 20, true, serves), Cached::Bytes(data));
     fs::remove_dir_all(d).unwrap();
+  }
+
+  #[test]
+  fn mountinfo_picks_the_innermost_mount() {
+    let table = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                 30 22 0:40 / /data rw shared:2 - nfs4 srv:/x rw,vers=4.2\n\
+                 31 30 0:41 / /data/sync\\040dir rw - fuse.rclone remote: rw,user_id=0\n";
+    let (mp, t, o) = mount_of(table, Path::new("/data/sync dir/index.json")).unwrap();
+    assert_eq!(mp, Path::new("/data/sync dir"));
+    assert_eq!(t, "fuse.rclone");
+    assert!(o.contains("user_id=0"));
+    assert_eq!(mount_of(table, Path::new("/data/x")).unwrap().1, "nfs4");
+    assert_eq!(mount_of(table, Path::new("/datax")).unwrap().1, "ext4");
+    let ids: Vec<(u64, String)> = table
+      .lines()
+      .filter_map(mount_line)
+      .map(|m| (m.id, m.fstype))
+      .collect();
+    assert_eq!(ids[2], (31, "fuse.rclone".to_string()));
   }
 
   #[test]

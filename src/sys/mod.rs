@@ -9,10 +9,17 @@
 //!   statfs (`f_fstypename` and `MNT_LOCAL` on macOS); case-insensitive volumes detected with
 //!   `pathconf(_PC_CASE_SENSITIVE)` on macOS.
 //! - `windows`: LockFileEx (std's `File::lock`) over the whole sidecar, which nobody can delete or
-//!   rename while it is open; a polling wait; no holder list; `GetDriveTypeW` and UNC paths for
-//!   network detection; a rename that waits out other processes' open handles for a bounded time.
+//!   rename while it is open; a polling wait; no holder list; network drives told by
+//!   `GetDriveTypeW` and UNC paths; a rename that waits out other processes' open handles for a
+//!   bounded time.
 //!
 //! Each backend module defines the same names; `pub use imp::*` makes them this module's.
+//!
+//! This is the bottom layer: it uses nothing of the crate above it, and reports what the OS says
+//! (statfs magics, mount lines and options, whether a drive is remote, errno numbers and their
+//! names) without judging it: what a filesystem means for flock is `fstype`'s to say. Its
+//! functions fail with a plain `io::Error` (or an `OsError`, which also names the failed call);
+//! the caller adds the path and makes it an `error::Error`.
 
 #[cfg(unix)]
 mod unix;
@@ -78,8 +85,34 @@ fn forced_fold() -> bool {
   false
 }
 
-use crate::fstype::Coherence;
-use crate::lock::Mode;
+/// A failed call of a function here that makes more than one system call: the OS error, and
+/// which call it was (`"open"`, `"fstat"`, ...), a fact only this layer has. The caller adds the
+/// path it reports (`error::Error::os`). A function that makes one call returns `io::Result`,
+/// and its caller names the call. (Backends share signatures: where one backend makes several
+/// calls, every backend's version returns `OsResult`.)
+#[derive(Debug)]
+pub struct OsError {
+  pub syscall: &'static str,
+  pub source: std::io::Error,
+}
+
+pub type OsResult<T> = std::result::Result<T, OsError>;
+
+impl OsError {
+  /// `map_err(OsError::on("fstat"))`: the error of that call.
+  pub fn on(syscall: &'static str) -> impl FnOnce(std::io::Error) -> OsError {
+    move |source| OsError { syscall, source }
+  }
+}
+
+/// How a lock is held: many shared holders at once, or one exclusive holder. Defined here, at the
+/// bottom, because the backends take and report it (`try_lock`, `wait_lock`, `Holder`); the rest
+/// of the crate knows it as `lock::Mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+  Shared,
+  Exclusive,
+}
 
 /// A process holding a lock, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,17 +121,33 @@ pub struct Holder {
   pub mode: Mode,
 }
 
-/// What the OS says about the filesystem holding a directory.
+/// What the OS says about the filesystem holding a directory: facts only; what they mean for
+/// flock is `fstype::identify`'s to say.
 #[derive(Clone, Debug, Default)]
 pub struct Probe {
   /// statfs `f_type` (0 where the OS has no such number).
   pub magic: u64,
-  pub fstype: String,
+  /// The type name where the OS gives one: the mount's in /proc/self/mountinfo on Linux (it
+  /// tells FUSE backends apart, e.g. `fuse.sshfs`), statfs's `f_fstypename` on macOS, the
+  /// volume's file system on Windows. `None`: only the magic says.
+  pub fstype: Option<String>,
+  /// The mount's options (mount and superblock), comma-separated; empty when unknown.
   pub options: String,
   pub mount_point: Option<std::path::PathBuf>,
-  /// A verdict the backend can give from facts the type name does not carry (a Windows network
-  /// drive, a macOS mount without `MNT_LOCAL`); `None` leaves it to `fstype::classify`.
-  pub verdict: Option<(Coherence, &'static str)>,
+  pub locality: Locality,
+}
+
+/// What the OS says, beside the type name, about where a filesystem keeps its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Locality {
+  /// Nothing (Linux and the BSDs: the type name is all there is).
+  #[default]
+  Untold,
+  /// macOS: whether statfs flags the mount `MNT_LOCAL`.
+  MntLocal(bool),
+  /// Windows: whether the volume is a network drive: a UNC path, or a drive `GetDriveTypeW`
+  /// calls `DRIVE_REMOTE` (a mapped one).
+  NetworkDrive(bool),
 }
 
 /// What `read_cached` found at a path.

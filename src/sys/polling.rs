@@ -20,7 +20,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::lock::Mode;
+use super::Mode;
 
 /// First and longest sleep between two tries of a waiting lock (the sleep doubles up to it).
 pub const POLL_MIN: Duration = Duration::from_millis(1);

@@ -10,8 +10,7 @@ use std::path::Path;
 
 use fs4::{FileExt, TryLockError};
 
-use crate::error::{Error, Result};
-use crate::lock::Mode;
+use super::{Mode, OsError, OsResult};
 
 /// Error numbers for conditions the crate detects itself (a directory where a file should be, a
 /// symlink loop, a lock file replaced too often); each backend gives them the value its
@@ -23,7 +22,7 @@ pub mod errno {
 /// Opens the sidecar without following a planted symlink, creating it when missing. Where the
 /// file exists but may not be written (read-only file or mount), a read-only descriptor still
 /// takes both shared and exclusive flocks.
-pub fn open_sidecar(sidecar: &Path) -> Result<File> {
+pub fn open_sidecar(sidecar: &Path) -> OsResult<File> {
   // Read-only where no waiter marks the sidecar (Linux): flock needs no more, and a descriptor
   // kept open between holds (`crate::spare`) then keeps no one from remounting its filesystem
   // read-only.
@@ -39,22 +38,20 @@ pub fn open_sidecar(sidecar: &Path) -> Result<File> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(sidecar)
-        .map_err(|_| Error::io(e, "open", sidecar))
+        .map_err(|_| OsError::on("open")(e))
     }
-    Err(e) => Err(Error::io(e, "open", sidecar)),
+    Err(e) => Err(OsError::on("open")(e)),
   }
 }
 
 /// True while `sidecar` still names the inode `file` has open. A lock taken on an inode that
 /// was unlinked or renamed away guards nothing: another process may lock the new file.
-pub fn still_named(file: &File, sidecar: &Path) -> Result<bool> {
-  let held = file
-    .metadata()
-    .map_err(|e| Error::io(e, "fstat", sidecar))?;
+pub fn still_named(file: &File, sidecar: &Path) -> OsResult<bool> {
+  let held = file.metadata().map_err(OsError::on("fstat"))?;
   match fs::symlink_metadata(sidecar) {
     Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-    Err(e) => Err(Error::io(e, "lstat", sidecar)),
+    Err(e) => Err(OsError::on("lstat")(e)),
   }
 }
 
@@ -65,8 +62,8 @@ pub fn needs_writable(e: &io::Error) -> bool {
 }
 
 /// The sidecar opened for writing (see `needs_writable`).
-pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
-  open_creating(sidecar, true).map_err(|e| Error::io(e, "open", sidecar))
+pub fn open_sidecar_writable(sidecar: &Path) -> OsResult<File> {
+  open_creating(sidecar, true).map_err(OsError::on("open"))
 }
 
 /// Opens the sidecar, creating it when missing (`0o666 & ~umask`), for writing too if `write`,
@@ -88,7 +85,7 @@ pub fn unlock(file: &File) -> io::Result<()> {
 
 /// Opens an existing sidecar to look at its lock: read-only, never creating it (a look creates
 /// nothing), never through a symlink. `None` when there is none.
-fn open_to_look(sidecar: &Path) -> Result<Option<File>> {
+fn open_to_look(sidecar: &Path) -> OsResult<Option<File>> {
   match OpenOptions::new()
     .read(true)
     .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
@@ -96,7 +93,7 @@ fn open_to_look(sidecar: &Path) -> Result<Option<File>> {
   {
     Ok(f) => Ok(Some(f)),
     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-    Err(e) => Err(Error::io(e, "open", sidecar)),
+    Err(e) => Err(OsError::on("open")(e)),
   }
 }
 
@@ -104,7 +101,7 @@ fn open_to_look(sidecar: &Path) -> Result<Option<File>> {
 /// taking any: `Some(Exclusive)`, `Some(Shared)`, or `None` for nobody. It sees flocks only where
 /// the kernel keeps them in one list with fcntl locks (macOS and the BSDs); Linux keeps the two
 /// apart, so there it sees fcntl locks only.
-pub fn test_lock(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn test_lock(sidecar: &Path) -> OsResult<Option<Mode>> {
   use std::os::fd::AsRawFd;
   let Some(file) = open_to_look(sidecar)? else {
     return Ok(None);
@@ -126,7 +123,7 @@ pub fn test_lock(sidecar: &Path) -> Result<Option<Mode>> {
   // SAFETY: F_GETLK on an open descriptor with a valid flock. Closing `file` afterwards would
   // drop this process's fcntl locks on the file, and index-lock takes none.
   if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) } != 0 {
-    return Err(Error::io(io::Error::last_os_error(), "fcntl", sidecar));
+    return Err(OsError::on("fcntl")(io::Error::last_os_error()));
   }
   Ok(match fl.l_type {
     t if t == write => Some(Mode::Exclusive),
@@ -139,11 +136,11 @@ pub fn test_lock(sidecar: &Path) -> Result<Option<Mode>> {
 /// descriptor of its own and dropped at once: `Some(Exclusive)` when refused, else `None` (shared
 /// holders do not show). For where nothing can be asked without a lock: a shared request is never
 /// refused for it, an exclusive try that lands in its few microseconds is.
-pub fn probe_shared(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe_shared(sidecar: &Path) -> OsResult<Option<Mode>> {
   let Some(file) = open_to_look(sidecar)? else {
     return Ok(None);
   };
-  let free = try_lock(&file, Mode::Shared).map_err(|e| Error::io(e, "flock", sidecar))?;
+  let free = try_lock(&file, Mode::Shared).map_err(OsError::on("flock"))?;
   Ok((!free).then_some(Mode::Exclusive))
 }
 
@@ -356,8 +353,7 @@ pub fn stage_temp(
   target: &Path,
   previous: Option<&fs::Metadata>,
   perm: Option<u32>,
-  given: &Path,
-) -> Result<()> {
+) -> OsResult<()> {
   if let Some(prev) = previous {
     // Keep the owner of the replaced file where we may (root rewriting a user's index);
     // anyone else cannot change owners, and the file then becomes theirs, as with any rewrite.
@@ -365,7 +361,7 @@ pub fn stage_temp(
       let _ = std::os::unix::fs::fchown(file, Some(prev.uid()), Some(prev.gid()));
     }
     #[cfg(target_os = "linux")]
-    copy_acl(file, target, given)?;
+    copy_acl(file, target)?;
   }
   #[cfg(not(target_os = "linux"))]
   let _ = target;
@@ -374,7 +370,7 @@ pub fn stage_temp(
   if let Some(perm) = perm {
     file
       .set_permissions(fs::Permissions::from_mode(perm))
-      .map_err(|e| Error::io(e, "fchmod", given))?;
+      .map_err(OsError::on("fchmod"))?;
   }
   Ok(())
 }
@@ -388,7 +384,7 @@ const ACL_ACCESS: &std::ffi::CStr = c"system.posix_acl_access";
 /// widen access: with `group::---` and `mask::r--` the bits show the mask (0640), and the owning
 /// group would read the rewritten file. A filesystem without ACLs has nothing to copy.
 #[cfg(target_os = "linux")]
-fn copy_acl(file: &File, target: &Path, given: &Path) -> Result<()> {
+fn copy_acl(file: &File, target: &Path) -> OsResult<()> {
   use std::os::fd::AsRawFd;
   let unsupported = |e: &io::Error| {
     matches!(
@@ -403,7 +399,7 @@ fn copy_acl(file: &File, target: &Path, given: &Path) -> Result<()> {
       let r =
         unsafe { libc::fsetxattr(fd, ACL_ACCESS.as_ptr(), acl.as_ptr().cast(), acl.len(), 0) };
       if r != 0 {
-        return Err(Error::io(io::Error::last_os_error(), "fsetxattr", given));
+        return Err(OsError::on("fsetxattr")(io::Error::last_os_error()));
       }
     }
     Ok(None) => {
@@ -411,12 +407,12 @@ fn copy_acl(file: &File, target: &Path, given: &Path) -> Result<()> {
       if unsafe { libc::fremovexattr(fd, ACL_ACCESS.as_ptr()) } != 0 {
         let e = io::Error::last_os_error();
         if !unsupported(&e) {
-          return Err(Error::io(e, "fremovexattr", given));
+          return Err(OsError::on("fremovexattr")(e));
         }
       }
     }
     Err(e) if unsupported(&e) || e.kind() == io::ErrorKind::NotFound => {}
-    Err(e) => return Err(Error::io(e, "getxattr", given)),
+    Err(e) => return Err(OsError::on("getxattr")(e)),
   }
   Ok(())
 }
@@ -467,16 +463,14 @@ pub fn remove_temp(path: &Path) -> io::Result<()> {
 }
 
 /// rename(2): atomic replacement, whoever has the old file open.
-pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
-  fs::rename(tmp, target).map_err(|e| Error::io(e, "rename", given))
+pub fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
+  fs::rename(tmp, target)
 }
 
 /// fsync of the directory: the rename lives in it, and without this a crash can bring the old
-/// file back.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-  File::open(dir)
-    .and_then(|d| d.sync_all())
-    .map_err(|e| Error::io(e, "fsync", dir))
+/// file back. An error of the open counts as the fsync's.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+  File::open(dir).and_then(|d| d.sync_all())
 }
 
 /// "Stale file handle": a distributed filesystem's client still held the handle of a file that
@@ -487,11 +481,286 @@ pub fn is_stale(e: &io::Error) -> bool {
 
 /// Node's `errno` (negative), code and text for an OS error number.
 pub fn translate(raw: i32) -> Option<(i32, &'static str, &'static str)> {
-  crate::error::ERRNOS
+  ERRNOS
     .iter()
     .find(|(n, _, _)| *n == raw)
     .map(|&(n, name, text)| (-n, name, text))
 }
+
+/// errno values and the names and short texts libuv (and so Node) uses for them: every errno
+/// Node names (`os.constants.errno`, `util.getSystemErrorMap()`), so no OS error reaches JS as a
+/// bare number. Texts of errnos libuv has no text for follow strerror. Windows codes are named in
+/// `windows.rs`.
+const ERRNOS: &[(i32, &str, &str)] = &[
+  (libc::E2BIG, "E2BIG", "argument list too long"),
+  (libc::EACCES, "EACCES", "permission denied"),
+  (libc::EADDRINUSE, "EADDRINUSE", "address already in use"),
+  (
+    libc::EADDRNOTAVAIL,
+    "EADDRNOTAVAIL",
+    "address not available",
+  ),
+  (
+    libc::EAFNOSUPPORT,
+    "EAFNOSUPPORT",
+    "address family not supported",
+  ),
+  (libc::EAGAIN, "EAGAIN", "resource temporarily unavailable"),
+  (libc::EALREADY, "EALREADY", "connection already in progress"),
+  (libc::EBADF, "EBADF", "bad file descriptor"),
+  (libc::EBADMSG, "EBADMSG", "bad message"),
+  (libc::EBUSY, "EBUSY", "resource busy or locked"),
+  (libc::ECANCELED, "ECANCELED", "operation canceled"),
+  (libc::ECHILD, "ECHILD", "no child processes"),
+  (
+    libc::ECONNABORTED,
+    "ECONNABORTED",
+    "software caused connection abort",
+  ),
+  (libc::ECONNREFUSED, "ECONNREFUSED", "connection refused"),
+  (libc::ECONNRESET, "ECONNRESET", "connection reset by peer"),
+  (libc::EDEADLK, "EDEADLK", "resource deadlock avoided"),
+  (
+    libc::EDESTADDRREQ,
+    "EDESTADDRREQ",
+    "destination address required",
+  ),
+  (libc::EDOM, "EDOM", "numerical argument out of domain"),
+  (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+  (libc::EEXIST, "EEXIST", "file already exists"),
+  (
+    libc::EFAULT,
+    "EFAULT",
+    "bad address in system call argument",
+  ),
+  (libc::EFBIG, "EFBIG", "file too large"),
+  (libc::EHOSTDOWN, "EHOSTDOWN", "host is down"),
+  (libc::EHOSTUNREACH, "EHOSTUNREACH", "host is unreachable"),
+  (libc::EIDRM, "EIDRM", "identifier removed"),
+  (libc::EILSEQ, "EILSEQ", "illegal byte sequence"),
+  (
+    libc::EINPROGRESS,
+    "EINPROGRESS",
+    "operation now in progress",
+  ),
+  (libc::EINTR, "EINTR", "interrupted system call"),
+  (libc::EINVAL, "EINVAL", "invalid argument"),
+  (libc::EIO, "EIO", "i/o error"),
+  (libc::EISCONN, "EISCONN", "socket is already connected"),
+  (libc::EISDIR, "EISDIR", "illegal operation on a directory"),
+  (libc::ELOOP, "ELOOP", "too many symbolic links encountered"),
+  (libc::EMFILE, "EMFILE", "too many open files"),
+  (libc::EMLINK, "EMLINK", "too many links"),
+  (libc::EMSGSIZE, "EMSGSIZE", "message too long"),
+  (libc::EMULTIHOP, "EMULTIHOP", "multihop attempted"),
+  (libc::ENAMETOOLONG, "ENAMETOOLONG", "name too long"),
+  (libc::ENETDOWN, "ENETDOWN", "network is down"),
+  (libc::ENETRESET, "ENETRESET", "connection reset by network"),
+  (libc::ENETUNREACH, "ENETUNREACH", "network is unreachable"),
+  (libc::ENFILE, "ENFILE", "file table overflow"),
+  (libc::ENOBUFS, "ENOBUFS", "no buffer space available"),
+  (libc::ENODATA, "ENODATA", "no data available"),
+  (libc::ENODEV, "ENODEV", "no such device"),
+  (libc::ENOENT, "ENOENT", "no such file or directory"),
+  (libc::ENOEXEC, "ENOEXEC", "exec format error"),
+  (libc::ENOLCK, "ENOLCK", "no locks available"),
+  (libc::ENOLINK, "ENOLINK", "link has been severed"),
+  (libc::ENOMEM, "ENOMEM", "not enough memory"),
+  (libc::ENOMSG, "ENOMSG", "no message of desired type"),
+  (libc::ENOPROTOOPT, "ENOPROTOOPT", "protocol not available"),
+  (libc::ENOSPC, "ENOSPC", "no space left on device"),
+  (libc::ENOSR, "ENOSR", "out of streams resources"),
+  (libc::ENOSTR, "ENOSTR", "device not a stream"),
+  (libc::ENOSYS, "ENOSYS", "function not implemented"),
+  (libc::ENOTCONN, "ENOTCONN", "socket is not connected"),
+  (libc::ENOTDIR, "ENOTDIR", "not a directory"),
+  (libc::ENOTEMPTY, "ENOTEMPTY", "directory not empty"),
+  (libc::ENOTSOCK, "ENOTSOCK", "socket operation on non-socket"),
+  (
+    libc::ENOTSUP,
+    "ENOTSUP",
+    "operation not supported on socket",
+  ),
+  (libc::ENOTTY, "ENOTTY", "inappropriate ioctl for device"),
+  (libc::ENXIO, "ENXIO", "no such device or address"),
+  (
+    libc::EOVERFLOW,
+    "EOVERFLOW",
+    "value too large for defined data type",
+  ),
+  (libc::EPERM, "EPERM", "operation not permitted"),
+  (libc::EPIPE, "EPIPE", "broken pipe"),
+  (libc::EPROTO, "EPROTO", "protocol error"),
+  (
+    libc::EPROTONOSUPPORT,
+    "EPROTONOSUPPORT",
+    "protocol not supported",
+  ),
+  (
+    libc::EPROTOTYPE,
+    "EPROTOTYPE",
+    "protocol wrong type for socket",
+  ),
+  (libc::ERANGE, "ERANGE", "result too large"),
+  (libc::EROFS, "EROFS", "read-only file system"),
+  (
+    libc::ESHUTDOWN,
+    "ESHUTDOWN",
+    "cannot send after transport endpoint shutdown",
+  ),
+  (
+    libc::ESOCKTNOSUPPORT,
+    "ESOCKTNOSUPPORT",
+    "socket type not supported",
+  ),
+  (libc::ESPIPE, "ESPIPE", "invalid seek"),
+  (libc::ESRCH, "ESRCH", "no such process"),
+  (libc::ESTALE, "ESTALE", "stale file handle"),
+  (libc::ETIME, "ETIME", "timer expired"),
+  (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
+  (libc::ETXTBSY, "ETXTBSY", "text file is busy"),
+  (libc::EXDEV, "EXDEV", "cross-device link not permitted"),
+  // Not named by Node, but met on Linux filesystems (a dead FUSE or network mount, removable
+  // media, keyrings of encrypted directories, a corrupted filesystem).
+  #[cfg(target_os = "linux")]
+  (libc::ENONET, "ENONET", "machine is not on the network"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTEIO, "EREMOTEIO", "remote I/O error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
+  #[cfg(target_os = "linux")]
+  (libc::ECOMM, "ECOMM", "communication error on send"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOMEDIUM, "ENOMEDIUM", "no medium found"),
+  #[cfg(target_os = "linux")]
+  (libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOKEY, "ENOKEY", "required key not available"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
+  #[cfg(target_os = "linux")]
+  (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EKEYREJECTED,
+    "EKEYREJECTED",
+    "key was rejected by service",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
+  #[cfg(target_os = "linux")]
+  (libc::EREMOTE, "EREMOTE", "object is remote"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::EHWPOISON,
+    "EHWPOISON",
+    "memory page has hardware error",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERFKILL,
+    "ERFKILL",
+    "operation not possible due to rf-kill",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::EOWNERDEAD, "EOWNERDEAD", "owner died"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ENOTRECOVERABLE,
+    "ENOTRECOVERABLE",
+    "state not recoverable",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOPKG, "ENOPKG", "package not installed"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTNAM, "ENOTNAM", "not a XENIX named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EISNAM, "EISNAM", "is a named type file"),
+  #[cfg(target_os = "linux")]
+  (libc::EXFULL, "EXFULL", "exchange full"),
+  #[cfg(target_os = "linux")]
+  (libc::ECHRNG, "ECHRNG", "channel number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2NSYNC, "EL2NSYNC", "level 2 not synchronized"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3HLT, "EL3HLT", "level 3 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EL3RST, "EL3RST", "level 3 reset"),
+  #[cfg(target_os = "linux")]
+  (libc::ELNRNG, "ELNRNG", "link number out of range"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOCSI, "ENOCSI", "no CSI structure available"),
+  #[cfg(target_os = "linux")]
+  (libc::EL2HLT, "EL2HLT", "level 2 halted"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADE, "EBADE", "invalid exchange"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADR, "EBADR", "invalid request descriptor"),
+  #[cfg(target_os = "linux")]
+  (libc::ENOANO, "ENOANO", "no anode"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADRQC, "EBADRQC", "invalid request code"),
+  #[cfg(target_os = "linux")]
+  (libc::EBADSLT, "EBADSLT", "invalid slot"),
+  #[cfg(target_os = "linux")]
+  (libc::EBFONT, "EBFONT", "bad font file format"),
+  #[cfg(target_os = "linux")]
+  (libc::EADV, "EADV", "advertise error"),
+  #[cfg(target_os = "linux")]
+  (libc::ESRMNT, "ESRMNT", "srmount error"),
+  #[cfg(target_os = "linux")]
+  (libc::EDOTDOT, "EDOTDOT", "RFS specific error"),
+  #[cfg(target_os = "linux")]
+  (libc::ENAVAIL, "ENAVAIL", "no XENIX semaphores available"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBACC,
+    "ELIBACC",
+    "can not access a needed shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBBAD,
+    "ELIBBAD",
+    "accessing a corrupted shared library",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ELIBSCN, "ELIBSCN", ".lib section in a.out corrupted"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBMAX,
+    "ELIBMAX",
+    "attempting to link in too many shared libraries",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ELIBEXEC,
+    "ELIBEXEC",
+    "cannot exec a shared library directly",
+  ),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ERESTART,
+    "ERESTART",
+    "interrupted system call should be restarted",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
+  #[cfg(target_os = "linux")]
+  (libc::EUSERS, "EUSERS", "too many users"),
+  #[cfg(target_os = "linux")]
+  (
+    libc::ETOOMANYREFS,
+    "ETOOMANYREFS",
+    "too many references: cannot splice",
+  ),
+  #[cfg(target_os = "linux")]
+  (libc::ENOTBLK, "ENOTBLK", "block device required"),
+];
 
 /// A file name from bytes (Unix names are any bytes but `/` and NUL).
 pub fn os_string(bytes: Vec<u8>) -> OsString {
@@ -503,16 +772,15 @@ pub fn simplify(path: std::path::PathBuf) -> std::path::PathBuf {
   path
 }
 
-/// statfs(2) of a directory.
-pub fn statfs(dir: &Path) -> Result<libc::statfs> {
-  let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| Error::InvalidArgValue {
-    name: "path",
-    reason: "must be a string without null bytes".into(),
-  })?;
+/// statfs(2) of a directory. A path with a NUL byte, which no system call takes, fails as std
+/// fails it: `InvalidInput`, with no OS error code.
+pub fn statfs(dir: &Path) -> io::Result<libc::statfs> {
+  let c = CString::new(dir.as_os_str().as_bytes())
+    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
   // SAFETY: a zeroed statfs is a valid out-parameter; `c` is a valid C string.
   let mut st: libc::statfs = unsafe { std::mem::zeroed() };
   if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-    return Err(Error::io(io::Error::last_os_error(), "statfs", dir));
+    return Err(io::Error::last_os_error());
   }
   Ok(st)
 }

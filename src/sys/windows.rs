@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use windows_sys::Win32::Foundation as W;
 use windows_sys::Win32::Storage::FileSystem as FS;
 
-use super::{Cached, Holder, Probe};
-use crate::error::{Error, Result};
-use crate::fstype::Coherence;
-use crate::lock::Mode;
+use super::{Cached, Holder, Locality, Mode, OsError, OsResult, Probe};
 
 pub use super::polling::*;
 
@@ -59,7 +56,7 @@ fn open_sidecar_with(sidecar: &Path, write: bool) -> io::Result<File> {
 
 /// Opens (creating when missing) the sidecar; where it may not be written (read-only file or
 /// volume), a read-only handle still takes both shared and exclusive locks.
-pub fn open_sidecar(sidecar: &Path) -> Result<File> {
+pub fn open_sidecar(sidecar: &Path) -> OsResult<File> {
   let file = match open_sidecar_with(sidecar, true) {
     Ok(f) => f,
     Err(e)
@@ -70,37 +67,40 @@ pub fn open_sidecar(sidecar: &Path) -> Result<File> {
     {
       open_sidecar_with(sidecar, false).map_err(|_| refused(e, sidecar))?
     }
-    Err(e) => return Err(Error::io(e, "open", sidecar)),
+    Err(e) => return Err(OsError::on("open")(e)),
   };
-  let meta = file
-    .metadata()
-    .map_err(|e| Error::io(e, "fstat", sidecar))?;
+  let meta = file.metadata().map_err(OsError::on("fstat"))?;
   if meta.file_attributes() & FS::FILE_ATTRIBUTE_REPARSE_POINT != 0 {
-    return Err(Error::errno(errno::ELOOP, "open", sidecar));
+    return Err(open_failed(errno::ELOOP));
   }
   if meta.is_dir() {
-    return Err(Error::errno(errno::EISDIR, "open", sidecar));
+    return Err(open_failed(errno::EISDIR));
   }
   Ok(file)
+}
+
+/// An open that fails with `errno` (see `errno`), for what is found in the sidecar's place.
+fn open_failed(errno: i32) -> OsError {
+  OsError::on("open")(io::Error::from_raw_os_error(errno))
 }
 
 /// The error for a sidecar that may not be opened at all. CreateFile refuses a directory (without
 /// FILE_FLAG_BACKUP_SEMANTICS) or a link to one with "access denied" before anything can look at
 /// it: those get the names Unix gives them (EISDIR for a leftover proper-lockfile lock directory,
 /// ELOOP for a planted link), so the error says what is in the way on every OS.
-fn refused(e: io::Error, sidecar: &Path) -> Error {
+fn refused(e: io::Error, sidecar: &Path) -> OsError {
   match fs::symlink_metadata(sidecar) {
     Ok(m) if m.file_attributes() & FS::FILE_ATTRIBUTE_REPARSE_POINT != 0 => {
-      Error::errno(errno::ELOOP, "open", sidecar)
+      open_failed(errno::ELOOP)
     }
-    Ok(m) if m.is_dir() => Error::errno(errno::EISDIR, "open", sidecar),
-    _ => Error::io(e, "open", sidecar),
+    Ok(m) if m.is_dir() => open_failed(errno::EISDIR),
+    _ => OsError::on("open")(e),
   }
 }
 
 /// Always true: the share mode (see `SIDECAR_SHARE`) keeps anyone from deleting or renaming the
 /// sidecar while we have it open, so it cannot stop naming the file we locked.
-pub fn still_named(_file: &File, _sidecar: &Path) -> Result<bool> {
+pub fn still_named(_file: &File, _sidecar: &Path) -> OsResult<bool> {
   Ok(true)
 }
 
@@ -109,7 +109,7 @@ pub fn needs_writable(_e: &io::Error) -> bool {
   false
 }
 
-pub fn open_sidecar_writable(sidecar: &Path) -> Result<File> {
+pub fn open_sidecar_writable(sidecar: &Path) -> OsResult<File> {
   open_sidecar(sidecar)
 }
 
@@ -291,17 +291,11 @@ pub fn stage_temp(
   _target: &Path,
   _previous: Option<&fs::Metadata>,
   perm: Option<u32>,
-  given: &Path,
-) -> Result<()> {
+) -> OsResult<()> {
   if perm.is_some_and(|p| p & 0o222 == 0) {
-    let mut attrs = file
-      .metadata()
-      .map_err(|e| Error::io(e, "fstat", given))?
-      .permissions();
+    let mut attrs = file.metadata().map_err(OsError::on("fstat"))?.permissions();
     attrs.set_readonly(true);
-    file
-      .set_permissions(attrs)
-      .map_err(|e| Error::io(e, "fchmod", given))?;
+    file.set_permissions(attrs).map_err(OsError::on("fchmod"))?;
   }
   Ok(())
 }
@@ -348,12 +342,12 @@ fn in_use(e: &io::Error) -> bool {
 /// are) and falls back to MoveFileEx. Both fail with access denied or a sharing violation while
 /// another process holds the target open without FILE_SHARE_DELETE, and wine (which lacks the
 /// POSIX semantics) fails whenever it is open at all. That is write-file-atomic's issue #28:
-/// here the rename is retried for `RENAME_RETRY_FOR` (2 s), then fails with `EBUSY` naming the
-/// path. A read-only target cannot be replaced at all, so its attribute is cleared first (the
+/// here the rename is retried for `RENAME_RETRY_FOR` (2 s), then fails with `EBUSY`
+/// (`errno::EBUSY_IN_USE`). A read-only target cannot be replaced at all, so its attribute is cleared first (the
 /// temp file carries it over).
 // Clearing "read-only" is all `set_readonly(false)` does on Windows (the lint is about Unix modes).
 #[allow(clippy::permissions_set_readonly_false)]
-pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
+pub fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
   let was_read_only = fs::symlink_metadata(target).is_ok_and(|m| m.permissions().readonly());
   if was_read_only {
     if let Ok(m) = fs::metadata(target) {
@@ -381,9 +375,9 @@ pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
         }
       }
       if in_use(&e) {
-        Err(Error::errno(errno::EBUSY_IN_USE, "rename", given))
+        Err(io::Error::from_raw_os_error(errno::EBUSY_IN_USE))
       } else {
-        Err(Error::io(e, "rename", given))
+        Err(e)
       }
     }
   }
@@ -393,7 +387,7 @@ pub fn replace(tmp: &Path, target: &Path, given: &Path) -> Result<()> {
 /// NTFS records the rename in its metadata journal, which it commits on its own within seconds.
 /// Until then a power cut can bring back the old file whole, never a mix of the two (the new
 /// content was flushed with FlushFileBuffers before the rename).
-pub fn sync_dir(_dir: &Path) -> Result<()> {
+pub fn sync_dir(_dir: &Path) -> io::Result<()> {
   Ok(())
 }
 
@@ -763,6 +757,11 @@ pub fn holders(_sidecar: &Path) -> Vec<Holder> {
   Vec::new()
 }
 
+/// No holder list, so not every holder is in it.
+pub fn lists_every_holder() -> bool {
+  false
+}
+
 /// Nor its waiters: `None`, unknown.
 pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
   None
@@ -773,13 +772,13 @@ pub fn waiters(_sidecar: &Path) -> Option<Vec<Holder>> {
 /// its own and dropped at once. `Some(Exclusive)` when refused, else `None` (shared holders do
 /// not show). A shared request is never refused for it; an exclusive try that lands in its few
 /// microseconds is.
-pub fn probe(sidecar: &Path) -> Result<Option<Mode>> {
+pub fn probe(sidecar: &Path) -> OsResult<Option<Mode>> {
   let file = match open_sidecar_with(sidecar, false) {
     Ok(f) => f,
     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-    Err(e) => return Err(Error::io(e, "open", sidecar)),
+    Err(e) => return Err(OsError::on("open")(e)),
   };
-  let free = try_lock(&file, Mode::Shared).map_err(|e| Error::io(e, "LockFileEx", sidecar))?;
+  let free = try_lock(&file, Mode::Shared).map_err(OsError::on("LockFileEx"))?;
   Ok((!free).then_some(Mode::Exclusive))
 }
 
@@ -802,17 +801,14 @@ fn is_unc(dir: &Path) -> bool {
   )
 }
 
-/// The volume holding `dir`: its root, file system name (`NTFS`, `ReFS`, `FAT32`) and drive type.
-/// A UNC path or a mapped network drive (`DRIVE_REMOTE`) is an SMB share: LockFileEx there is
-/// carried to the server only for clients of that one server, and sync clients and other
-/// protocols behind it do not see it, so the same network-filesystem policy as for SMB on Unix
-/// applies.
-pub fn probe_fs(dir: &Path) -> Result<Probe> {
+/// The volume holding `dir`: its root, file system name (`NTFS`, `ReFS`, `FAT32`), and whether it
+/// is a network drive (a UNC path, or a mapped drive: `DRIVE_REMOTE`). Fails only where the volume root cannot be found (reported as `statfs`'s failure).
+pub fn probe_fs(dir: &Path) -> io::Result<Probe> {
   let path = wide(dir);
   let mut root = vec![0u16; 1024];
   // SAFETY: valid NUL-terminated input and a buffer of the length passed.
   if unsafe { FS::GetVolumePathNameW(path.as_ptr(), root.as_mut_ptr(), root.len() as u32) } == 0 {
-    return Err(Error::io(io::Error::last_os_error(), "statfs", dir));
+    return Err(io::Error::last_os_error());
   }
   let root_str = from_wide(&root);
   let root_w: Vec<u16> = root_str.encode_utf16().chain(std::iter::once(0)).collect();
@@ -837,21 +833,13 @@ pub fn probe_fs(dir: &Path) -> Result<Probe> {
   };
   // SAFETY: valid NUL-terminated input.
   let drive = unsafe { FS::GetDriveTypeW(root_w.as_ptr()) };
-  let verdict =
-    if is_unc(dir) || drive == windows_sys::Win32::System::WindowsProgramming::DRIVE_REMOTE {
-      Some((
-        Coherence::Unsafe,
-        "network share (SMB): its locks do not exclude writers that reach the files another way",
-      ))
-    } else {
-      None
-    };
+  let remote = drive == windows_sys::Win32::System::WindowsProgramming::DRIVE_REMOTE;
   Ok(Probe {
     magic: 0,
-    fstype,
+    fstype: Some(fstype),
     options: String::new(),
     mount_point: Some(PathBuf::from(root_str)),
-    verdict,
+    locality: Locality::NetworkDrive(is_unc(dir) || remote),
   })
 }
 
@@ -863,6 +851,6 @@ pub fn fold_key(key: &Path) -> Option<PathBuf> {
 
 /// No read here can be told not to wait for the disk (Linux's RWF_NOWAIT): every read goes to the
 /// threadpool.
-pub fn read_cached(_path: &Path, _max: usize, _follow: bool) -> Cached {
+pub fn read_cached(_path: &Path, _max: usize, _follow: bool, _serves: fn(&str) -> bool) -> Cached {
   Cached::WouldBlock
 }
