@@ -2,6 +2,7 @@
 // native engine under the path's lock. Each call is atomic (a failing operation applies none of
 // its operations), batched calls end as they would alone, the output is what updateJson would
 // write for the same change, and number text and key order survive as written.
+import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -21,7 +22,7 @@ import {
   withIndexLock,
   writeJson,
 } from '../index.js'
-import { node, ROOT, tempDir, thrownSync } from './helpers'
+import { node, ROOT, run, tempDir, thrownSync } from './helpers'
 
 type Op = Parameters<typeof patchJson>[1][number]
 const file = (tag = 'patch') => join(tempDir(tag), 'index.json')
@@ -309,4 +310,76 @@ describe('sync twins and readJson({ pointer })', () => {
     expect((await rejection(readJson(missing, { pointer: '/a' }))).code).toBe('ENOENT')
     expect(await readJson(missing, { pointer: '/a', default: 7 })).toBe(7)
   })
+})
+
+describe('what the break-it review found', () => {
+  it('a file holding only a BOM (and whitespace) is blank: the default, as readJson reads it', async () => {
+    for (const content of ['\uFEFF', '\uFEFF\n', '\uFEFF  \r\n']) {
+      const p = file()
+      writeFileSync(p, content)
+      expect(await readJson(p, { pointer: '/a', default: 5 })).toBe(5)
+      await patchJson(p, [{ op: 'add', path: '/x', value: 1 }], { default: { d: 1 } })
+      expect(text(p)).toBe('{"d":1,"x":1}\n')
+      writeFileSync(p, content)
+      await mergeJson(p, { x: 1 }, { default: { d: 1 } })
+      expect(text(p)).toBe('{"d":1,"x":1}\n')
+    }
+  })
+
+  it('a pointer with a lone surrogate is refused (TypeError), never matched to another key', async () => {
+    const p = file()
+    await writeJson(p, { '\ud800': 'lone', '\ufffd': 'replacement', '\ufffd\ufffd\ufffd': 'three' })
+    const before = text(p)
+    for (const call of [
+      () => patchJson(p, [{ op: 'remove', path: '/\ud800' }]),
+      () => patchJson(p, [{ op: 'add', path: '/\udc00', value: 1 }]),
+      () => patchJson(p, [{ op: 'move', from: '/\ud800', path: '/x' }]),
+      () => readJson(p, { pointer: '/\ud800' }),
+    ]) {
+      const e = await rejection(call())
+      expect(e).toBeInstanceOf(TypeError)
+      expect(e.code).toBe('ERR_INVALID_ARG_VALUE')
+    }
+    expect(text(p)).toBe(before)
+    // Merge patches address keys as JSON text, lone surrogates included.
+    await mergeJson(p, { '\ud800': null })
+    expect(await readJson(p)).toEqual({ '\ufffd': 'replacement', '\ufffd\ufffd\ufffd': 'three' })
+  })
+
+  it('a value nested 60,000 deep from a worker with a big stack is parsed on the engine thread', async () => {
+    const p = file()
+    const script = `
+      const { workerData, parentPort } = require('node:worker_threads')
+      const { patchJson } = require(${JSON.stringify(join(ROOT, 'index.js'))})
+      let v = 1
+      for (let i = 0; i < 60000; i++) v = [v]
+      patchJson(workerData, [{ op: 'add', path: '/deep', value: v }], { default: {} }).then(
+        () => parentPort.postMessage('ok'), (e) => parentPort.postMessage(String(e && e.code)))`
+    const outcome = await new Promise((resolve, reject) => {
+      const w = new Worker(script, { eval: true, workerData: p, resourceLimits: { stackSizeMb: 64 } })
+      w.once('message', resolve)
+      w.once('error', reject)
+      w.once('exit', (code) => reject(new Error(`worker exited ${code}`)))
+    })
+    expect(outcome).toBe('ok')
+    expect(text(p).length).toBe(120_011)
+  })
+
+  it.skipIf(spawnSync('prlimit', ['--version']).status !== 0)(
+    'an engine thread that cannot be started fails the call cleanly (EAGAIN), never the process (needs prlimit)',
+    async () => {
+      const dir = tempDir('patch')
+      const p = join(dir, 'index.json')
+      const go = join(dir, 'go')
+      const child = node('engine-limit.cjs', [p, go])
+      const vm = Number((await child.line('READY')).split(' ')[1])
+      // Just above what the process has mapped: no room for the engine's stack reservation.
+      const limit = run('prlimit', ['--pid', String(child.child.pid), `--as=${(vm + 16 * 1024) * 1024}`])
+      expect((await limit.exited).code).toBe(0)
+      writeFileSync(go, '')
+      const out = await child.line('OUT')
+      expect(out).toMatch(/^OUT E[A-Z]+:pthread_create \| E[A-Z]+:pthread_create \| \{"warm":1\}$/)
+      expect((await child.exited).code).toBe(0)
+    },
+  )
 })

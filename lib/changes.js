@@ -36,6 +36,25 @@ function jsonText(value, name) {
   return text
 }
 
+/**
+ * A pointer holding a lone surrogate (valid in a JS string, so in JSON text) names a key the
+ * native engine, which matches keys as UTF-8, cannot tell from others: refused, not guessed.
+ */
+function checkPointers(operations) {
+  operations.forEach((op, i) => {
+    for (const field of ['path', 'from']) {
+      const pointer = op?.[field]
+      if (typeof pointer === 'string' && !pointer.isWellFormed()) {
+        throw invalidArgValue(
+          `operations[${i}].${field}`,
+          pointer,
+          'must not contain a lone surrogate (use updateJson for such a key)',
+        )
+      }
+    }
+  })
+}
+
 /** The indentation JSON.stringify(value, null, space) uses (space checked by writeOptions). */
 function indentOf(space) {
   if (typeof space === 'number') return ' '.repeat(space)
@@ -59,6 +78,7 @@ function changeRequest(path, kind, change, options, sync) {
     throw invalidArgValue('options.mode', o.mode, "must be 'exclusive' for a change (it needs the exclusive lock)")
   }
   const { fsync, space } = writeOptions(o, { json: true })
+  if (kind === 'patch') checkPointers(change)
   const text = jsonText(change, name)
   callNative(() => native.checkChange(kind, text))
   const fallback = o.default === undefined ? undefined : jsonText(o.default, 'options.default')

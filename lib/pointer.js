@@ -3,10 +3,14 @@
 // the threadpool, so that reading one entry of a big index builds no JS object of the whole file.
 
 const { native, callNative, fromNative } = require('./native')
-const { CorruptFileError, invalidArgType, notFound } = require('./errors')
+const { CorruptFileError, invalidArgType, invalidArgValue, notFound } = require('./errors')
 
 function checkPointer(pointer) {
   if (typeof pointer !== 'string') throw invalidArgType('options.pointer', 'of type string', pointer)
+  // The native engine matches keys as UTF-8: a lone surrogate cannot be told from others.
+  if (!pointer.isWellFormed()) {
+    throw invalidArgValue('options.pointer', pointer, 'must not contain a lone surrogate (read the whole file for such a key)')
+  }
   callNative(() => native.checkPointer(pointer))
 }
 

@@ -10,9 +10,11 @@ use crate::json::{self, Operation, ParseError, Pointer, Value};
 use crate::registry::Grant;
 
 /// Stack of the thread the engine runs on: parsing, formatting, comparing and dropping recurse
-/// once per level of nesting, up to `json::MAX_DEPTH`. Only the pages a document uses are ever
-/// touched, so a shallow index costs what any thread costs.
-const ENGINE_STACK: usize = 512 << 20;
+/// once per level of nesting, up to `json::MAX_DEPTH` (measured: 100,000 levels fit in 32 MiB;
+/// twice that for margin). Only the pages a document uses are ever touched, so a shallow index
+/// costs what any thread costs; the reservation is address space, which a tight `ulimit -v`
+/// may refuse: then the call fails with ENOMEM instead of the process aborting.
+const ENGINE_STACK: usize = 64 << 20;
 
 /// One caller's change.
 pub enum Change {
@@ -65,8 +67,9 @@ pub fn parse_pointer(text: &str) -> Result<Pointer> {
   })
 }
 
-/// Runs `f` on a thread with the engine's stack and waits for it.
-pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+/// Runs `f` on a thread with the engine's stack and waits for it; an error (ENOMEM, EAGAIN) when
+/// no such thread can be had.
+pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
   std::thread::scope(|s| {
     match std::thread::Builder::new()
       .name("index-lock-json".into())
@@ -76,8 +79,11 @@ pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
       Ok(handle) => handle
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-      // No thread to be had: a shallow document still fits the caller's stack.
-      Err(_) => panic!("index-lock: could not start the JSON engine thread"),
+      Err(e) => Err(Error::io(
+        e,
+        "pthread_create",
+        Path::new("index-lock JSON engine thread"),
+      )),
     }
   })
 }
@@ -89,15 +95,20 @@ enum State {
   Blank,
 }
 
+/// True for a file `readJson` reads as empty: JSON whitespace only, after an optional BOM.
+fn blank(bytes: &[u8]) -> bool {
+  let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+  body
+    .iter()
+    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// Reads and parses `io` (pinned: the file the caller locked, never a symlink planted since).
 fn read_state(io: &Path) -> Result<State> {
   let Some(bytes) = atomic::read(&io.to_string_lossy(), true)? else {
     return Ok(State::Missing);
   };
-  if bytes
-    .iter()
-    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-  {
+  if blank(&bytes) {
     return Ok(State::Blank);
   }
   json::parse(&bytes)
@@ -287,10 +298,7 @@ pub fn find(path: &Path, pointer: &Pointer) -> Result<Found> {
     None => return Ok(Found::Missing),
     Some(b) => b,
   };
-  if bytes
-    .iter()
-    .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-  {
+  if blank(&bytes) {
     return Ok(Found::Blank);
   }
   let doc = json::parse(&bytes).map_err(|e| corrupt(path, &bytes, e))?;

@@ -217,9 +217,10 @@ impl Error {
         }
       }
       Error::TooDeep { path, depth } => format!(
-        "'{}' is nested deeper than {depth} levels, more than the native JSON engine takes; \
+        "'{}' is nested more than {} levels deep, more than the native JSON engine takes; \
          use updateJson for it",
-        path.display()
+        path.display(),
+        depth.saturating_sub(1)
       ),
       Error::Repointed { syscall, path } => format!(
         "ELOOP: '{}' resolves elsewhere now: it, or a directory on its way, was replaced by a \

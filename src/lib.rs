@@ -588,17 +588,18 @@ impl Task for ChangesTask {
   type JsValue = Vec<Option<String>>;
 
   fn compute(&mut self) -> Result<Self::Output> {
-    let calls = engine_calls(&self.calls)?;
     let release = self.release.take();
+    // Parsing a change recurses as deep as it nests: on the engine's thread too.
     Ok(changes::on_engine_thread(|| {
-      changes::run(
+      let calls = engine_calls(&self.calls)?;
+      Ok(changes::run(
         Path::new(&self.path),
         &calls,
         &self.indent,
         self.fsync,
         release,
-      )
-    }))
+      ))
+    })?)
   }
 
   fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -651,10 +652,10 @@ pub fn apply_changes_sync(
   indent: String,
   fsync: bool,
 ) -> Result<Vec<Option<String>>> {
-  let calls = engine_calls(&calls)?;
   Ok(changes::on_engine_thread(|| {
-    changes::run(Path::new(&path), &calls, &indent, fsync, None)
-  }))
+    let calls = engine_calls(&calls)?;
+    Ok(changes::run(Path::new(&path), &calls, &indent, fsync, None))
+  })?)
 }
 
 /// Checks a change's text at the call: a malformed patch or merge patch is an argument error
