@@ -9,7 +9,11 @@ function checkPointer(pointer) {
   if (typeof pointer !== 'string') throw invalidArgType('options.pointer', 'of type string', pointer)
   // The native engine matches keys as UTF-8: a lone surrogate cannot be told from others.
   if (!pointer.isWellFormed()) {
-    throw invalidArgValue('options.pointer', pointer, 'must not contain a lone surrogate (read the whole file for such a key)')
+    throw invalidArgValue(
+      'options.pointer',
+      pointer,
+      'must not contain a lone surrogate (read the whole file for such a key)',
+    )
   }
   callNative(() => native.checkPointer(pointer))
 }
