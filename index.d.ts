@@ -432,7 +432,7 @@ export interface InspectReport {
  * nothing and takes no lock where the OS can tell without one (Linux: /proc/locks; macOS:
  * F_GETLK); elsewhere (a container's own pid namespace, a network, cluster or FUSE filesystem,
  * Windows) it tries a shared lock for a few microseconds, which no shared request waits for, and
- * sees an exclusive holder only (README "Guarantees and limits"). Synchronous. Throws only for a `path` that is not a string; a path that
+ * sees an exclusive holder only (docs/guarantees.md). Synchronous. Throws only for a `path` that is not a string; a path that
  * cannot be resolved is reported in `error`.
  */
 export declare function inspect(path: string): InspectReport
@@ -441,7 +441,7 @@ export declare function inspect(path: string): InspectReport
  * The platform backend of the loaded native binary: `'linux'` (flock, holders and waiters from
  * /proc/locks, network filesystems from mountinfo, a blocked wait woken at once), `'generic-unix'`
  * (macOS and other Unixes: no holder list, a polling wait, statfs) or `'windows'` (LockFileEx, a
- * polling wait). See README "Platforms" for what differs.
+ * polling wait). See docs/platforms.md for what differs.
  */
 export declare function backend(): 'linux' | 'generic-unix' | 'windows'
 
