@@ -20,7 +20,8 @@ command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 command -v gendef >/dev/null || need+=(mingw-w64-tools)
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
-command -v wine >/dev/null || need+=(wine64)
+# Debian's wine64 holds the loader only; `wine` (the package) puts the wine command on PATH.
+command -v wine >/dev/null || need+=(wine wine64)
 command -v file >/dev/null || need+=(file)
 # A FUSE mount served on this host whose server a test can stop (__test__/cached-reads.spec.ts).
 command -v sshfs >/dev/null || need+=(sshfs)
