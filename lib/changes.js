@@ -7,7 +7,7 @@
 // stringified or copied on the JS thread; only each call's change crosses, as JSON text.
 
 const { native, callNative, awaitNative, fromNative } = require('./native')
-const { CorruptFileError, PatchError, invalidArgType, invalidArgValue } = require('./errors')
+const { invalidArgType, invalidArgValue } = require('./errors')
 const { checkOptions, checkPath, lockOptions, writeOptions } = require('./options')
 const { targetsOf } = require('./targets')
 const { ioTarget } = require('./files')
@@ -97,21 +97,9 @@ function changeRequest(path, kind, change, options, sync) {
 
 /** A call's outcome from the engine (null: done) as the error it rejects with, naming `path`. */
 function outcomeError(text, { path, file }) {
-  const info = JSON.parse(text)
-  if (info.code === 'EPATCH') return new PatchError(info.message, path, info.index, info.op)
-  if (info.code === 'ECORRUPT') {
-    const position =
-      info.line === undefined ? undefined : { line: info.line, column: info.column, offset: info.position }
-    const detail = position
-      ? `${info.reason} at line ${info.line} column ${info.column} (position ${info.position})`
-      : info.reason
-    return new CorruptFileError(path, detail, position)
-  }
   const err = fromNative(new Error(text))
-  if (file.io !== path && err.path === file.io) {
-    err.path = path
-    err.message = String(err.message).split(file.io).join(path)
-  }
+  if (err.path === file.io || err.path === undefined) err.path = path
+  if (file.io !== path) err.message = String(err.message).split(file.io).join(path)
   return err
 }
 

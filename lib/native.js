@@ -10,7 +10,14 @@
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
-const { codedError, LockDeadlockError, LockUpgradeError, SweepError } = require('./errors')
+const {
+  codedError,
+  CorruptFileError,
+  LockDeadlockError,
+  LockUpgradeError,
+  PatchError,
+  SweepError,
+} = require('./errors')
 
 /** The classes of the native registry's refusals (the lock layer's own are built in lib/errors.js). */
 const REFUSALS = new Map([
@@ -131,6 +138,16 @@ function fromNative(err) {
   }
   const Refusal = REFUSALS.get(info.code)
   if (Refusal) return new Refusal(info.path, info.message)
+  if (info.code === 'ECORRUPT') {
+    // A file the native JSON engine could not parse, reported as readJson reports it.
+    const position =
+      info.line === undefined ? undefined : { line: info.line, column: info.column, offset: info.position }
+    const detail = position
+      ? `${info.reason} at line ${info.line} column ${info.column} (position ${info.position})`
+      : info.reason
+    return new CorruptFileError(info.path, detail, position)
+  }
+  if (info.code === 'EPATCH') return new PatchError(info.message, info.path, info.index, info.op)
   const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : Error
   const out = codedError(Ctor, info.code, info.message)
   for (const field of ['errno', 'syscall', 'path']) {

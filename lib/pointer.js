@@ -26,30 +26,13 @@ function foundValue(path, found, { hasDefault, fallback }) {
   throw found.state === 'missing' ? notFound(path) : new CorruptFileError(path, 'the file is empty')
 }
 
-/** A native read error; a corrupt file as readJson reports it. */
-function readError(err, path) {
-  const out = fromNative(err)
-  if (out?.code !== 'ECORRUPT') return out
-  let info
-  try {
-    info = JSON.parse(err.message)
-  } catch {
-    return out
-  }
-  const position = info.line === undefined ? undefined : { line: info.line, column: info.column, offset: info.position }
-  const detail = position
-    ? `${info.reason} at line ${info.line} column ${info.column} (position ${info.position})`
-    : info.reason
-  return new CorruptFileError(path, detail, position)
-}
-
 async function readPointer(path, pointer, read) {
   checkPointer(pointer)
   let found
   try {
     found = await native.readPointer(path, pointer)
   } catch (err) {
-    throw readError(err, path)
+    throw fromNative(err)
   }
   return foundValue(path, found, read)
 }
@@ -60,7 +43,7 @@ function readPointerSync(path, pointer, read) {
   try {
     found = native.readPointerSync(path, pointer)
   } catch (err) {
-    throw readError(err, path)
+    throw fromNative(err)
   }
   return foundValue(path, found, read)
 }
