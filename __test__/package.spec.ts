@@ -149,11 +149,17 @@ afterAll(() => {
 })
 
 describe('npm pack', () => {
-  it('holds exactly the built binary, the JS/TS surface, the CLI, README and LICENSE', () => {
+  it('holds exactly the built binary, the JS/TS surface, the CLI, README, docs/ and LICENSE', () => {
+    // docs/ ships: README's links point into it, and a package page has no repository to resolve them.
+    const docs = readdirSync(join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`)
+    expect(docs.length).toBeGreaterThan(0)
     expect(packedFiles).toEqual(
       [
         'LICENSE',
         'README.md',
+        ...docs,
         'bin/index-lock.js',
         'binding.d.ts',
         'binding.js',
