@@ -132,6 +132,16 @@ function makeStrategy(name) {
           { default: EMPTY(), fsync, timeoutMs: Infinity },
         )
     }
+    case 'patchJson': {
+      // The same update as one JSON Patch op, applied natively (bench/run.js section 6).
+      const { patchJson } = require('..')
+      return (p, key) =>
+        patchJson(p, [{ op: 'add', path: `/entries/${key}`, value: entry() }], {
+          default: EMPTY(),
+          fsync,
+          timeoutMs: Infinity,
+        })
+    }
     default:
       throw new Error(`unknown strategy ${name}`)
   }

@@ -15,15 +15,22 @@
 //   5. Syscalls of the uncontended round trip: section 1's index-lock child under `strace -f -c`,
 //      twice with different round-trip counts; the difference divided by the difference of the
 //      counts is what one round trip costs (start-up, warm-up and exit cancel out exactly).
+//   6. patchJson (JSON Patch applied natively under the lock): the durable read-modify-write of
+//      section 2 at 4x1 and 4x16 as one `add /entries/<key>` op per update, beside updateJson and
+//      the native bound in the same rows' rotation; then a big index (~16 MB, 90k entries; 4 MB
+//      with --quick): 10 concurrent patchJson calls (and updateJson calls) in one process, wall
+//      time, the event loop's largest lag and the peak RSS growth, beside one plain JS
+//      readFileSync + JSON.parse + JSON.stringify + writeFileSync of the same file; and
+//      readJson(p, { pointer }) of one entry beside JSON.parse(readFileSync(p)) of the whole file.
 //
 // Options:
 //   --quick        short smoke run (~30 s; used by a test): few iterations, tiny U
 //   --runs <n>     repeat the whole bench n times (default 1): every run's table and targets, then
 //                  each target's status per run and the spread (min..max) of its figures
 //   --json <file>  also write the results, machine-readable
-//   --only <list>  comma-separated subset of: uncontended,read,rmw,handover,syscalls (for working
-//                  on one part)
-//   --rmw <list>   RMW configurations to run instead of the standard ones, all rows each, as
+//   --only <list>  comma-separated subset of: uncontended,read,rmw,handover,syscalls,patch (for
+//                  working on one part)
+//   --rmw <list>   section 2's configurations to run instead of the standard ones, all rows each, as
 //                  PxCxU, comma-separated (e.g. 1x1x600 for the cost of an update without any
 //                  contention)
 //   --diagnose     add a diagnostic RMW row: withIndexLock with the library's *synchronous* file
@@ -46,7 +53,7 @@ const NATIVE_BIN = join(__dirname, 'native', 'target', 'release', 'index-lock-be
 // ---------------------------------------------------------------------------------------------
 // Options and settings
 
-const SECTIONS = ['uncontended', 'read', 'rmw', 'handover', 'syscalls']
+const SECTIONS = ['uncontended', 'read', 'rmw', 'handover', 'syscalls', 'patch']
 
 function parseArgs(argv) {
   const args = { quick: false, json: null, only: null, diagnose: false, rmw: null, runs: 1 }
@@ -71,7 +78,7 @@ function parseArgs(argv) {
     else if (a.startsWith('--only=')) args.only = a.slice(7).split(',')
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node bench/run.js [--quick] [--runs <n>] [--json <file>] [--only uncontended,read,rmw,handover,syscalls] [--rmw PxCxU,...] [--diagnose]\n',
+        'usage: node bench/run.js [--quick] [--runs <n>] [--json <file>] [--only uncontended,read,rmw,handover,syscalls,patch] [--rmw PxCxU,...] [--diagnose]\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
@@ -107,6 +114,13 @@ const SETTINGS = args.quick
       reps: 1,
       warmUpdates: 8,
       handover: { rounds: 50, holdMs: 2 },
+      patch: {
+        rmw: [
+          { P: 4, C: 1, U: 30 },
+          { P: 4, C: 16, U: 3 },
+        ],
+        big: { entries: 22_500, nominal: '4 MB', calls: 10, reps: 1, pointerIterations: 4, pointerWarmUp: 1 },
+      },
       runTimeoutMs: 20_000,
     }
   : {
@@ -121,6 +135,13 @@ const SETTINGS = args.quick
       reps: 4,
       warmUpdates: 40,
       handover: { rounds: 200, holdMs: 2 },
+      patch: {
+        rmw: [
+          { P: 4, C: 1, U: 200 },
+          { P: 4, C: 16, U: 20 },
+        ],
+        big: { entries: 90_000, nominal: '16 MB', calls: 10, reps: 3, pointerIterations: 15, pointerWarmUp: 2 },
+      },
       runTimeoutMs: 90_000,
     }
 
@@ -134,6 +155,7 @@ const RMW_IMPLS = [
   { key: 'withIndexLock+sync-io', label: "(d') diagnostic: (d) with readJsonSync/writeJsonSync", diagnostic: true },
   { key: 'updateJson', label: '(e) index-lock updateJson' },
   { key: 'native', label: '(f) native bound (Rust: flock+serde_json)' },
+  { key: 'patchJson', label: '(g) index-lock patchJson (one add op)', patchOnly: true },
 ]
 // Rows run for the configurations without `all` (4x16).
 const RMW_ALWAYS = new Set(['updateJson', 'native'])
@@ -487,40 +509,54 @@ function rmwRow(impl, { P, C, U }, fsync, runs) {
   }
 }
 
+/**
+ * The rows `impls` of one configuration, each run SETTINGS.reps times in alternating order.
+ * `section` ('rmw' for section 2, 'patch' for section 6) keeps each section's rows apart, so a
+ * ratio is always of two rows of the same rotation.
+ */
+async function rmwGroup(section, config, fsync, impls, nativeError) {
+  const rows = []
+  const runs = new Map(impls.map(({ key }) => [key, []]))
+  const where = `${section === 'patch' ? 'patch ' : ''}${config.P}x${config.C}`
+  const diskFsyncUs = fsync ? probeDisk(`before ${where} durable`) : undefined
+  const failed = new Map()
+  for (let rep = 0; rep < SETTINGS.reps; rep++) {
+    for (const { key } of rep % 2 ? [...impls].reverse() : impls) {
+      if (failed.has(key)) continue
+      if (key === 'native' && nativeError) {
+        failed.set(key, nativeError)
+        continue
+      }
+      const tag = `${section} ${config.P}x${config.C}x${config.U} ${fsync ? 'durable' : 'no fsync'} ${key} (rep ${rep + 1}/${SETTINGS.reps})`
+      process.stderr.write(`${tag}\n`)
+      try {
+        runs.get(key).push(await rmwRun(key, config, fsync))
+      } catch (err) {
+        process.stderr.write(`${tag} FAILED: ${err.message}\n`)
+        failed.set(key, err.message)
+      }
+    }
+  }
+  for (const { key, label } of impls) {
+    const { P, C, U } = config
+    rows.push(
+      failed.has(key)
+        ? { test: 'rmw', section, impl: key, label, P, C, U, fsync, failed: failed.get(key) }
+        : { ...rmwRow(key, config, fsync, runs.get(key)), section, diskFsyncUs },
+    )
+  }
+  return rows
+}
+
 async function rmw(nativeError) {
   const rows = []
   for (const config of SETTINGS.rmw) {
     for (const fsync of [true, false]) {
       const impls = RMW_IMPLS.filter(
-        ({ key, diagnostic }) => (config.all || RMW_ALWAYS.has(key)) && (!diagnostic || args.diagnose),
+        ({ key, diagnostic, patchOnly }) =>
+          (config.all || RMW_ALWAYS.has(key)) && (!diagnostic || args.diagnose) && !patchOnly,
       )
-      const runs = new Map(impls.map(({ key }) => [key, []]))
-      const diskFsyncUs = fsync ? probeDisk(`before ${config.P}x${config.C} durable`) : undefined
-      const failed = new Map()
-      for (let rep = 0; rep < SETTINGS.reps; rep++) {
-        for (const { key } of rep % 2 ? [...impls].reverse() : impls) {
-          if (failed.has(key)) continue
-          if (key === 'native' && nativeError) {
-            failed.set(key, nativeError)
-            continue
-          }
-          const tag = `rmw ${config.P}x${config.C}x${config.U} ${fsync ? 'durable' : 'no fsync'} ${key} (rep ${rep + 1}/${SETTINGS.reps})`
-          process.stderr.write(`${tag}\n`)
-          try {
-            runs.get(key).push(await rmwRun(key, config, fsync))
-          } catch (err) {
-            process.stderr.write(`${tag} FAILED: ${err.message}\n`)
-            failed.set(key, err.message)
-          }
-        }
-      }
-      for (const { key, label } of impls) {
-        rows.push(
-          failed.has(key)
-            ? { test: 'rmw', impl: key, label, P: config.P, C: config.C, U: config.U, fsync, failed: failed.get(key) }
-            : { ...rmwRow(key, config, fsync, runs.get(key)), diskFsyncUs },
-        )
-      }
+      rows.push(...(await rmwGroup('rmw', config, fsync, impls, nativeError)))
     }
   }
   return rows
@@ -754,6 +790,161 @@ function judgeSyscalls(sc) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. patchJson
+
+/** Section 6's durable RMW rows: patchJson beside updateJson and the native bound, same rotation. */
+async function patchRmw(nativeError) {
+  const rows = []
+  const impls = ['patchJson', 'updateJson', 'native'].map((key) => RMW_IMPLS.find((i) => i.key === key))
+  for (const config of SETTINGS.patch.rmw) rows.push(...(await rmwGroup('patch', config, true, impls, nativeError)))
+  return rows
+}
+
+const BIG_TAGS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta']
+
+/** The big index, { entries: { k<i>: { title, n, tags } } }, compact as writeJson writes it. */
+function writeBigIndex(path, entries) {
+  const index = { entries: {} }
+  for (let i = 0; i < entries; i++) {
+    index.entries[`k${i}`] = {
+      title: `Entry ${i}: lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore`,
+      n: i,
+      tags: BIG_TAGS.slice(0, 2 + (i % 5)),
+    }
+  }
+  const text = `${JSON.stringify(index)}\n`
+  fs.writeFileSync(path, text)
+  return Buffer.byteLength(text)
+}
+
+// The write modes of bench/big-child.js, one process each. patchJson runs with fsync off (like
+// for like with the plain JS rewrite, which does not fsync) and on (its default).
+const BIG_MODES = [
+  {
+    key: 'patchJson',
+    mode: 'patchJson',
+    fsync: false,
+    label: (n) => `index-lock: ${n} concurrent patchJson, fsync off`,
+  },
+  {
+    key: 'patchJson+fsync',
+    mode: 'patchJson',
+    fsync: true,
+    label: (n) => `index-lock: ${n} concurrent patchJson, fsync on (default)`,
+  },
+  {
+    key: 'updateJson',
+    mode: 'updateJson',
+    fsync: false,
+    label: (n) => `index-lock: ${n} concurrent updateJson, fsync off`,
+  },
+  {
+    key: 'js-rewrite',
+    mode: 'js-rewrite',
+    fsync: false,
+    label: () => 'JS: readFileSync + JSON.parse + JSON.stringify + writeFileSync (1 entry)',
+  },
+]
+
+const BIG_POINTER = '/entries/k123'
+
+async function bigChild(config) {
+  const child = track(
+    spawn(process.execPath, [join(__dirname, 'big-child.js'), JSON.stringify(config)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  )
+  try {
+    const line = await within(SETTINGS.runTimeoutMs, `big index ${config.mode}`, lineReader(child.stdout, child).next())
+    const code = await exited(child)
+    if (code !== 0) throw new Error(`big-index child (${config.mode}) exited with ${code}`)
+    return JSON.parse(line)
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
+/** Section 6's big-index rows: the write modes, `reps` times each in alternating order; the pointer read. */
+async function bigIndex(dir) {
+  const { entries, calls, reps, pointerIterations, pointerWarmUp } = SETTINGS.patch.big
+  const own = join(dir, `big-${++runCounter}`)
+  fs.mkdirSync(own)
+  const source = join(own, 'source.json')
+  process.stderr.write(`patch: writing the big index (${entries} entries)\n`)
+  const bytes = writeBigIndex(source, entries)
+  const results = new Map(BIG_MODES.map((m) => [m.key, []]))
+  const failed = new Map()
+  const rows = []
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const m of rep % 2 ? [...BIG_MODES].reverse() : BIG_MODES) {
+        if (failed.has(m.key)) continue
+        const tag = `patch: big index (${fmtBytes(bytes)}) ${m.key} (rep ${rep + 1}/${reps})`
+        process.stderr.write(`${tag}\n`)
+        // Each child writes a fresh copy (in a directory of its own) of the same bytes.
+        const runDir = join(own, `${m.key.replace(/\W/g, '_')}-${rep}`)
+        fs.mkdirSync(runDir)
+        const path = join(runDir, 'index.json')
+        fs.copyFileSync(source, path)
+        try {
+          const r = await bigChild({ mode: m.mode, path, warmPath: join(runDir, 'warm.json'), calls, fsync: m.fsync })
+          results.get(m.key).push(r)
+        } catch (err) {
+          process.stderr.write(`${tag} FAILED: ${err.message}\n`)
+          failed.set(m.key, err.message)
+        } finally {
+          fs.rmSync(runDir, { recursive: true, force: true })
+        }
+      }
+    }
+    for (const m of BIG_MODES) {
+      const added = m.mode === 'js-rewrite' ? 1 : calls
+      const base = { test: 'big', impl: m.key, label: m.label(calls), bytes, entries, calls: added, fsync: m.fsync }
+      if (failed.has(m.key)) {
+        rows.push({ ...base, failed: failed.get(m.key) })
+        continue
+      }
+      const rs = results.get(m.key)
+      const walls = rs.map((r) => r.wallMs)
+      rows.push({
+        ...base,
+        reps: rs.length,
+        wallMs: quantile(Float64Array.from(walls).sort(), 0.5),
+        wallMsPerRep: walls,
+        lagMaxMs: Math.max(...rs.map((r) => r.lagMaxMs)),
+        lagMaxMsPerRep: rs.map((r) => r.lagMaxMs),
+        rssGrowthBytes: Math.max(...rs.map((r) => r.rssGrowthBytes)),
+        rssGrowthBytesPerRep: rs.map((r) => r.rssGrowthBytes),
+        // Every original entry and every added one must be in the file afterwards.
+        lost: rs.reduce((s, r) => s + (entries + added - r.entries) + r.missing, 0),
+      })
+    }
+    process.stderr.write(`patch: readJson(p, { pointer }) vs JSON.parse(readFileSync(p)) of ${fmtBytes(bytes)}\n`)
+    const row = (impl, label) => ({ test: 'pointer', impl, label, bytes })
+    const labels = {
+      pointer: `index-lock await readJson(p, { pointer: '${BIG_POINTER}' })`,
+      parse: 'JSON.parse(fs.readFileSync(p)) (the whole file)',
+    }
+    try {
+      const { samplesUs } = await bigChild({
+        mode: 'pointer',
+        path: source,
+        iterations: pointerIterations,
+        warmUp: pointerWarmUp,
+        pointer: BIG_POINTER,
+      })
+      for (const impl of ['pointer', 'parse']) rows.push({ ...row(impl, labels[impl]), ...summary(samplesUs[impl]) })
+    } catch (err) {
+      process.stderr.write(`pointer read FAILED: ${err.message}\n`)
+      for (const impl of ['pointer', 'parse']) rows.push({ ...row(impl, labels[impl]), failed: err.message })
+    }
+  } finally {
+    fs.rmSync(own, { recursive: true, force: true })
+  }
+  return rows
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report
 
 const fmtTime = (us) => {
@@ -763,6 +954,8 @@ const fmtTime = (us) => {
   return `${(us / 1e6).toFixed(2)} s`
 }
 const fmtRatio = (x) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) : '-')
+const fmtBytes = (b) => (Number.isFinite(b) ? `${(b / 1e6).toFixed(1)} MB` : '-')
+const fmtMs = (ms) => fmtTime(ms * 1e3)
 
 function find(rows, test, impl, extra = {}) {
   return rows.find(
@@ -772,9 +965,17 @@ function find(rows, test, impl, extra = {}) {
 
 /** Locked rows must keep every update: anything else is a bug, reported and failing the exit code. */
 function correctness(rows) {
-  const bad = rows.filter((r) => r.test === 'rmw' && !r.failed && r.impl !== 'naive' && (r.lost > 0 || r.errors > 0))
+  const bad = rows.filter(
+    (r) =>
+      ((r.test === 'rmw' && r.impl !== 'naive' && (r.lost > 0 || r.errors > 0)) || (r.test === 'big' && r.lost > 0)) &&
+      !r.failed,
+  )
   if (bad.length === 0) return 'Correctness: every locked row kept every update (lost 0, errors 0).'
-  return `CORRECTNESS FAILURE: ${bad.map((r) => `${r.impl} ${r.P}x${r.C} ${r.fsync ? 'durable' : 'no fsync'}: lost ${r.lost}, errors ${r.errors}`).join('; ')}`
+  const name = (r) =>
+    r.test === 'big'
+      ? `big index ${r.impl}: lost ${r.lost}`
+      : `${r.section === 'patch' ? 'patch ' : ''}${r.impl} ${r.P}x${r.C} ${r.fsync ? 'durable' : 'no fsync'}: lost ${r.lost}, errors ${r.errors}`
+  return `CORRECTNESS FAILURE: ${bad.map(name).join('; ')}`
 }
 
 /** The "vs" column: how this row compares with the alternatives measured in the same run. */
@@ -794,11 +995,17 @@ function ratios(row, rows) {
       .map((o) => `x${fmtRatio(o.median / row.median)} vs ${o.impl}`)
       .join(', ')
   }
+  if (row.test === 'pointer') {
+    const parse = find(rows, 'pointer', 'parse')
+    return row.impl === 'pointer' && parse ? `x${fmtRatio(parse.median / row.median)} vs JSON.parse (whole file)` : ''
+  }
   if (row.impl === 'native') return ''
-  const same = { P: row.P, C: row.C, fsync: row.fsync }
+  const same = { P: row.P, C: row.C, fsync: row.fsync, section: row.section }
   const parts = []
   const native = find(rows, 'rmw', 'native', same)
   if (native) parts.push(`x${fmtRatio(row.updatesPerSec / native.updatesPerSec)} native`)
+  const updateJson = row.impl === 'patchJson' && find(rows, 'rmw', 'updateJson', same)
+  if (updateJson) parts.push(`x${fmtRatio(row.updatesPerSec / updateJson.updatesPerSec)} updateJson`)
   const pl = find(rows, 'rmw', 'proper-lockfile', same)
   const queued = find(rows, 'rmw', 'queue+proper-lockfile', same)
   if (pl && !['naive', 'proper-lockfile'].includes(row.impl)) {
@@ -834,9 +1041,10 @@ function table(rows) {
     const rmwRow = r.test === 'rmw'
     const test = {
       uncontended: '1 uncontended',
-      rmw: '2 read-modify-write',
+      rmw: r.section === 'patch' ? '6 patch, RMW' : '2 read-modify-write',
       handover: '3 hand-over',
       read: `4 read ${r.bytes} B`,
+      pointer: `6 patch, read ${fmtBytes(r.bytes)}`,
     }[r.test]
     const config = rmwRow ? `${r.P} x ${r.C} x ${r.U}` : r.test === 'handover' ? '2 x 1' : '1 x 1'
     const fsync = rmwRow ? (r.fsync ? 'yes' : 'no') : '-'
@@ -853,6 +1061,44 @@ function table(rows) {
       rmwRow ? String(r.errors) : '-',
       rmwRow ? r.fairness.toFixed(2) : '-',
       ratios(r, rows),
+    ]
+  })
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)))
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n')
+}
+
+/** Section 6's big-index write rows: their own columns (wall time, event-loop lag, memory). */
+function bigTable(rows) {
+  const big = rows.filter((r) => r.test === 'big')
+  if (big.length === 0) return null
+  const js = find(rows, 'big', 'js-rewrite')
+  const header = [
+    'test',
+    'implementation',
+    'index',
+    'entries added',
+    'wall (median)',
+    'wall (each run)',
+    'event-loop lag, max',
+    'peak RSS growth',
+    'lost',
+    'vs (same run)',
+  ]
+  const body = big.map((r) => {
+    const cells = ['6 patch, big index', r.label, `${fmtBytes(r.bytes)}, ${r.entries} entries`, String(r.calls)]
+    if (r.failed) return [...cells, 'FAILED', r.failed.slice(0, 60), '', '', '', '']
+    const vs = []
+    if (js && r !== js) vs.push(`wall ${fmtRatio(r.wallMs / js.wallMs)}x the JS rewrite's`)
+    vs.push(`RSS growth ${fmtRatio(r.rssGrowthBytes / r.bytes)}x the file`)
+    return [
+      ...cells,
+      fmtMs(r.wallMs),
+      r.wallMsPerRep.map(fmtMs).join(', '),
+      fmtMs(r.lagMaxMs),
+      fmtBytes(r.rssGrowthBytes),
+      String(r.lost),
+      vs.join(', '),
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)))
@@ -879,7 +1125,7 @@ function evaluateTargets(rows, sc) {
       measured.length < checks.length ? 'n/a' : passed === measured.length ? 'MET' : passed === 0 ? 'MISS' : 'PART'
     out.push({ key, name, status, detail: status === 'n/a' && !detail ? 'not measured' : detail, figures })
   }
-  const rmw = (impl, P, C) => find(rows, 'rmw', impl, { P, C, fsync: true })
+  const rmw = (impl, P, C, section = 'rmw') => find(rows, 'rmw', impl, { P, C, fsync: true, section })
 
   const il = find(rows, 'uncontended', 'index-lock')
   const pl = find(rows, 'uncontended', 'proper-lockfile')
@@ -995,16 +1241,97 @@ function evaluateTargets(rows, sc) {
     ho ? `${fmtTime(ho.median)}${hoPl ? ` (proper-lockfile ${fmtTime(hoPl.median)}, information)` : ''}` : '',
     [{ label: '', value: ho?.median ?? NaN, fmt: fmtTime }],
   )
+
+  // Section 6 (issue 18): patchJson, each ratio of rows of section 6's own rotation.
+  const pNative41 = rmw('native', 4, 1, 'patch')
+  const patch41 = rmw('patchJson', 4, 1, 'patch')
+  const pUp41 = rmw('updateJson', 4, 1, 'patch')
+  const patch41Ratio = patch41 && pNative41 ? patch41.updatesPerSec / pNative41.updatesPerSec : NaN
+  const pUp41Ratio = pUp41 && pNative41 ? pUp41.updatesPerSec / pNative41.updatesPerSec : NaN
+  target(
+    'patch-4x1',
+    'durable RMW 4x1 patchJson vs native loop >= 0.9x',
+    [{ value: patch41Ratio, ok: patch41Ratio >= 0.9 }],
+    patch41 && pNative41
+      ? `patchJson ${times(patch41Ratio)} (${perSec(patch41)} vs ${perSec(pNative41)})` +
+          (pUp41 ? `; updateJson ${times(pUp41Ratio)} in the same rotation (information)` : '')
+      : '',
+    [
+      { label: 'patchJson', value: patch41Ratio, fmt: times },
+      { label: 'updateJson (information)', value: pUp41Ratio, fmt: times },
+    ],
+  )
+
+  const patch416 = rmw('patchJson', 4, 16, 'patch')
+  const pNative416 = rmw('native', 4, 16, 'patch')
+  const pGcRatio = patch416 && pNative41 ? patch416.updatesPerSec / pNative41.updatesPerSec : NaN
+  target(
+    'patch-group-commit',
+    'group commit: patchJson 4x16 durable vs native 4x1 durable per-update rate >= 4x',
+    [{ value: pGcRatio, ok: pGcRatio >= 4 }],
+    patch416 && pNative41
+      ? `${times(pGcRatio)} (patchJson 4x16 ${perSec(patch416)}, native 4x1 ${perSec(pNative41)})` +
+          (pNative416 ? `; native 4x16 ${perSec(pNative416)} (information)` : '')
+      : '',
+    [{ label: '', value: pGcRatio, fmt: times }],
+  )
+
+  const { calls, nominal } = SETTINGS.patch.big
+  const bigPatch = find(rows, 'big', 'patchJson')
+  const bigPatchDurable = find(rows, 'big', 'patchJson+fsync')
+  const bigUpdate = find(rows, 'big', 'updateJson')
+  const bigJs = find(rows, 'big', 'js-rewrite')
+  // Wall like for like (fsync off, as the JS rewrite); lag and memory the worst of both patchJson rows.
+  const patchRows = [bigPatch, bigPatchDurable].filter(Boolean)
+  const wallRatio = bigPatch && bigJs ? bigPatch.wallMs / bigJs.wallMs : NaN
+  const lagMax = bigPatch ? Math.max(...patchRows.map((r) => r.lagMaxMs)) : NaN
+  const rssRatio = bigPatch ? Math.max(...patchRows.map((r) => r.rssGrowthBytes / r.bytes)) : NaN
+  target(
+    'patch-big',
+    `${nominal} index, ${calls} concurrent patchJson: wall <= one JS read+parse+stringify+write, event-loop lag max <= 10 ms, peak RSS growth <= 3x the file`,
+    [
+      { value: wallRatio, ok: wallRatio <= 1 },
+      { value: lagMax, ok: lagMax <= 10 },
+      { value: rssRatio, ok: rssRatio <= 3 },
+    ],
+    bigPatch && bigJs
+      ? `wall ${fmtRatio(wallRatio)}x the JS rewrite's (${fmtMs(bigPatch.wallMs)} vs ${fmtMs(bigJs.wallMs)}, fsync off both)${wallRatio <= 1 ? ' ok' : ' MISS'}` +
+          `, lag max ${fmtMs(lagMax)}${lagMax <= 10 ? ' ok' : ' MISS'}` +
+          `, RSS growth ${fmtRatio(rssRatio)}x the ${fmtBytes(bigPatch.bytes)} file${rssRatio <= 3 ? ' ok' : ' MISS'}` +
+          (bigPatchDurable ? `; fsync on: wall ${fmtMs(bigPatchDurable.wallMs)}` : '') +
+          (bigUpdate
+            ? `; updateJson: wall ${fmtMs(bigUpdate.wallMs)}, lag max ${fmtMs(bigUpdate.lagMaxMs)}, RSS ${fmtRatio(bigUpdate.rssGrowthBytes / bigUpdate.bytes)}x (information)`
+            : '')
+      : '',
+    [
+      { label: 'wall', value: wallRatio, fmt: (x) => `${fmtRatio(x)}x` },
+      { label: 'lag max', value: lagMax, fmt: fmtMs },
+      { label: 'RSS growth', value: rssRatio, fmt: (x) => `${fmtRatio(x)}x` },
+    ],
+  )
+
+  const ptr = find(rows, 'pointer', 'pointer')
+  const whole = find(rows, 'pointer', 'parse')
+  const ptrRatio = ptr && whole ? ptr.median / whole.median : NaN
+  target(
+    'pointer-read',
+    `readJson(p, { pointer }) of one entry of the ${nominal} index vs JSON.parse(readFileSync(p)) <= 0.5x the time`,
+    [{ value: ptrRatio, ok: ptrRatio <= 0.5 }],
+    ptr && whole
+      ? `${fmtRatio(ptrRatio)}x the time (medians: readJson pointer ${fmtTime(ptr.median)}, JSON.parse ${fmtTime(whole.median)})`
+      : '',
+    [{ label: '', value: ptrRatio, fmt: (x) => `${fmtRatio(x)}x` }],
+  )
   return out
 }
 
 /** Fairness of index-lock's RMW rows: information, not a target. */
 function fairnessLine(rows) {
-  const INDEX_LOCK = ['updateJson', 'withIndexLock']
+  const INDEX_LOCK = ['updateJson', 'withIndexLock', 'patchJson']
   const fair = rows.filter((r) => r.test === 'rmw' && !r.failed && INDEX_LOCK.includes(r.impl))
   if (fair.length === 0) return null
   const unfair = fair.filter((r) => r.fairness > 2).sort((a, b) => b.fairness - a.fairness)
-  const name = (r) => `${r.impl} ${r.P}x${r.C}${r.fsync ? '' : ' no-fsync'}`
+  const name = (r) => `${r.section === 'patch' ? 'patch ' : ''}${r.impl} ${r.P}x${r.C}${r.fsync ? '' : ' no-fsync'}`
   const worst = fair.reduce((w, r) => (!w || r.fairness > w.fairness ? r : w), null)
   return (
     `  [info] fairness (slowest process / fastest) within 2x: ${fair.length - unfair.length} of ${fair.length} index-lock rows` +
@@ -1080,10 +1407,11 @@ function runBlock(run, k, n) {
           '',
         ]
       : []),
-    table(run.rows),
+    table(run.rows.filter((r) => r.test !== 'big')),
     '',
+    ...(run.rows.some((r) => r.test === 'big') ? [bigTable(run.rows), ''] : []),
     ...(run.syscalls ? [...syscallLines(run.syscalls), ''] : []),
-    ...(run.rows.some((r) => r.test === 'rmw') ? [correctness(run.rows), ''] : []),
+    ...(run.rows.some((r) => r.test === 'rmw' || r.test === 'big') ? [correctness(run.rows), ''] : []),
     'Targets (ratios within this run; the hand-over is an absolute median, the syscalls a count):',
     ...targetLines(run),
     '',
@@ -1118,8 +1446,16 @@ function howToRead() {
       'difference / the round-trip difference (start-up, warm-up and exit cancel out). Listed when >= 0.005 per ' +
       'round trip; the target wants flock 2 (lock, unlock), one fstat-class call (fstat, newfstatat, statx) and ' +
       'nothing else >= 0.5.',
-    "- vs: xN = this row's speed over the named row of the same run (their median / ours for 1, 3 and 4; our " +
-      'updates/s / theirs for 2); "p99 R of (c)" = our p99 / the p99 of row (c) of the same configuration.',
+    `- 6: patchJson. RMW: section 2's durable update as one \`add /entries/<key>\` op (row g), with updateJson and ` +
+      `the native bound in the same rotation (${s.patch.rmw.map((c) => `${c.P}x${c.C}x${c.U}`).join(', ')}). Big index: ` +
+      `${s.patch.big.entries} entries { title, n, tags } (~${s.patch.big.nominal}), copied fresh for each child process; ` +
+      `${s.patch.big.calls} calls started at once, each adding one entry; ${s.patch.big.reps} run(s) per row, order ` +
+      'alternating. wall: first call to last settled; lag: the largest delay of a 1 ms setInterval over that time; ' +
+      'peak RSS growth: getrusage maxRSS after the calls - before them (after a warm-up on a small file). Pointer ' +
+      `read: ${s.patch.big.pointerIterations} calls of each, alternating, every call timed.`,
+    "- vs: xN = this row's speed over the named row of the same run (their median / ours for 1, 3, 4 and the " +
+      'pointer read; our updates/s / theirs for 2 and 6); "p99 R of (c)" = our p99 / the p99 of row (c) of the ' +
+      'same configuration.',
     '',
   ]
 }
@@ -1134,7 +1470,8 @@ async function oneRun(nativeError, stracing) {
   if (wants('rmw')) rows.push(...(await rmw(nativeError)))
   if (wants('handover')) rows.push(...(await handover(tmpRoot)))
   if (wants('read')) rows.push(...(await smallRead(tmpRoot)))
-  if (wants('rmw')) probeDisk('at the end')
+  if (wants('patch')) rows.push(...(await patchRmw(nativeError)), ...(await bigIndex(tmpRoot)))
+  if (wants('rmw') || wants('patch')) probeDisk('at the end')
   const sc = wants('syscalls') ? await syscalls(tmpRoot, stracing) : null
   const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6
   return { rows, syscalls: sc, diskProbes, elapsedMs, targets: evaluateTargets(rows, sc) }
@@ -1154,7 +1491,7 @@ async function main() {
   const t0 = process.hrtime.bigint()
   tmpRoot = fs.mkdtempSync(join(os.tmpdir(), 'index-lock-bench-'))
   const machine = machineInfo(tmpRoot)
-  const nativeError = wants('rmw') ? buildNative() : null
+  const nativeError = wants('rmw') || wants('patch') ? buildNative() : null
   if (nativeError) process.stderr.write(`native bound unavailable: ${nativeError}\n`)
   const stracing = wants('syscalls') ? straceProblem() : null
   if (stracing) process.stderr.write(`syscall count unavailable: ${stracing}\n`)
