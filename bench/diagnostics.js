@@ -2,7 +2,8 @@
 'use strict'
 // What the diagnostics_channel tracing costs an uncontended withIndexLock round trip, measured in
 // one process, interleaved in rounds so that drift hits all three alike:
-//   (a) the section without the tracing layer (lib/holds.js runLocked on the same targets),
+//   (a) the same steps as withIndexLock without the tracing layer (argument checks, targets,
+//       lib/holds.js runLocked),
 //   (b) the public withIndexLock with nobody subscribed (the case that must cost nothing),
 //   (c) the public withIndexLock with a subscriber on index-lock:withIndexLock.
 // Prints the median per round trip of each and the ratios b/a and c/a.
@@ -15,7 +16,7 @@ const path = require('node:path')
 
 const { withIndexLock } = require('..')
 const { runLocked } = require('../lib/holds')
-const { lockOptions } = require('../lib/options')
+const { checkFunction, checkPaths, lockOptions } = require('../lib/options')
 const { targetsOf } = require('../lib/targets')
 
 const N = Number(process.argv[2] ?? 20_000)
@@ -32,9 +33,13 @@ async function time(fn) {
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'index-lock-dc-bench-'))
   const p = path.join(dir, 'index.json')
-  const opts = lockOptions(undefined)
   const noop = () => {}
-  const bare = () => runLocked(targetsOf(p, opts.networkFs, false), opts, noop)
+  const bare = () => {
+    checkPaths(p)
+    checkFunction(noop, 'fn')
+    const opts = lockOptions(undefined)
+    return runLocked(targetsOf(p, opts.networkFs, false), opts, noop)
+  }
   const publicCall = () => withIndexLock(p, noop)
   const channel = dc.tracingChannel('index-lock:withIndexLock')
   const subscriber = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} }
