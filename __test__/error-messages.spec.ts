@@ -13,6 +13,8 @@ import {
   acquireSync,
   atomicWrite,
   inspect,
+  mergeJson,
+  patchJson,
   readJson,
   readJsonSync,
   sweep,
@@ -118,7 +120,7 @@ describe('every lock error names its path, as given', () => {
   }
   const shared = { mode: 'shared' } as const
 
-  it('AbortError: an aborted wait for a lock, a turn, a batched update, a set; a signal aborted already', async () => {
+  it('AbortError: an aborted wait for a lock, a turn, a batched update or patch, a set; a signal aborted already', async () => {
     const dir = tempDir()
     const p = spelled(dir)
     const q = join(dir, 'q.json')
@@ -127,6 +129,8 @@ describe('every lock error names its path, as given', () => {
       acquire: (signal) => acquire(p, { signal }),
       withIndexLock: (signal) => withIndexLock(p, () => 1, { signal }),
       updateJson: (signal) => updateJson(p, () => ({}), { default: {}, signal }),
+      patchJson: (signal) => patchJson(p, [{ op: 'add', path: '/a', value: 1 }], { default: {}, signal }),
+      mergeJson: (signal) => mergeJson(p, { a: 1 }, { default: {}, signal }),
       'a set': (signal) => acquire([q, p], { signal }),
     }
     for (const [name, wait] of Object.entries(waits)) {

@@ -131,7 +131,7 @@ function joinChanges(req, context) {
   const { timeoutMs } = opts
   let watch
   try {
-    watch = beginWait(opts.signal)
+    watch = beginWait(opts.signal, path)
   } catch (err) {
     return Promise.reject(err)
   }
