@@ -24,10 +24,11 @@
 // holder does not wait for the hop back to this thread.
 
 const { holds, mutatorScope } = require('./holds')
-const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
+const { releaseLock } = require('./locks')
+const { armLeave, closeOpen, joinBatch, openBatch } = require('./batches')
 const { fileState, isThenable, mutateOnce } = require('./json')
 const { readTarget, writeTarget, writeTargetReleasing } = require('./files')
-const { armWait, beginWait, deliver, rejectCompleted, timedOut } = require('./wait')
+const { deliver } = require('./wait')
 const { lockTimes } = require('./diagnostics')
 
 /** Most calls one write carries, and the most state copies (calls x file size) one batch holds. */
@@ -50,62 +51,32 @@ function rememberSize(key, size) {
 }
 
 /** Queues an update (see lib/update.js `updateRequest`) in the open batch of its path, or a new one. */
-function joinBatch(req, mutator, context = null) {
-  const { key, path, opts } = req
-  const { timeoutMs } = opts
-  let watch
-  try {
-    watch = beginWait(opts.signal, path)
-  } catch (err) {
-    return Promise.reject(err)
-  }
-  let batch = openBatches.get(key)
-  // The open batch is still waiting for the lock: a call that may not wait cannot join it.
-  if (batch && timeoutMs === 0) {
-    watch.unwatch()
-    return rejectCompleted(timedOut(key, path, 'exclusive', 0))
-  }
-  // One write per batch: other write options, or a full batch, queue a new one behind it.
-  if (
-    batch &&
-    (batch.native || batch.fsync !== req.file.fsync || batch.space !== req.space || batch.calls.length >= batch.limit)
-  ) {
-    batch = undefined
-  }
-  if (!batch) {
-    try {
-      batch = openBatch(req, timeoutMs === 0)
-    } catch (err) {
-      watch.unwatch()
-      return rejectCompleted(err)
-    }
-  }
-  const opened = batch
-  return new Promise((resolve, reject) => {
-    const call = {
-      mutator,
-      read: req.read,
-      resolve,
-      reject,
-      settled: false,
-      started: false,
-      outer: holds.getStore(),
-      context,
-      times: lockTimes(context),
-    }
-    armTurn(call)
-    opened.calls.push(call)
-    // A call's own timeout and signal apply until its mutator starts: while its batch waits for
-    // the lock, and while the mutators before it run.
-    const leave = (makeError) => {
-      if (call.started || call.settled) return
-      settleCall(call, { error: makeError() })
-      if (opened.started) return
-      opened.calls.splice(opened.calls.indexOf(call), 1)
-      if (opened.calls.length === 0) opened.abandon()
-    }
-    call.cleanup = armWait(watch, opts, () => timedOut(key, path, 'exclusive', timeoutMs), leave)
-  })
+function joinUpdate(req, mutator, context = null) {
+  const fits = (batch) =>
+    !batch.native && batch.fsync === req.file.fsync && batch.space === req.space && batch.calls.length < batch.limit
+  return joinBatch(
+    req,
+    fits,
+    (mustBeFree) => newBatch(req, mustBeFree),
+    (batch, watch, resolve, reject) => {
+      const call = {
+        mutator,
+        read: req.read,
+        resolve,
+        reject,
+        settled: false,
+        started: false,
+        outer: holds.getStore(),
+        context,
+        times: lockTimes(context),
+      }
+      armTurn(call)
+      batch.calls.push(call)
+      // A call's own timeout and signal apply until its mutator starts: while its batch waits for
+      // the lock, and while the mutators before it run.
+      armLeave(batch, call, watch, req, (c, error) => settleCall(c, { error }))
+    },
+  )
 }
 
 /**
@@ -166,42 +137,23 @@ function afterMicrotasks() {
   return new Promise((resolve) => setImmediate(resolve, SLOW))
 }
 
-/** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
-function openBatch(req, mustBeFree) {
-  const { key, path } = req
-  closeBatch(key)
-  const free = tryLockKey(key, true)
-  if (!free && mustBeFree) throw timedOut(key, path, 'exclusive', 0)
-  const batch = {
-    calls: [],
-    started: false,
-    limit: batchLimit(key),
-    fsync: req.file.fsync,
-    space: req.space,
-    abandon: () => {},
-  }
-  openBatches.set(key, batch)
-  const run = (lock) => runBatch(batch, lock, req)
-  if (free) {
-    Promise.resolve().then(() => run(free))
-    return batch
-  }
-  const cancel = queueLock(key, true, run, (error) => {
-    if (openBatches.get(key) === batch) openBatches.delete(key)
-    for (const call of batch.calls) settleCall(call, { error })
-  })
-  // Everyone left before the grant: withdraw the request (if the grant is already on its way,
-  // runBatch finds no calls and releases it).
-  batch.abandon = () => {
-    if (openBatches.get(key) === batch) openBatches.delete(key)
-    cancel()
-  }
-  return batch
+/** Starts a new batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
+function newBatch(req, mustBeFree) {
+  const batch = { calls: [], started: false, limit: batchLimit(req.key), fsync: req.file.fsync, space: req.space }
+  return openBatch(
+    req,
+    batch,
+    mustBeFree,
+    (lock) => runBatch(batch, lock, req),
+    (error) => {
+      for (const call of batch.calls) settleCall(call, { error })
+    },
+  )
 }
 
 async function runBatch(batch, lock, req) {
   batch.started = true
-  if (openBatches.get(req.key) === batch) openBatches.delete(req.key)
+  closeOpen(req.key, batch)
   const calls = batch.calls.filter((c) => !c.settled)
   for (const call of calls) {
     if (call.context === null) continue
@@ -364,4 +316,4 @@ async function commit(calls, req, after, lock) {
   await flush()
 }
 
-module.exports = { joinBatch }
+module.exports = { joinUpdate }

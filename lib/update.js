@@ -9,7 +9,7 @@ const { targetsOf } = require('./targets')
 const { readDefault, fileState, mutateOnce } = require('./json')
 const { ioTarget, readTarget, readTargetSync, writeTarget, writeTargetSync } = require('./files')
 const { holds, asMutator, checkSyncResult, endTurn, heldByChain, runLocked, runLockedSync } = require('./holds')
-const { joinBatch } = require('./group-commit')
+const { joinUpdate } = require('./group-commit')
 const { lockTimes } = require('./diagnostics')
 
 /**
@@ -40,7 +40,7 @@ function update(req, mutator, context = null) {
     if (context) context.batchSize = 1
     return runLocked(req.targets, req.opts, () => updateNested(req, mutator), lockTimes(context))
   }
-  return joinBatch(req, mutator, context)
+  return joinUpdate(req, mutator, context)
 }
 
 /**
