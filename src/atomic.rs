@@ -225,15 +225,15 @@ pub fn read(given: &str, pinned: bool) -> Result<Option<Vec<u8>>> {
     path: p.to_path_buf(),
   };
   retry_stale(|| {
-    if pinned {
-      refuse_repointed(p, "open")?;
-    }
-    // Checked before opening, so that opening has no side effect on a device; O_NONBLOCK in case
-    // a FIFO appears in between (opening one for reading would wait for a writer).
-    if let Some(kind) = fs::metadata(p)
-      .ok()
-      .and_then(|m| sys::special_kind(m.file_type()))
-    {
+    // Looked at before opening, so that opening has no side effect on a device; O_NONBLOCK in
+    // case a FIFO appears in between (opening one for reading would wait for a writer). A pinned
+    // read's look at the path itself (it is no symlink) serves for both.
+    let seen = if pinned {
+      refuse_repointed(p, "open")?
+    } else {
+      fs::metadata(p).ok()
+    };
+    if let Some(kind) = seen.and_then(|m| sys::special_kind(m.file_type())) {
       return Err(not_regular(kind));
     }
     let mut file = match sys::open_read(p, !pinned) {
@@ -254,8 +254,11 @@ pub fn read(given: &str, pinned: bool) -> Result<Option<Vec<u8>>> {
     if let Some(kind) = sys::special_kind(meta.file_type()) {
       return Err(not_regular(kind));
     }
-    let mut buf = Vec::new();
-    file
+    // Sized from the fstat above, and read through `Take`: `File::read_to_end` would fstat and
+    // lseek again to size its buffer.
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+    (&mut file)
+      .take(u64::MAX)
       .read_to_end(&mut buf)
       .map_err(|e| Error::io(e, "read", p))?;
     Ok(Some(buf))
@@ -283,9 +286,11 @@ pub fn read_cached(given: &str, pinned: bool) -> sys::Cached {
 /// elsewhere now: a symlink put in its place, or in place of a directory on its way, while the
 /// update waited leads to a file whose lock is not held. (The open that follows refuses a final
 /// symlink planted after this look; the rename of a write replaces one instead of following it.)
-fn refuse_repointed(path: &Path, syscall: &'static str) -> Result<()> {
-  let repointed = match fs::symlink_metadata(path) {
-    Ok(m) if m.file_type().is_symlink() => true,
+/// Returns what it saw of the path (no symlink), if anything is there.
+fn refuse_repointed(path: &Path, syscall: &'static str) -> Result<Option<fs::Metadata>> {
+  let seen = fs::symlink_metadata(path).ok();
+  let repointed = match &seen {
+    Some(m) if m.file_type().is_symlink() => true,
     _ => path::resolve(&path.to_string_lossy()).is_ok_and(|now| now != path),
   };
   if repointed {
@@ -294,7 +299,7 @@ fn refuse_repointed(path: &Path, syscall: &'static str) -> Result<()> {
       path: path.to_path_buf(),
     });
   }
-  Ok(())
+  Ok(seen)
 }
 
 /// Backoffs between attempts of an operation that failed with ESTALE.
