@@ -27,16 +27,17 @@ export declare function activePaths(): number
  * Applies `calls` in order to the file `path` (as resolved at the calls) under a lock the caller
  * holds, writing once; resolves with each call's outcome (null, or its error as JSON).
  */
-export declare function applyChanges(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Promise<Array<string | null>>
+export declare function applyChanges(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Promise<ChangesDone>
 
 /**
- * `applyChanges` by the holder of `lock`, released on the writing thread the moment the write
- * has succeeded (see `atomicWriteRelease`).
+ * `applyChanges` by the holder of `lock`, released on the engine thread the moment the write
+ * has succeeded (see `atomicWriteRelease`). `batch`: the id `changesOpen` gave the batch, whose
+ * riders from other threads go with it.
  */
-export declare function applyChangesRelease(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean, lock: NativeLock): Promise<Array<string | null>>
+export declare function applyChangesRelease(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean, lock: NativeLock, batch?: number | undefined | null): Promise<ChangesDone>
 
 /** `applyChanges` on the calling thread (the engine still on a thread of its own). */
-export declare function applyChangesSync(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Array<string | undefined | null>
+export declare function applyChangesSync(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): ChangesDone
 
 /**
  * Atomically replaces the file at `path` (see `atomic::write`). The bytes are copied here, on
@@ -75,11 +76,61 @@ export interface ChangeCall {
   change: string
   /** The call's `default`, as JSON text. */
   default?: string
+  /** Its place in the process-wide call order (`changeSeq`), among riders from other threads. */
+  seq?: number
 }
 
 /**
+ * How a rider's call ended: `done` (with `outcome`: null, or the error as JSON), `retry` (its
+ * batch was given up: queue it yourself) or `left` (withdrawn by `changesLeave`).
+ */
+export interface ChangeReply {
+  state: 'done' | 'retry' | 'left'
+  outcome?: string
+  /** Calls the batch carried in all (`done` only). */
+  size: number
+}
+
+/** The batch `id` will not run (its calls all left, or its wait failed): riders go back home. */
+export declare function changesAbandon(id: number): void
+
+/**
+ * How a batch's calls of this thread ended (null: done, else the error as JSON), and how many
+ * calls the batch carried in all (riders from other threads included).
+ */
+export interface ChangesDone {
+  outcomes: Array<string | undefined | null>
+  size: number
+}
+
+/** The next number in the process-wide order of change calls. */
+export declare function changeSeq(): number
+
+/**
+ * Joins the batch another thread of the process queued for `key` with the same file and write
+ * options; null when there is none to join. `ticket` (`nextWaitId`) is the caller's to leave
+ * with; the promise settles with how the call ended.
+ */
+export declare function changesJoin(key: string, io: string, indent: string, fsync: boolean, ticket: number, call: ChangeCall): Promise<ChangeReply> | null
+
+/**
+ * Withdraws a rider whose batch has not run yet (its promise settles `left`); false when the
+ * batch has taken it (its outcome follows).
+ */
+export declare function changesLeave(ticket: number): boolean
+
+/**
+ * Registers the batch this thread has just queued (or found free) for `key`, so that calls of
+ * other threads with the same file and write options may ride with it. Returns its id, for
+ * `applyChangesRelease` or `changesAbandon`.
+ */
+export declare function changesOpen(key: string, io: string, indent: string, fsync: boolean): number
+
+/**
  * Checks a change's text at the call: a malformed patch or merge patch is an argument error
- * (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued.
+ * (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued. A shallow change (the usual
+ * one) is parsed here, on the calling thread, whose stack just held JSON.stringify of it; only
+ * a deeply nested one needs an engine thread.
  */
 export declare function checkChange(kind: string, change: string): void
 
@@ -195,7 +246,7 @@ export declare function readFileCached(path: string, pinned?: boolean | undefine
 export declare function readFileSync(path: string, pinned?: boolean | undefined | null): Buffer | null
 
 /**
- * The value at `pointer` in the JSON file `path`, parsed natively on the threadpool: one entry
+ * The value at `pointer` in the JSON file `path`, found natively on an engine thread: one entry
  * of a big index without a JS object of the whole file.
  */
 export declare function readPointer(path: string, pointer: string): Promise<PointerRead>

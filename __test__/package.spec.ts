@@ -169,6 +169,7 @@ describe('npm pack', () => {
         'index.js',
         'index.mjs',
         ...[
+          'batches',
           'changes',
           'diagnostics',
           'errors',

@@ -255,6 +255,57 @@ describe('patchJson applies RFC 6902 natively', () => {
   })
 })
 
+describe('one batch across the worker threads of a process', () => {
+  type Result = { list: string[]; outcomes: (string[] | 'exited')[] }
+  const hasStrace = spawnSync('strace', ['-V']).status === 0
+
+  async function workers(mode: string, traceTo?: string): Promise<Result> {
+    const p = file('workers')
+    const fixture = join(ROOT, '__test__', 'fixtures', 'worker-batch.cjs')
+    const args = [fixture, p, '4', '10', mode]
+    const child = traceTo
+      ? run('strace', ['-f', '-qq', '-o', traceTo, '-e', 'trace=rename,renameat,renameat2', process.execPath, ...args])
+      : run(process.execPath, args)
+    const line = await child.line('RESULT')
+    expect((await child.exited).code).toBe(0)
+    return JSON.parse(line.slice('RESULT '.length))
+  }
+
+  /** Each worker's entries, in the order the file holds them. */
+  const byWorker = (list: string[], w: number) => list.filter((e) => e.startsWith(`${w}:`))
+  const inOrder = (w: number, n: number) => Array.from({ length: n }, (_, i) => `${w}:${i}`)
+
+  it.skipIf(!hasStrace)(
+    'calls from 4 workers waiting for one lock are written once, each worker’s in its order (needs strace)',
+    async () => {
+      const trace = join(tempDir('trace'), 'renames')
+      const { list, outcomes } = await workers('batch', trace)
+      expect(outcomes).toEqual(Array.from({ length: 4 }, () => Array(10).fill('ok')))
+      expect(list).toHaveLength(40)
+      for (let w = 0; w < 4; w++) expect(byWorker(list, w)).toEqual(inOrder(w, 10))
+      // One write: the first worker's batch carried the other workers' calls.
+      const renames = text(trace)
+        .split('\n')
+        .filter((l) => /^\d+\s+rename/.test(l) && l.includes('index.json'))
+      expect(renames).toHaveLength(1)
+    },
+  )
+
+  it('a call riding with another worker’s batch keeps its own timeout, and is not applied once timed out', async () => {
+    const { list, outcomes } = await workers('timeout')
+    expect(outcomes[0]).toEqual(Array(10).fill('ok'))
+    for (const o of outcomes.slice(1)) expect(o).toEqual(Array(10).fill('ELOCKTIMEOUT'))
+    expect(list).toEqual(inOrder(0, 10))
+  })
+
+  it('calls riding with a worker that is terminated are queued by their own threads, and kept', async () => {
+    const { list, outcomes } = await workers('terminate')
+    expect(outcomes[0]).toBe('exited')
+    for (const o of outcomes.slice(1)) expect(o).toEqual(Array(10).fill('ok'))
+    for (let w = 1; w < 4; w++) expect(byWorker(list, w)).toEqual(inOrder(w, 10))
+  })
+})
+
 describe('mergeJson applies RFC 7396 natively', () => {
   it('the RFC’s examples', async () => {
     const cases: [unknown, unknown, unknown][] = [
@@ -366,15 +417,16 @@ describe('what the break-it review found', () => {
   })
 
   it.skipIf(spawnSync('prlimit', ['--version']).status !== 0)(
-    'an engine thread that cannot be started fails the call cleanly (EAGAIN), never the process (needs prlimit)',
+    'engine threads that cannot be started fail the call cleanly (EAGAIN), never the process (needs prlimit)',
     async () => {
       const dir = tempDir('patch')
       const p = join(dir, 'index.json')
       const go = join(dir, 'go')
       const child = node('engine-limit.cjs', [p, go])
       const vm = Number((await child.line('READY')).split(' ')[1])
-      // Just above what the process has mapped: no room for the engine's stack reservation.
-      const limit = run('prlimit', ['--pid', String(child.child.pid), `--as=${(vm + 16 * 1024) * 1024}`])
+      // 48 MiB above what the process has mapped: room for V8 and the library, none for one
+      // engine thread's 64 MiB stack reservation.
+      const limit = run('prlimit', ['--pid', String(child.child.pid), `--as=${(vm + 48 * 1024) * 1024}`])
       expect((await limit.exited).code).toBe(0)
       writeFileSync(go, '')
       const out = await child.line('OUT')

@@ -12,8 +12,9 @@ const { checkOptions, checkPath, lockOptions, writeOptions } = require('./option
 const { targetsOf } = require('./targets')
 const { ioTarget } = require('./files')
 const { heldByChain, runLocked, runLockedSync } = require('./holds')
-const { closeBatch, openBatches, queueLock, releaseLock, tryLockKey } = require('./locks')
-const { armWait, beginWait, deliver, rejectCompleted, timedOut } = require('./wait')
+const { releaseLock } = require('./locks')
+const { armLeave, closeOpen, joinBatch, openBatch } = require('./batches')
+const { armWait, deliver, timedOut } = require('./wait')
 const { lockTimes } = require('./diagnostics')
 
 /** Most calls one batch carries: their changes cross to the native thread together. */
@@ -105,7 +106,9 @@ function outcomeError(text, { path, file }) {
 
 /** Applies one change under a lock this chain holds (a nested call's turn). */
 async function applyNested(req) {
-  const [outcome] = await awaitNative(native.applyChanges(req.file.io, [req.call], req.indent, req.fsync))
+  const {
+    outcomes: [outcome],
+  } = await awaitNative(callNative(() => native.applyChanges(req.file.io, [req.call], req.indent, req.fsync)))
   if (outcome) throw outcomeError(outcome, req)
 }
 
@@ -120,51 +123,25 @@ function change(req, context = null) {
 
 function changeSync(req) {
   runLockedSync(req.targets, req.opts, () => {
-    const [outcome] = callNative(() => native.applyChangesSync(req.file.io, [req.call], req.indent, req.fsync))
+    const {
+      outcomes: [outcome],
+    } = callNative(() => native.applyChangesSync(req.file.io, [req.call], req.indent, req.fsync))
     if (outcome) throw outcomeError(outcome, req)
   })
 }
 
-/** Queues a change in the open native batch of its path (same write options), or a new one. */
+/**
+ * Queues a change in the open batch of its path (same write options): this thread's, else one
+ * another thread of the process queued (it rides with that batch), else a new one.
+ */
 function joinChanges(req, context) {
-  const { key, path, opts } = req
-  const { timeoutMs } = opts
-  let watch
-  try {
-    watch = beginWait(opts.signal, path)
-  } catch (err) {
-    return Promise.reject(err)
-  }
-  let batch = openBatches.get(key)
-  if (batch && timeoutMs === 0) {
-    watch.unwatch()
-    return rejectCompleted(timedOut(key, path, 'exclusive', 0))
-  }
-  if (
-    batch &&
-    (!batch.native || batch.fsync !== req.fsync || batch.indent !== req.indent || batch.calls.length >= MAX_BATCH_CALLS)
-  ) {
-    batch = undefined
-  }
-  if (!batch) {
-    try {
-      batch = openChanges(req, timeoutMs === 0)
-    } catch (err) {
-      watch.unwatch()
-      return rejectCompleted(err)
-    }
-  }
-  const opened = batch
-  return new Promise((resolve, reject) => {
-    const entry = { req, resolve, reject, settled: false, context, times: lockTimes(context) }
-    opened.calls.push(entry)
-    const leave = (makeError) => {
-      if (opened.started || entry.settled) return
-      settle(entry, makeError())
-      opened.calls.splice(opened.calls.indexOf(entry), 1)
-      if (opened.calls.length === 0) opened.abandon()
-    }
-    entry.cleanup = armWait(watch, opts, () => timedOut(key, path, 'exclusive', timeoutMs), leave)
+  const fits = (batch) =>
+    batch.native && batch.fsync === req.fsync && batch.indent === req.indent && batch.calls.length < MAX_BATCH_CALLS
+  const open = (mustBeFree, watch) => (mustBeFree ? null : ride(req, context, watch)) ?? newChanges(req, mustBeFree)
+  return joinBatch(req, fits, open, (batch, watch, resolve, reject) => {
+    const entry = { req, seq: native.changeSeq(), resolve, reject, settled: false, context, times: lockTimes(context) }
+    batch.calls.push(entry)
+    armLeave(batch, entry, watch, req, settle)
   })
 }
 
@@ -179,64 +156,103 @@ function settle(entry, error) {
   else deliver(error, entry.reject)
 }
 
-/** Starts a batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
-function openChanges(req, mustBeFree) {
-  const { key, path } = req
-  closeBatch(key)
-  const free = tryLockKey(key, true)
-  if (!free && mustBeFree) throw timedOut(key, path, 'exclusive', 0)
-  const batch = { native: true, calls: [], started: false, fsync: req.fsync, indent: req.indent, abandon: () => {} }
-  openBatches.set(key, batch)
-  const run = (lock) => runChanges(batch, lock, req)
-  if (free) {
-    // Calls made in the same turn of the event loop still join.
-    Promise.resolve().then(() => run(free))
-    return batch
-  }
-  const cancel = queueLock(key, true, run, (error) => {
-    if (openBatches.get(key) === batch) openBatches.delete(key)
-    for (const entry of batch.calls) settle(entry, error)
+/**
+ * Rides with the batch another thread of this process has queued for the path, if there is one
+ * with the same file and write options: the promise of the call, or null. The call keeps its own
+ * timeoutMs and signal until that batch runs; if the batch is given up first, it queues here.
+ */
+function ride(req, context, watch) {
+  const { key, path, opts } = req
+  const ticket = native.nextWaitId()
+  const reply = native.changesJoin(key, req.file.io, req.indent, req.fsync, ticket, req.call)
+  if (!reply) return null
+  return new Promise((resolve, reject) => {
+    const entry = { req, resolve, reject, settled: false, context, times: lockTimes(context) }
+    entry.cleanup = armWait(
+      watch,
+      opts,
+      () => timedOut(key, path, 'exclusive', opts.timeoutMs),
+      (makeError) => {
+        if (!entry.settled && native.changesLeave(ticket)) settle(entry, makeError())
+      },
+    )
+    reply.then(({ state, outcome, size }) => {
+      if (state === 'left') return
+      if (state === 'retry') {
+        // Its batch will not run: queue it here, as a new call (its signal is checked again).
+        entry.settled = true
+        try {
+          entry.cleanup()
+        } catch {}
+        resolve(joinChanges(req, context))
+        return
+      }
+      // When the batch was granted is the owner's to know; the rider learns it with its outcome.
+      entry.times?.granted()
+      if (context) context.batchSize = size
+      settle(entry, outcome ? outcomeError(outcome, req) : undefined)
+    })
   })
+}
+
+/** Starts a new batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
+function newChanges(req, mustBeFree) {
+  const { key, file, indent, fsync } = req
+  const batch = { native: true, calls: [], started: false, fsync, indent, id: null }
+  openBatch(
+    req,
+    batch,
+    mustBeFree,
+    (lock) => runChanges(batch, lock, req),
+    (error) => {
+      native.changesAbandon(batch.id)
+      for (const entry of batch.calls) settle(entry, error)
+    },
+  )
+  // Calls from other threads may ride with it until it runs; if it never runs, they go home.
+  batch.id = callNative(() => native.changesOpen(key, file.io, indent, fsync))
+  const withdraw = batch.abandon
   batch.abandon = () => {
-    if (openBatches.get(key) === batch) openBatches.delete(key)
-    cancel()
+    native.changesAbandon(batch.id)
+    withdraw()
   }
   return batch
 }
 
 async function runChanges(batch, lock, req) {
   batch.started = true
-  if (openBatches.get(req.key) === batch) openBatches.delete(req.key)
+  closeOpen(req.key, batch)
   const entries = batch.calls.filter((e) => !e.settled)
   for (const entry of entries) {
     entry.times?.granted()
-    if (entry.context) entry.context.batchSize = entries.length
     try {
       entry.cleanup?.()
     } catch {}
     entry.cleanup = null
   }
-  let outcomes
+  let done
   let failure
   try {
-    if (entries.length > 0) {
-      outcomes = await awaitNative(
+    done = await awaitNative(
+      callNative(() =>
         native.applyChangesRelease(
           req.file.io,
-          entries.map((e) => e.req.call),
+          entries.map((e) => ({ ...e.req.call, seq: e.seq })),
           batch.indent,
           batch.fsync,
           lock,
+          batch.id,
         ),
-      )
-    }
+      ),
+    )
   } catch (err) {
     failure = err
   } finally {
     releaseLock(lock)
   }
   entries.forEach((entry, i) => {
-    const outcome = failure === undefined ? outcomes[i] : null
+    const outcome = failure === undefined ? done.outcomes[i] : null
+    if (entry.context) entry.context.batchSize = done?.size ?? entries.length
     settle(entry, failure ?? (outcome ? outcomeError(outcome, entry.req) : undefined))
   })
 }

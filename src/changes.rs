@@ -9,13 +9,6 @@ use crate::error::{Error, Result};
 use crate::json::{self, Operation, ParseError, Pointer, Value};
 use crate::registry::Grant;
 
-/// Stack of the thread the engine runs on: parsing, formatting, comparing and dropping recurse
-/// once per level of nesting, up to `json::MAX_DEPTH` (measured: 100,000 levels fit in 32 MiB;
-/// twice that for margin). Only the pages a document uses are ever touched, so a shallow index
-/// costs what any thread costs; the reservation is address space, which a tight `ulimit -v`
-/// may refuse: then the call fails with ENOMEM instead of the process aborting.
-const ENGINE_STACK: usize = 64 << 20;
-
 /// One caller's change.
 pub enum Change {
   Patch(Vec<Operation>),
@@ -59,32 +52,42 @@ pub fn parse_value(text: &str, name: &'static str) -> Result<Value> {
   })
 }
 
+/// Nesting a change may have to be parsed on the calling thread: its stack has just held
+/// `JSON.stringify` of the same value, which recurses as deep, and 256 levels of the engine's
+/// parser fit in far less than any thread's stack.
+pub const SHALLOW: usize = 256;
+
+/// How deep `text` (JSON text) nests: its deepest run of open `[`/`{`, strings skipped.
+pub fn nesting(text: &str) -> usize {
+  let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+  for &b in text.as_bytes() {
+    if in_string {
+      match b {
+        _ if escaped => escaped = false,
+        b'\\' => escaped = true,
+        b'"' => in_string = false,
+        _ => {}
+      }
+      continue;
+    }
+    match b {
+      b'"' => in_string = true,
+      b'[' | b'{' => {
+        depth += 1;
+        deepest = deepest.max(depth);
+      }
+      b']' | b'}' => depth = depth.saturating_sub(1),
+      _ => {}
+    }
+  }
+  deepest
+}
+
 /// A pointer argument, checked (RFC 6901 syntax).
 pub fn parse_pointer(text: &str) -> Result<Pointer> {
   Pointer::parse(text).map_err(|reason| Error::InvalidArgValue {
     name: "options.pointer",
     reason: format!("is not a JSON Pointer ({reason})"),
-  })
-}
-
-/// Runs `f` on a thread with the engine's stack and waits for it; an error (ENOMEM, EAGAIN) when
-/// no such thread can be had.
-pub fn on_engine_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-  std::thread::scope(|s| {
-    match std::thread::Builder::new()
-      .name("index-lock-json".into())
-      .stack_size(ENGINE_STACK)
-      .spawn_scoped(s, f)
-    {
-      Ok(handle) => handle
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-      Err(e) => Err(Error::io(
-        e,
-        "pthread_create",
-        Path::new("index-lock JSON engine thread"),
-      )),
-    }
   })
 }
 
@@ -199,21 +202,40 @@ fn renamed(e: &Error) -> bool {
 /// failed after its rename did reach the file and is never retried with an older state).
 /// `grant`, if any, is released the moment the write has succeeded: the next holder does not
 /// wait for the hop back to the JS thread. A failed write keeps it.
+///
+/// The document comes back beside the outcomes: freeing a big tree takes milliseconds, which
+/// the caller spends after it has answered, not before.
 pub fn run(
   io: &Path,
   calls: &[Call],
   indent: &str,
   durable: bool,
   grant: Option<Arc<Grant>>,
-) -> Outcomes {
+) -> (Outcomes, Leftover) {
   let mut state = match read_state(io) {
     Ok(s) => s,
-    Err(e) => return vec![Some(e.to_json()); calls.len()],
+    Err(e) => return (vec![Some(e.to_json()); calls.len()], Leftover(None)),
   };
+  let outcomes = commit(io, calls, indent, durable, grant, &mut state);
+  (outcomes, Leftover(Some(state)))
+}
+
+/// What a batch leaves to be freed: drop it once the callers have their outcomes.
+#[derive(Default)]
+pub struct Leftover(#[allow(dead_code)] Option<State>);
+
+fn commit(
+  io: &Path,
+  calls: &[Call],
+  indent: &str,
+  durable: bool,
+  grant: Option<Arc<Grant>>,
+  state: &mut State,
+) -> Outcomes {
   let mut outcomes: Outcomes = Vec::with_capacity(calls.len());
   let mut changed = false;
   for call in calls {
-    match apply(io, &mut state, call) {
+    match apply(io, state, call) {
       Ok(()) => {
         changed = true;
         outcomes.push(None);
@@ -221,7 +243,7 @@ pub fn run(
       Err(e) => outcomes.push(Some(e.to_json())),
     }
   }
-  let State::Doc(doc) = &state else {
+  let State::Doc(doc) = &*state else {
     return outcomes;
   };
   if !changed {
@@ -310,4 +332,18 @@ pub fn find(path: &Path, pointer: &Pointer) -> Result<Found> {
     ),
     None => Found::Absent,
   })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn nesting_counts_brackets_outside_strings_only() {
+    assert_eq!(nesting("1"), 0);
+    assert_eq!(nesting(r#"[{"op":"add","path":"/a","value":[[1]]}]"#), 4);
+    assert_eq!(nesting(r#"["[[[[", "\"{{{", {"a\\":"]]]]"}]"#), 2);
+    let deep = format!("{}{}", "[".repeat(SHALLOW + 1), "]".repeat(SHALLOW + 1));
+    assert_eq!(nesting(&deep), SHALLOW + 1);
+  }
 }

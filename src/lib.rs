@@ -3,7 +3,9 @@
 #![deny(clippy::all)]
 
 pub mod atomic;
+pub mod batch;
 pub mod changes;
+pub mod engine;
 pub mod error;
 pub mod fstype;
 pub mod json;
@@ -138,6 +140,7 @@ pub fn sidecar_path(key: String) -> String {
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
 pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
+  batch::close(&key);
   Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new))
 }
 
@@ -153,6 +156,7 @@ type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
 /// promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
 #[napi(ts_return_type = "Promise<NativeLock>")]
 pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Object<'_>> {
+  batch::close(&key);
   let (deferred, promise) = env.create_deferred::<NativeLock, LockResolver>()?;
   registry::enter(
     Path::new(&key),
@@ -543,6 +547,7 @@ pub fn lock_sync(
   exclusive: bool,
   timeout_ms: Option<f64>,
 ) -> Result<Option<NativeLock>> {
+  batch::close(&key);
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
   Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
 }
@@ -556,92 +561,199 @@ pub struct ChangeCall {
   pub change: String,
   /// The call's `default`, as JSON text.
   pub default: Option<String>,
+  /// Its place in the process-wide call order (`changeSeq`), among riders from other threads.
+  pub seq: Option<i64>,
 }
 
-fn engine_calls(calls: &[ChangeCall]) -> error::Result<Vec<changes::Call>> {
-  calls
-    .iter()
-    .map(|c| {
-      Ok(changes::Call {
-        change: changes::parse_change(&c.kind, &c.change)?,
-        default: match &c.default {
-          Some(text) => Some(changes::parse_value(text, "options.default")?),
-          None => None,
-        },
-      })
-    })
-    .collect()
+impl From<ChangeCall> for batch::Text {
+  fn from(c: ChangeCall) -> Self {
+    batch::Text {
+      kind: c.kind,
+      change: c.change,
+      default: c.default,
+    }
+  }
 }
 
-/// A batch of JSON changes to one file (see `changes::run`) on libuv's threadpool, the engine on
-/// a thread of its own: no parse, format or copy of the document on the JS thread.
-pub struct ChangesTask {
+/// Where a call's outcome goes: back to JS in the task's answer, or to a rider's own promise.
+enum Destination {
+  Here(usize),
+  Rider(batch::Answer),
+}
+
+/// Parses a call's texts into what the engine applies (on an engine thread: they may nest deep).
+fn engine_call(c: &batch::Text) -> error::Result<changes::Call> {
+  Ok(changes::Call {
+    change: changes::parse_change(&c.kind, &c.change)?,
+    default: match &c.default {
+      Some(text) => Some(changes::parse_value(text, "options.default")?),
+      None => None,
+    },
+  })
+}
+
+/// A batch of JSON changes to one file, as one engine job: every call (this thread's and the
+/// riders from other threads) in call order, one read, one write (see `changes::run`).
+struct ChangesJob {
   path: String,
-  calls: Vec<ChangeCall>,
+  calls: Vec<(u64, batch::Text, Destination)>,
   indent: String,
   fsync: bool,
   release: Option<Arc<Grant>>,
 }
 
-impl Task for ChangesTask {
-  type Output = Vec<Option<String>>;
-  type JsValue = Vec<Option<String>>;
-
-  fn compute(&mut self) -> Result<Self::Output> {
-    let release = self.release.take();
-    // Parsing a change recurses as deep as it nests: on the engine's thread too.
-    Ok(changes::on_engine_thread(|| {
-      let calls = engine_calls(&self.calls)?;
-      Ok(changes::run(
-        Path::new(&self.path),
-        &calls,
-        &self.indent,
-        self.fsync,
-        release,
-      ))
-    })?)
+impl ChangesJob {
+  fn new(path: String, calls: Vec<ChangeCall>, indent: String, fsync: bool) -> Self {
+    let calls = calls
+      .into_iter()
+      .enumerate()
+      .map(|(i, c)| {
+        (
+          c.seq.unwrap_or(0).max(0) as u64,
+          c.into(),
+          Destination::Here(i),
+        )
+      })
+      .collect();
+    ChangesJob {
+      path,
+      calls,
+      indent,
+      fsync,
+      release: None,
+    }
   }
 
-  fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-    Ok(output)
+  /// Runs on an engine thread; answers the riders, returns this thread's outcomes, and frees the
+  /// document only after both.
+  fn run(mut self) -> (ChangesDone, changes::Leftover) {
+    let size = self.calls.len() as u32;
+    if self.calls.is_empty() {
+      // Everyone left while the lock was on its way: nothing to read or write.
+      if let Some(g) = self.release.take() {
+        g.release();
+      }
+      return (ChangesDone::default(), changes::Leftover::default());
+    }
+    self.calls.sort_by_key(|(seq, _, _)| *seq);
+    let mut parsed = Vec::with_capacity(self.calls.len());
+    let mut outcomes: Vec<Option<Option<String>>> = Vec::with_capacity(self.calls.len());
+    for (_, text, _) in &self.calls {
+      match engine_call(text) {
+        Ok(call) => {
+          parsed.push(call);
+          outcomes.push(None);
+        }
+        Err(e) => outcomes.push(Some(Some(e.to_json()))),
+      }
+    }
+    let (applied, leftover) = changes::run(
+      Path::new(&self.path),
+      &parsed,
+      &self.indent,
+      self.fsync,
+      self.release.take(),
+    );
+    let mut applied = applied.into_iter();
+    let mut here = Vec::new();
+    for ((_, _, to), outcome) in self.calls.into_iter().zip(outcomes) {
+      let outcome = outcome.unwrap_or_else(|| applied.next().flatten());
+      match to {
+        Destination::Here(i) => here.push((i, outcome)),
+        Destination::Rider(answer) => answer.send(batch::Reply::Done(outcome, size)),
+      }
+    }
+    here.sort_by_key(|(i, _)| *i);
+    let outcomes = here.into_iter().map(|(_, o)| o).collect();
+    (ChangesDone { outcomes, size }, leftover)
   }
+}
+
+/// How a batch's calls of this thread ended (null: done, else the error as JSON), and how many
+/// calls the batch carried in all (riders from other threads included).
+#[napi(object)]
+#[derive(Default)]
+pub struct ChangesDone {
+  pub outcomes: Vec<Option<String>>,
+  pub size: u32,
+}
+
+/// Runs `f` on an engine thread, which settles the promise itself: no hop through libuv's
+/// threadpool, whose thread would only sit waiting for the engine. What `f` leaves behind is
+/// freed after the promise is settled.
+fn engine_promise<T, L>(
+  env: &Env,
+  f: impl FnOnce() -> (error::Result<T>, L) + Send + 'static,
+) -> Result<Object<'_>>
+where
+  T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+{
+  engine::start()?;
+  let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T>>>()?;
+  engine::submit(
+    move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+      Ok((Ok(value), leftover)) => {
+        deferred.resolve(Box::new(move |_| Ok(value)));
+        drop(leftover);
+      }
+      Ok((Err(e), _)) => deferred.reject(e.into()),
+      Err(_) => deferred.reject(napi::Error::from_reason(
+        "index-lock: the JSON engine failed unexpectedly (a bug: please report it)",
+      )),
+    },
+  );
+  Ok(promise)
+}
+
+fn changes_promise(env: &Env, job: ChangesJob) -> Result<Object<'_>> {
+  engine_promise(env, move || {
+    let (done, leftover) = job.run();
+    (Ok(done), leftover)
+  })
 }
 
 /// Applies `calls` in order to the file `path` (as resolved at the calls) under a lock the caller
 /// holds, writing once; resolves with each call's outcome (null, or its error as JSON).
-#[napi(ts_return_type = "Promise<Array<string | null>>")]
+#[napi(ts_return_type = "Promise<ChangesDone>")]
 pub fn apply_changes(
+  env: &Env,
   path: String,
   calls: Vec<ChangeCall>,
   indent: String,
   fsync: bool,
-) -> AsyncTask<ChangesTask> {
-  AsyncTask::new(ChangesTask {
-    path,
-    calls,
-    indent,
-    fsync,
-    release: None,
-  })
+) -> Result<Object<'_>> {
+  changes_promise(env, ChangesJob::new(path, calls, indent, fsync))
 }
 
-/// `applyChanges` by the holder of `lock`, released on the writing thread the moment the write
-/// has succeeded (see `atomicWriteRelease`).
-#[napi(ts_return_type = "Promise<Array<string | null>>")]
-pub fn apply_changes_release(
+/// `applyChanges` by the holder of `lock`, released on the engine thread the moment the write
+/// has succeeded (see `atomicWriteRelease`). `batch`: the id `changesOpen` gave the batch, whose
+/// riders from other threads go with it.
+#[napi(ts_return_type = "Promise<ChangesDone>")]
+pub fn apply_changes_release<'e>(
+  env: &'e Env,
   path: String,
   calls: Vec<ChangeCall>,
   indent: String,
   fsync: bool,
   lock: &NativeLock,
-) -> AsyncTask<ChangesTask> {
-  AsyncTask::new(ChangesTask {
-    path,
-    calls,
-    indent,
-    fsync,
-    release: Some(lock.grant.clone()),
-  })
+  batch: Option<i64>,
+) -> Result<Object<'e>> {
+  let riders = batch.map(|id| batch::take(id as u64)).unwrap_or_default();
+  if let Err(e) = engine::start() {
+    let text = e.to_json();
+    for r in riders {
+      let (_, _, answer) = r.into_parts();
+      answer.send(batch::Reply::Done(Some(text.clone()), 0));
+    }
+    return Err(e.into());
+  }
+  let mut job = ChangesJob::new(path, calls, indent, fsync);
+  job.release = Some(lock.grant.clone());
+  job.calls.extend(riders.into_iter().map(|r| {
+    let (seq, text, answer) = r.into_parts();
+    (seq, text, Destination::Rider(answer))
+  }));
+  changes_promise(env, job)
 }
 
 /// `applyChanges` on the calling thread (the engine still on a thread of its own).
@@ -651,18 +763,139 @@ pub fn apply_changes_sync(
   calls: Vec<ChangeCall>,
   indent: String,
   fsync: bool,
-) -> Result<Vec<Option<String>>> {
-  Ok(changes::on_engine_thread(|| {
-    let calls = engine_calls(&calls)?;
-    Ok(changes::run(Path::new(&path), &calls, &indent, fsync, None))
-  })?)
+) -> Result<ChangesDone> {
+  engine::start()?;
+  let job = ChangesJob::new(path, calls, indent, fsync);
+  Ok(engine::run_then(move || job.run()))
+}
+
+/// The next number in the process-wide order of change calls.
+#[napi]
+pub fn change_seq() -> i64 {
+  batch::seq() as i64
+}
+
+/// Registers the batch this thread has just queued (or found free) for `key`, so that calls of
+/// other threads with the same file and write options may ride with it. Returns its id, for
+/// `applyChangesRelease` or `changesAbandon`.
+#[napi]
+pub fn changes_open(
+  env: &Env,
+  key: String,
+  io: String,
+  indent: String,
+  fsync: bool,
+) -> Result<i64> {
+  watch_thread_end(env)?;
+  Ok(batch::open(key, io, indent, fsync) as i64)
+}
+
+/// The batch `id` will not run (its calls all left, or its wait failed): riders go back home.
+#[napi]
+pub fn changes_abandon(id: i64) {
+  batch::abandon(id as u64)
+}
+
+/// How a rider's call ended: `done` (with `outcome`: null, or the error as JSON), `retry` (its
+/// batch was given up: queue it yourself) or `left` (withdrawn by `changesLeave`).
+#[napi(object)]
+pub struct ChangeReply {
+  #[napi(ts_type = "'done' | 'retry' | 'left'")]
+  pub state: String,
+  pub outcome: Option<String>,
+  /// Calls the batch carried in all (`done` only).
+  pub size: u32,
+}
+
+type ReplyResolver = Box<dyn FnOnce(Env) -> Result<ChangeReply>>;
+
+/// Joins the batch another thread of the process queued for `key` with the same file and write
+/// options; null when there is none to join. `ticket` (`nextWaitId`) is the caller's to leave
+/// with; the promise settles with how the call ended.
+#[napi(ts_return_type = "Promise<ChangeReply> | null")]
+pub fn changes_join<'e>(
+  env: &'e Env,
+  key: String,
+  io: String,
+  indent: String,
+  fsync: bool,
+  ticket: i64,
+  call: ChangeCall,
+) -> Result<Option<Object<'e>>> {
+  // The promise is made only for a call that rides: an unsettled one would keep the event loop
+  // of its thread alive.
+  let mut made = None;
+  let reply = || -> batch::Answer {
+    let (deferred, promise) = match env.create_deferred::<ChangeReply, ReplyResolver>() {
+      Ok(pair) => pair,
+      Err(e) => {
+        made = Some(Err(e));
+        return batch::Answer::new(|_| {});
+      }
+    };
+    made = Some(Ok(promise));
+    batch::Answer::new(move |reply| {
+      let (state, outcome, size) = match reply {
+        batch::Reply::Done(o, size) => ("done", o, size),
+        batch::Reply::Retry => ("retry", None, 0),
+        batch::Reply::Left => ("left", None, 0),
+      };
+      deferred.resolve(Box::new(move |_| {
+        Ok(ChangeReply {
+          state: state.into(),
+          outcome,
+          size,
+        })
+      }))
+    })
+  };
+  batch::join(
+    &key,
+    (&io, &indent, fsync),
+    ticket as u64,
+    call.into(),
+    reply,
+  );
+  if matches!(made, Some(Err(_))) {
+    batch::leave(ticket as u64);
+  }
+  made.transpose()
+}
+
+/// Withdraws a rider whose batch has not run yet (its promise settles `left`); false when the
+/// batch has taken it (its outcome follows).
+#[napi]
+pub fn changes_leave(ticket: i64) -> bool {
+  batch::leave(ticket as u64)
+}
+
+/// When this JS thread's environment ends (a worker terminated), its waiting batches will never
+/// run: their riders are handed back.
+fn watch_thread_end(env: &Env) -> Result<()> {
+  thread_local! {
+    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+  }
+  if !WATCHED.get() {
+    env.add_env_cleanup_hook(std::thread::current().id(), |owner| {
+      batch::abandon_thread(owner)
+    })?;
+    WATCHED.set(true);
+  }
+  Ok(())
 }
 
 /// Checks a change's text at the call: a malformed patch or merge patch is an argument error
-/// (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued.
+/// (`ERR_INVALID_ARG_VALUE`), thrown before anything is queued. A shallow change (the usual
+/// one) is parsed here, on the calling thread, whose stack just held JSON.stringify of it; only
+/// a deeply nested one needs an engine thread.
 #[napi]
 pub fn check_change(kind: String, change: String) -> Result<()> {
-  changes::on_engine_thread(|| changes::parse_change(&kind, &change).map(|_| ()))?;
+  if changes::nesting(&change) <= changes::SHALLOW {
+    changes::parse_change(&kind, &change)?;
+    return Ok(());
+  }
+  engine::start()?;
+  engine::run_then(move || (changes::parse_change(&kind, &change).map(|_| ()), ()))?;
   Ok(())
 }
 
@@ -682,46 +915,32 @@ pub struct PointerRead {
   pub text: Option<String>,
 }
 
-pub struct PointerTask {
-  path: String,
-  pointer: String,
+fn pointer_read(path: &str, pointer: &str) -> error::Result<PointerRead> {
+  let pointer = changes::parse_pointer(pointer)?;
+  let (state, text) = match changes::find(Path::new(path), &pointer)? {
+    changes::Found::Text(t) => ("value", Some(t)),
+    changes::Found::Absent => ("absent", None),
+    changes::Found::Missing => ("missing", None),
+    changes::Found::Blank => ("empty", None),
+  };
+  Ok(PointerRead {
+    state: state.into(),
+    text,
+  })
 }
 
-impl Task for PointerTask {
-  type Output = PointerRead;
-  type JsValue = PointerRead;
-
-  fn compute(&mut self) -> Result<PointerRead> {
-    let pointer = changes::parse_pointer(&self.pointer)?;
-    let found = changes::on_engine_thread(|| changes::find(Path::new(&self.path), &pointer))?;
-    let (state, text) = match found {
-      changes::Found::Text(t) => ("value", Some(t)),
-      changes::Found::Absent => ("absent", None),
-      changes::Found::Missing => ("missing", None),
-      changes::Found::Blank => ("empty", None),
-    };
-    Ok(PointerRead {
-      state: state.into(),
-      text,
-    })
-  }
-
-  fn resolve(&mut self, _env: Env, output: PointerRead) -> Result<PointerRead> {
-    Ok(output)
-  }
-}
-
-/// The value at `pointer` in the JSON file `path`, parsed natively on the threadpool: one entry
+/// The value at `pointer` in the JSON file `path`, found natively on an engine thread: one entry
 /// of a big index without a JS object of the whole file.
 #[napi(ts_return_type = "Promise<PointerRead>")]
-pub fn read_pointer(path: String, pointer: String) -> AsyncTask<PointerTask> {
-  AsyncTask::new(PointerTask { path, pointer })
+pub fn read_pointer(env: &Env, path: String, pointer: String) -> Result<Object<'_>> {
+  engine_promise(env, move || (pointer_read(&path, &pointer), ()))
 }
 
 /// `readPointer` on the calling thread (the engine on a thread of its own).
 #[napi]
 pub fn read_pointer_sync(path: String, pointer: String) -> Result<PointerRead> {
-  PointerTask { path, pointer }.compute()
+  engine::start()?;
+  Ok(engine::run(move || pointer_read(&path, &pointer))?)
 }
 
 /// `atomicWrite` on the calling thread.
