@@ -7,6 +7,7 @@ mod parse;
 mod patch;
 mod pointer;
 mod position;
+mod scan;
 mod text;
 mod value;
 
@@ -17,6 +18,7 @@ pub use parse::{parse, ParseError, MAX_DEPTH};
 pub use patch::{apply_patch, parse_patch, Operation, PatchFailure, PatchShapeError};
 pub use pointer::{get, get_mut, Pointer};
 pub use position::{error_position, ErrorPosition};
+pub use scan::find_raw;
 pub use text::escape;
 pub use value::{Object, Value};
 
@@ -49,6 +51,42 @@ mod tests {
     }
     text.push_str("}}");
     text
+  }
+
+  /// A pointer read of one entry of a 16 MB index: the scan `readJson` uses against the tree it
+  /// replaced (parse, get, format). Run with `cargo test --release -- --ignored --nocapture`.
+  #[test]
+  #[ignore = "perf smoke test, meant for --release"]
+  fn find_raw_vs_parse_on_a_16_mb_index() {
+    let text = index_text(16 << 20);
+    let pointer = Pointer::parse("/entries/k123").unwrap();
+    let best = |f: &dyn Fn() -> Vec<u8>| {
+      let mut best = std::time::Duration::MAX;
+      let mut out = Vec::new();
+      for _ in 0..5 {
+        let started = Instant::now();
+        out = f();
+        best = best.min(started.elapsed());
+      }
+      (best, out)
+    };
+    let (scan, raw) = best(&|| {
+      let range = find_raw(text.as_bytes(), &pointer).unwrap().unwrap();
+      text.as_bytes()[range].to_vec()
+    });
+    let (tree, formatted) = best(&|| {
+      let doc = parse(text.as_bytes()).unwrap();
+      format(get(&doc, &pointer).unwrap(), "")
+    });
+    println!(
+      "{} MB: find_raw {scan:?}, parse + get + format {tree:?} ({:.1}x)",
+      text.len() >> 20,
+      tree.as_secs_f64() / scan.as_secs_f64()
+    );
+    assert_eq!(
+      format!("{}\n", String::from_utf8(raw).unwrap()).into_bytes(),
+      formatted
+    );
   }
 
   /// Parse + format of a 16 MB index; run with `cargo test --release -- --ignored --nocapture`.
