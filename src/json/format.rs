@@ -1,5 +1,7 @@
 //! The writer: a `Value` as V8's JSON.stringify writes it, from the raw texts the tree keeps.
 
+use std::io;
+
 use super::value::Value;
 
 /// `JSON.stringify(value, null, space) + "\n"`, byte for byte as V8 writes it, given the raw
@@ -7,49 +9,99 @@ use super::value::Value;
 /// into n spaces and cuts a string to 10 characters, as V8 does). Empty containers are `{}` and
 /// `[]` in both modes.
 pub fn format(value: &Value, indent: &str) -> Vec<u8> {
-  let mut out = Vec::new();
-  write(&mut out, value, indent.as_bytes(), 0);
-  out.push(b'\n');
-  out
+  let mut w = Writer {
+    out: Vec::new(),
+    sink: None,
+    error: None,
+  };
+  w.value(value, indent.as_bytes(), 0);
+  w.out.push(b'\n');
+  w.out
 }
 
-fn write(out: &mut Vec<u8>, value: &Value, indent: &[u8], level: usize) {
-  match value {
-    Value::Null => out.extend_from_slice(b"null"),
-    Value::Bool(true) => out.extend_from_slice(b"true"),
-    Value::Bool(false) => out.extend_from_slice(b"false"),
-    Value::Number(raw) => out.extend_from_slice(raw.as_bytes()),
-    Value::String(raw) => quoted(out, raw),
-    Value::Array(items) if items.is_empty() => out.extend_from_slice(b"[]"),
-    Value::Array(items) => {
-      out.push(b'[');
-      for (k, item) in items.iter().enumerate() {
-        if k > 0 {
-          out.push(b',');
-        }
-        newline(out, indent, level + 1);
-        write(out, item, indent, level + 1);
-      }
-      newline(out, indent, level);
-      out.push(b']');
+/// What `format` returns, written to `sink` piece by piece: a big document's text is never
+/// held whole a second time. Stops writing at the first error, which it returns.
+pub fn format_to(value: &Value, indent: &str, sink: &mut impl io::Write) -> io::Result<()> {
+  let mut w = Writer {
+    out: Vec::with_capacity(CHUNK + CHUNK / 4),
+    sink: Some(sink),
+    error: None,
+  };
+  w.value(value, indent.as_bytes(), 0);
+  w.out.push(b'\n');
+  w.flush();
+  w.error.map_or(Ok(()), Err)
+}
+
+/// How much output `format_to` gathers before each write.
+const CHUNK: usize = 64 << 10;
+
+struct Writer<'s> {
+  out: Vec<u8>,
+  /// `format_to`'s destination; `format` keeps everything in `out`.
+  sink: Option<&'s mut dyn io::Write>,
+  error: Option<io::Error>,
+}
+
+impl Writer<'_> {
+  /// Hands `out` to the sink once a chunk is gathered; called between members and elements.
+  fn flush_if_full(&mut self) {
+    if self.out.len() >= CHUNK && self.sink.is_some() {
+      self.flush();
     }
-    Value::Object(object) if object.is_empty() => out.extend_from_slice(b"{}"),
-    Value::Object(object) => {
-      out.push(b'{');
-      for (k, (key, item)) in object.iter().enumerate() {
-        if k > 0 {
-          out.push(b',');
-        }
-        newline(out, indent, level + 1);
-        quoted(out, key);
-        out.push(b':');
-        if !indent.is_empty() {
-          out.push(b' ');
-        }
-        write(out, item, indent, level + 1);
+  }
+
+  fn flush(&mut self) {
+    if let (Some(sink), None) = (&mut self.sink, &self.error) {
+      if let Err(e) = sink.write_all(&self.out) {
+        self.error = Some(e);
       }
-      newline(out, indent, level);
-      out.push(b'}');
+    }
+    self.out.clear();
+  }
+
+  fn value(&mut self, value: &Value, indent: &[u8], level: usize) {
+    let out = &mut self.out;
+    match value {
+      Value::Null => out.extend_from_slice(b"null"),
+      Value::Bool(true) => out.extend_from_slice(b"true"),
+      Value::Bool(false) => out.extend_from_slice(b"false"),
+      Value::Number(raw) => out.extend_from_slice(raw.as_bytes()),
+      Value::String(raw) => quoted(out, raw),
+      Value::Array(items) if items.is_empty() => out.extend_from_slice(b"[]"),
+      Value::Array(items) => {
+        out.push(b'[');
+        for (k, item) in items.iter().enumerate() {
+          if k > 0 {
+            self.out.push(b',');
+          }
+          newline(&mut self.out, indent, level + 1);
+          self.value(item, indent, level + 1);
+          self.flush_if_full();
+        }
+        newline(&mut self.out, indent, level);
+        self.out.push(b']');
+      }
+      Value::Object(object) if object.is_empty() => out.extend_from_slice(b"{}"),
+      Value::Object(object) => {
+        out.push(b'{');
+        for (k, (key, item)) in object.iter().enumerate() {
+          let out = &mut self.out;
+          if k > 0 {
+            out.push(b',');
+          }
+          newline(out, indent, level + 1);
+          quoted(out, key);
+          out.push(b':');
+          if !indent.is_empty() {
+            out.push(b' ');
+          }
+          self.value(item, indent, level + 1);
+          self.flush_if_full();
+        }
+        newline(&mut self.out, indent, level);
+        self.out.push(b'}');
+      }
     }
   }
 }

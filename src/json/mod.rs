@@ -12,7 +12,7 @@ mod text;
 mod value;
 
 pub use equal::equal;
-pub use format::format;
+pub use format::{format, format_to};
 pub use merge::apply_merge;
 pub use parse::{parse, ParseError, MAX_DEPTH};
 pub use patch::{apply_patch, parse_patch, Operation, PatchFailure, PatchShapeError};
@@ -51,6 +51,32 @@ mod tests {
     }
     text.push_str("}}");
     text
+  }
+
+  #[test]
+  fn format_to_stops_at_the_first_write_error() {
+    struct Fails(usize);
+    impl std::io::Write for Fails {
+      fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += 1;
+        Err(std::io::Error::other(format!(
+          "write {} of {}",
+          self.0,
+          buf.len()
+        )))
+      }
+      fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+      }
+    }
+    let doc = parse(index_text(300 << 10).as_bytes()).unwrap();
+    let mut streamed = Vec::new();
+    format_to(&doc, "  ", &mut streamed).unwrap();
+    assert_eq!(streamed, format(&doc, "  "));
+    let mut sink = Fails(0);
+    let e = format_to(&doc, "  ", &mut sink).unwrap_err();
+    assert!(e.to_string().starts_with("write 1 of "), "{e}");
+    assert_eq!(sink.0, 1);
   }
 
   /// A pointer read of one entry of a 16 MB index: the scan `readJson` uses against the tree it
