@@ -25,8 +25,10 @@ pub fn find_raw(data: &[u8], pointer: &Pointer) -> Result<Option<Range<usize>>, 
   let tokens = pointer.tokens();
   let mut scan = Scan {
     text,
-    data,
-    i: if data.starts_with(BOM) { BOM.len() } else { 0 },
+    c: Cursor {
+      data,
+      i: if data.starts_with(BOM) { BOM.len() } else { 0 },
+    },
     tokens,
     indexes: tokens.iter().map(|t| array_index(t)).collect(),
     elements: vec![0; tokens.len()],
@@ -36,23 +38,14 @@ pub fn find_raw(data: &[u8], pointer: &Pointer) -> Result<Option<Range<usize>>, 
   scan.run()
 }
 
-struct Scan<'a> {
-  text: &'a str,
+/// A position in checked UTF-8 JSON text and the grammar's leaves, failing exactly where
+/// `parse` fails.
+pub(crate) struct Cursor<'a> {
   data: &'a [u8],
   i: usize,
-  tokens: &'a [String],
-  /// Each token as an array index, for the arrays on the path.
-  indexes: Vec<Option<usize>>,
-  /// Per level, the index of the current element of the array on the path at that level.
-  elements: Vec<usize>,
-  /// Open containers, innermost last: b'[' or b'{'.
-  open: Vec<u8>,
-  /// How many of the outermost open containers lie on the pointer's path above its target:
-  /// the members of the innermost of them are the ones compared with the next token.
-  path: usize,
 }
 
-impl Scan<'_> {
+impl Cursor<'_> {
   fn peek(&self) -> Option<u8> {
     self.data.get(self.i).copied()
   }
@@ -69,149 +62,15 @@ impl Scan<'_> {
     }
   }
 
-  /// Whether the members of the innermost open container are compared with a token.
-  fn on_path_inside(&self) -> bool {
-    self.path == self.open.len() && self.path > 0
-  }
-
-  /// Whether the element just begun (its index in `elements`) is the one the token names.
-  fn element_matches(&self) -> bool {
-    let level = self.open.len() - 1;
-    self.indexes[level] == Some(self.elements[level])
-  }
-
-  /// Bookkeeping for a container just opened (pushed) at `start`: the target, or one more
-  /// level of the path when it lies on it.
-  fn entered(&mut self, on_path: bool, start: usize, target_start: &mut Option<usize>) {
-    if !on_path {
-      return;
-    }
-    let level = self.open.len() - 1;
-    if level == self.tokens.len() {
-      *target_start = Some(start);
-    } else {
-      self.path = level + 1;
-    }
-  }
-
-  /// A member name and its colon: whether the name is the token of its (on-path) object.
-  fn member_name(&mut self) -> Result<bool, ParseError> {
-    let start = self.i + 1;
+  /// Past a member name and its colon; `i` is at the name's opening quote.
+  fn name_and_colon(&mut self) -> Result<(), ParseError> {
     self.string()?;
-    let on_path = self.on_path_inside()
-      && raw_equals(
-        &self.text[start..self.i - 1],
-        self.tokens[self.open.len() - 1].as_bytes(),
-      );
     self.skip_whitespace();
     if self.peek() != Some(b':') {
       return self.syntax();
     }
     self.i += 1;
-    Ok(on_path)
-  }
-
-  fn run(&mut self) -> Result<Option<Range<usize>>, ParseError> {
-    let target = self.tokens.len();
-    let mut found: Option<Range<usize>> = None;
-    // The target's start while it is an open container.
-    let mut target_start: Option<usize> = None;
-    // Whether the value about to be read is on the path: the root, then each member or element
-    // whose key or index is the next token.
-    let mut on_path = true;
-    'value: loop {
-      self.skip_whitespace();
-      let start = self.i;
-      let level = self.open.len();
-      // A later duplicate replaces all an earlier one held, what was found below it included.
-      if on_path {
-        found = None;
-      }
-      match self.peek() {
-        Some(b'{' | b'[') if level == MAX_DEPTH => {
-          return Err(ParseError::TooDeep {
-            depth: MAX_DEPTH + 1,
-          })
-        }
-        Some(b'{') => {
-          self.i += 1;
-          self.skip_whitespace();
-          if self.peek() == Some(b'}') {
-            self.i += 1;
-          } else {
-            if self.peek() != Some(b'"') {
-              return self.syntax();
-            }
-            self.open.push(b'{');
-            self.entered(on_path, start, &mut target_start);
-            on_path = self.member_name()?;
-            continue 'value;
-          }
-        }
-        Some(b'[') => {
-          self.i += 1;
-          self.skip_whitespace();
-          if self.peek() == Some(b']') {
-            self.i += 1;
-          } else {
-            self.open.push(b'[');
-            self.entered(on_path, start, &mut target_start);
-            on_path = self.on_path_inside() && {
-              self.elements[level] = 0;
-              self.element_matches()
-            };
-            continue 'value;
-          }
-        }
-        Some(b'"') => self.string()?,
-        Some(b'-' | b'0'..=b'9') => self.number()?,
-        Some(b't') => self.literal(b"true")?,
-        Some(b'f') => self.literal(b"false")?,
-        Some(b'n') => self.literal(b"null")?,
-        _ => return self.syntax(),
-      }
-      // A scalar or an empty container ended.
-      if on_path && level == target {
-        found = Some(start..self.i);
-      }
-      // Close containers until one continues with another value.
-      loop {
-        self.skip_whitespace();
-        match (self.open.last(), self.peek()) {
-          (None, None) => return Ok(found),
-          (None, Some(_)) => return self.syntax(),
-          (Some(b'['), Some(b',')) => {
-            self.i += 1;
-            on_path = self.on_path_inside() && {
-              self.elements[self.open.len() - 1] += 1;
-              self.element_matches()
-            };
-            continue 'value;
-          }
-          (Some(b'['), Some(b']')) | (Some(b'{'), Some(b'}')) => {
-            self.i += 1;
-            self.open.pop();
-            let depth = self.open.len();
-            if depth == target {
-              if let Some(start) = target_start.take() {
-                found = Some(start..self.i);
-              }
-            }
-            self.path = self.path.min(depth);
-          }
-          (Some(b'{'), Some(b',')) => {
-            self.i += 1;
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
-              return self.syntax();
-            }
-            on_path = self.member_name()?;
-            continue 'value;
-          }
-          _ => return self.syntax(),
-        }
-      }
-    }
+    Ok(())
   }
 
   /// Past a string; `i` is at the opening quote.
@@ -299,13 +158,269 @@ impl Scan<'_> {
     }
     Ok(())
   }
+
+  /// Past a scalar at `i` (after whitespace), or the error `parse` gives for what is there.
+  fn scalar(&mut self) -> Result<(), ParseError> {
+    match self.peek() {
+      Some(b'"') => self.string(),
+      Some(b'-' | b'0'..=b'9') => self.number(),
+      Some(b't') => self.literal(b"true"),
+      Some(b'f') => self.literal(b"false"),
+      Some(b'n') => self.literal(b"null"),
+      _ => self.syntax(),
+    }
+  }
+}
+
+/// Deepest nesting a container kept as text (`Value::Lazy`) may have inside: a bound on the
+/// work `skip_container` wastes on a deeply nested document, where each level is tried.
+pub(crate) const LAZY_DEPTH: usize = 32;
+
+/// The end of the array or object at `start` (a `{` or `[` with `depth` containers around it),
+/// checked as `parse` checks it, when it ends within `budget` bytes and nests at most
+/// `LAZY_DEPTH` levels inside (and so never reaches `MAX_DEPTH`); `None` when it does not, for
+/// the caller to parse it instead. An error is the one `parse` would meet first: the scan reads
+/// the text in the same order.
+pub(crate) fn skip_container(
+  data: &[u8],
+  start: usize,
+  depth: usize,
+  budget: usize,
+) -> Result<Option<usize>, ParseError> {
+  let mut c = Cursor { data, i: start };
+  let limit = start.saturating_add(budget);
+  // One bit per open container, innermost lowest: 1 for an object.
+  let mut objects: u64 = 0;
+  let mut open = 0;
+  'value: loop {
+    c.skip_whitespace();
+    match c.peek() {
+      Some(b'{' | b'[') if open == LAZY_DEPTH || depth + open == MAX_DEPTH => return Ok(None),
+      Some(b'{') => {
+        c.i += 1;
+        c.skip_whitespace();
+        if c.peek() == Some(b'}') {
+          c.i += 1;
+        } else {
+          if c.peek() != Some(b'"') {
+            return c.syntax();
+          }
+          objects = objects << 1 | 1;
+          open += 1;
+          c.name_and_colon()?;
+          continue 'value;
+        }
+      }
+      Some(b'[') => {
+        c.i += 1;
+        c.skip_whitespace();
+        if c.peek() == Some(b']') {
+          c.i += 1;
+        } else {
+          objects <<= 1;
+          open += 1;
+          continue 'value;
+        }
+      }
+      _ => c.scalar()?,
+    }
+    loop {
+      if open == 0 {
+        return Ok(Some(c.i));
+      }
+      if c.i > limit {
+        return Ok(None);
+      }
+      c.skip_whitespace();
+      let object = objects & 1 == 1;
+      match c.peek() {
+        Some(b',') if object => {
+          c.i += 1;
+          c.skip_whitespace();
+          if c.peek() != Some(b'"') {
+            return c.syntax();
+          }
+          c.name_and_colon()?;
+          continue 'value;
+        }
+        Some(b',') => {
+          c.i += 1;
+          continue 'value;
+        }
+        Some(b'}') if object => {}
+        Some(b']') if !object => {}
+        _ => return c.syntax(),
+      }
+      c.i += 1;
+      objects >>= 1;
+      open -= 1;
+    }
+  }
+}
+
+struct Scan<'a> {
+  text: &'a str,
+  c: Cursor<'a>,
+  tokens: &'a [String],
+  /// Each token as an array index, for the arrays on the path.
+  indexes: Vec<Option<usize>>,
+  /// Per level, the index of the current element of the array on the path at that level.
+  elements: Vec<usize>,
+  /// Open containers, innermost last: b'[' or b'{'.
+  open: Vec<u8>,
+  /// How many of the outermost open containers lie on the pointer's path above its target:
+  /// the members of the innermost of them are the ones compared with the next token.
+  path: usize,
+}
+
+impl Scan<'_> {
+  /// Whether the members of the innermost open container are compared with a token.
+  fn on_path_inside(&self) -> bool {
+    self.path == self.open.len() && self.path > 0
+  }
+
+  /// Whether the element just begun (its index in `elements`) is the one the token names.
+  fn element_matches(&self) -> bool {
+    let level = self.open.len() - 1;
+    self.indexes[level] == Some(self.elements[level])
+  }
+
+  /// Bookkeeping for a container just opened (pushed) at `start`: the target, or one more
+  /// level of the path when it lies on it.
+  fn entered(&mut self, on_path: bool, start: usize, target_start: &mut Option<usize>) {
+    if !on_path {
+      return;
+    }
+    let level = self.open.len() - 1;
+    if level == self.tokens.len() {
+      *target_start = Some(start);
+    } else {
+      self.path = level + 1;
+    }
+  }
+
+  /// A member name and its colon: whether the name is the token of its (on-path) object.
+  fn member_name(&mut self) -> Result<bool, ParseError> {
+    let start = self.c.i + 1;
+    self.c.string()?;
+    let end = self.c.i - 1;
+    let on_path = self.on_path_inside()
+      && raw_equals(
+        &self.text[start..end],
+        self.tokens[self.open.len() - 1].as_bytes(),
+      );
+    self.c.skip_whitespace();
+    if self.c.peek() != Some(b':') {
+      return self.c.syntax();
+    }
+    self.c.i += 1;
+    Ok(on_path)
+  }
+
+  fn run(&mut self) -> Result<Option<Range<usize>>, ParseError> {
+    let target = self.tokens.len();
+    let mut found: Option<Range<usize>> = None;
+    // The target's start while it is an open container.
+    let mut target_start: Option<usize> = None;
+    // Whether the value about to be read is on the path: the root, then each member or element
+    // whose key or index is the next token.
+    let mut on_path = true;
+    'value: loop {
+      self.c.skip_whitespace();
+      let start = self.c.i;
+      let level = self.open.len();
+      // A later duplicate replaces all an earlier one held, what was found below it included.
+      if on_path {
+        found = None;
+      }
+      match self.c.peek() {
+        Some(b'{' | b'[') if level == MAX_DEPTH => {
+          return Err(ParseError::TooDeep {
+            depth: MAX_DEPTH + 1,
+          })
+        }
+        Some(b'{') => {
+          self.c.i += 1;
+          self.c.skip_whitespace();
+          if self.c.peek() == Some(b'}') {
+            self.c.i += 1;
+          } else {
+            if self.c.peek() != Some(b'"') {
+              return self.c.syntax();
+            }
+            self.open.push(b'{');
+            self.entered(on_path, start, &mut target_start);
+            on_path = self.member_name()?;
+            continue 'value;
+          }
+        }
+        Some(b'[') => {
+          self.c.i += 1;
+          self.c.skip_whitespace();
+          if self.c.peek() == Some(b']') {
+            self.c.i += 1;
+          } else {
+            self.open.push(b'[');
+            self.entered(on_path, start, &mut target_start);
+            on_path = self.on_path_inside() && {
+              self.elements[level] = 0;
+              self.element_matches()
+            };
+            continue 'value;
+          }
+        }
+        _ => self.c.scalar()?,
+      }
+      // A scalar or an empty container ended.
+      if on_path && level == target {
+        found = Some(start..self.c.i);
+      }
+      // Close containers until one continues with another value.
+      loop {
+        self.c.skip_whitespace();
+        match (self.open.last(), self.c.peek()) {
+          (None, None) => return Ok(found),
+          (None, Some(_)) => return self.c.syntax(),
+          (Some(b'['), Some(b',')) => {
+            self.c.i += 1;
+            on_path = self.on_path_inside() && {
+              self.elements[self.open.len() - 1] += 1;
+              self.element_matches()
+            };
+            continue 'value;
+          }
+          (Some(b'['), Some(b']')) | (Some(b'{'), Some(b'}')) => {
+            self.c.i += 1;
+            self.open.pop();
+            let depth = self.open.len();
+            if depth == target {
+              if let Some(start) = target_start.take() {
+                found = Some(start..self.c.i);
+              }
+            }
+            self.path = self.path.min(depth);
+          }
+          (Some(b'{'), Some(b',')) => {
+            self.c.i += 1;
+            self.c.skip_whitespace();
+            if self.c.peek() != Some(b'"') {
+              return self.c.syntax();
+            }
+            on_path = self.member_name()?;
+            continue 'value;
+          }
+          _ => return self.c.syntax(),
+        }
+      }
+    }
+  }
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::json::text::decode;
-  use crate::json::{format, get, parse, Value};
+  use crate::json::testing::{document, pointers, Rng, TOKENS};
+  use crate::json::{format, get, parse};
 
   /// What `find_raw` must agree with: the tree's answer, formatted compactly.
   fn through_tree(data: &[u8], pointer: &Pointer) -> Result<Option<Vec<u8>>, ParseError> {
@@ -351,157 +466,6 @@ mod tests {
     Pointer::parse(text).unwrap()
   }
 
-  /// A small deterministic generator (xorshift), enough to vary documents widely.
-  struct Rng(u64);
-
-  impl Rng {
-    fn next(&mut self) -> u64 {
-      self.0 ^= self.0 << 13;
-      self.0 ^= self.0 >> 7;
-      self.0 ^= self.0 << 17;
-      self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-      (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-      items[self.below(items.len())]
-    }
-  }
-
-  /// Raw key spellings: few decoded keys, so duplicates are common, several spelled with
-  /// escapes ("\u0061" is "a", "a\/b" is "a/b", a surrogate pair is one character).
-  const KEYS: &[&str] = &[
-    "a",
-    "b",
-    "\\u0061",
-    "\\u0062",
-    "0",
-    "1",
-    "",
-    "a\\/b",
-    "a/b",
-    "m~n",
-    "\u{e9}",
-    "\\u00e9",
-    "\\u00E9",
-    "\\ud83d\\ude00",
-    "\u{1F600}",
-    "\\ud800",
-    "\\\"q",
-    "k\\n",
-  ];
-
-  const SCALARS: &[&str] = &[
-    "0",
-    "-0",
-    "12",
-    "-1.5e+3",
-    "1E400",
-    "true",
-    "false",
-    "null",
-    "\"\"",
-    "\"s\"",
-    "\"\\u0041\\n\\\\\"",
-    "\"\u{e9}\u{1F600}\"",
-  ];
-
-  fn space(rng: &mut Rng, out: &mut String) {
-    if rng.below(3) == 0 {
-      out.push_str(rng.pick(&[" ", "\n", "\t ", "\r\n  "]));
-    }
-  }
-
-  fn document(rng: &mut Rng, depth: usize, out: &mut String) {
-    space(rng, out);
-    let kind = if depth >= 4 { 2 } else { rng.below(5) };
-    match kind {
-      0 | 1 => {
-        out.push('{');
-        let wide = rng.below(8) == 0;
-        let n = rng.below(if wide { 24 } else { 5 });
-        for k in 0..n {
-          if k > 0 {
-            out.push(',');
-          }
-          space(rng, out);
-          out.push('"');
-          out.push_str(rng.pick(KEYS));
-          out.push('"');
-          space(rng, out);
-          out.push(':');
-          document(rng, depth + 1, out);
-        }
-        space(rng, out);
-        out.push('}');
-      }
-      2 => out.push_str(rng.pick(SCALARS)),
-      _ => {
-        out.push('[');
-        let wide = rng.below(8) == 0;
-        let n = rng.below(if wide { 14 } else { 4 });
-        for k in 0..n {
-          if k > 0 {
-            out.push(',');
-          }
-          document(rng, depth + 1, out);
-        }
-        space(rng, out);
-        out.push(']');
-      }
-    }
-    space(rng, out);
-  }
-
-  /// Every pointer to a value of `doc` (keys decoded; a lone surrogate one reads as U+FFFD
-  /// and so names nothing, which is a case worth having too).
-  fn pointers(doc: &Value, prefix: &mut Vec<String>, out: &mut Vec<Pointer>) {
-    out.push(Pointer::from_tokens(prefix.clone()));
-    match doc {
-      Value::Object(o) => {
-        for (key, value) in o.iter() {
-          prefix.push(String::from_utf8_lossy(&decode(key)).into_owned());
-          pointers(value, prefix, out);
-          prefix.pop();
-        }
-      }
-      Value::Array(items) => {
-        for (k, item) in items.iter().enumerate() {
-          prefix.push(k.to_string());
-          pointers(item, prefix, out);
-          prefix.pop();
-        }
-      }
-      _ => {}
-    }
-  }
-
-  const TOKENS: &[&str] = &[
-    "a",
-    "b",
-    "0",
-    "1",
-    "2",
-    "3",
-    "13",
-    "-",
-    "01",
-    "00",
-    "-1",
-    "+1",
-    "",
-    "a/b",
-    "m~n",
-    "\u{e9}",
-    "\u{1F600}",
-    "\"q",
-    "k\n",
-    "x",
-  ];
-
   #[test]
   fn agrees_with_the_tree_on_generated_documents() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -525,7 +489,7 @@ mod tests {
   fn broken_documents_fail_as_parse_fails() {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let pointers = [ptr(""), ptr("/a"), ptr("/a/0"), ptr("/b/1/a")];
-    for _ in 0..120 {
+    for _ in 0..60 {
       let mut text = String::new();
       document(&mut rng, 0, &mut text);
       let data = text.as_bytes();
