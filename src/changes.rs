@@ -323,13 +323,11 @@ pub fn find(path: &Path, pointer: &Pointer) -> Result<Found> {
   if blank(&bytes) {
     return Ok(Found::Blank);
   }
-  let doc = json::parse(&bytes).map_err(|e| corrupt(path, &bytes, e))?;
-  Ok(match json::get(&doc, pointer) {
-    Some(v) => Found::Text(
-      String::from_utf8_lossy(&json::format(v, ""))
-        .trim_end()
-        .to_string(),
-    ),
+  // The value's text as written (JS parses it) from a scan that checks the whole file but builds
+  // no tree: a tree of a big index costs several times the file and most of the time.
+  let range = json::find_raw(&bytes, pointer).map_err(|e| corrupt(path, &bytes, e))?;
+  Ok(match range {
+    Some(r) => Found::Text(String::from_utf8_lossy(&bytes[r]).into_owned()),
     None => Found::Absent,
   })
 }

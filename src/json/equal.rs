@@ -7,6 +7,13 @@ use super::value::Value;
 /// are normalised, not rounded through f64); strings by decoded content; objects by members
 /// regardless of order; arrays element-wise.
 pub fn equal(a: &Value, b: &Value) -> bool {
+  // Parsed for the moment only: comparing a whole document must not leave it all parsed.
+  if let Value::Lazy(lazy) = a {
+    return equal(&lazy.value(), b);
+  }
+  if let Value::Lazy(lazy) = b {
+    return equal(a, &lazy.value());
+  }
   match (a, b) {
     (Value::Null, Value::Null) => true,
     (Value::Bool(x), Value::Bool(y)) => x == y,

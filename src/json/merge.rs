@@ -7,11 +7,14 @@ use super::value::{Object, Value};
 /// a non-object target first makes it {}. New members go last, existing ones keep their
 /// position (and their raw key text).
 pub fn apply_merge(doc: &mut Value, patch: &Value) {
+  if let Value::Lazy(lazy) = patch {
+    return apply_merge(doc, &lazy.value());
+  }
   let Value::Object(members) = patch else {
     *doc = patch.clone();
     return;
   };
-  if !matches!(doc, Value::Object(_)) {
+  if !matches!(doc.resolve_mut(), Value::Object(_)) {
     *doc = Value::Object(Object::new());
   }
   let Value::Object(target) = doc else {

@@ -1,9 +1,21 @@
 //! The parser: one JSON text into a `Value`, exactly the grammar JSON.parse accepts.
 
-use super::value::{Member, Object, Value};
+use std::sync::Arc;
+
+use super::scan::skip_container;
+use super::value::{Lazy, Member, Object, Value};
 
 /// Deepest nesting `parse` accepts; the tree's recursive walks need a stack sized for it.
 pub const MAX_DEPTH: usize = 100_000;
+
+/// From this size on, a document keeps its small containers as text (`Value::Lazy`): a tree of
+/// every member of a big index costs several times the file. Smaller ones (most files, every
+/// patch and argument) are parsed whole, as the copy of the text would cost more than it saves.
+const LAZY_DOC_MIN: usize = 64 << 10;
+
+/// The biggest container text a big document keeps unparsed: an index entry or a record, not a
+/// collection of them (the members of a collection are what patches look up).
+const LAZY_MAX: usize = 4 << 10;
 
 /// Why a text is not one JSON value. Offsets count bytes from the start of the data (a BOM
 /// included); `error_position` gives the message and line/column for the file's error.
@@ -17,23 +29,83 @@ pub enum ParseError {
 /// Parses one JSON text: UTF-8 checked, an optional leading BOM skipped, whitespace = space/tab/
 /// CR/LF, exactly ECMA-404 (what JSON.parse accepts). Lone surrogate escapes like "\ud800" are
 /// accepted, as JSON.parse does; they stay raw in the string text.
+///
+/// A big document's small containers come back as `Value::Lazy` over a copy of the text; see
+/// `parse_owned` to spare the copy.
 pub fn parse(data: &[u8]) -> Result<Value, ParseError> {
   let text = std::str::from_utf8(data).map_err(|e| ParseError::Utf8 {
     offset: e.valid_up_to(),
   })?;
+  if data.len() < LAZY_DOC_MIN {
+    return parse_text(text, None);
+  }
+  parse_shared(&Arc::new(text.to_owned()), LAZY_MAX)
+}
+
+/// `parse` of a buffer it takes: a big document's unparsed containers share it rather than a
+/// copy. On error the buffer comes back with the error, for `error_position`.
+pub fn parse_owned(data: Vec<u8>) -> Result<Value, (ParseError, Vec<u8>)> {
+  if data.len() < LAZY_DOC_MIN {
+    return parse(&data).map_err(|e| (e, data));
+  }
+  let text = String::from_utf8(data).map_err(|e| {
+    let offset = e.utf8_error().valid_up_to();
+    (ParseError::Utf8 { offset }, e.into_bytes())
+  })?;
+  let source = Arc::new(text);
+  parse_shared(&source, LAZY_MAX).map_err(|e| {
+    // The partial tree is gone, and its references to the text with it.
+    let bytes = Arc::try_unwrap(source)
+      .map(String::into_bytes)
+      .unwrap_or_else(|shared| shared.as_bytes().to_vec());
+    (e, bytes)
+  })
+}
+
+/// `parse` keeping containers of up to `budget` bytes (other than the root) as text.
+pub(crate) fn parse_shared(source: &Arc<String>, budget: usize) -> Result<Value, ParseError> {
+  let laziness = Laziness {
+    source: Arc::clone(source),
+    budget,
+  };
+  parse_text(source, Some(laziness))
+}
+
+/// `parse` building the whole tree, however big the document: what `parse` did before `Lazy`.
+#[cfg(test)]
+pub(crate) fn parse_eagerly(data: &[u8]) -> Result<Value, ParseError> {
+  let text = std::str::from_utf8(data).map_err(|e| ParseError::Utf8 {
+    offset: e.valid_up_to(),
+  })?;
+  parse_text(text, None)
+}
+
+/// The value of text known to be one valid JSON text without a BOM: a `Lazy`'s.
+pub(crate) fn parse_known_valid(text: &str) -> Value {
+  parse_text(text, None).expect("a Lazy holds checked JSON text")
+}
+
+fn parse_text(text: &str, lazy: Option<Laziness>) -> Result<Value, ParseError> {
   let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
   let mut p = Parser {
     text,
     i: start,
     items: Vec::new(),
     members: Vec::new(),
+    lazy,
   };
   let value = p.value(0)?;
   p.skip_whitespace();
-  if p.i != data.len() {
+  if p.i != text.len() {
     return p.syntax();
   }
   Ok(value)
+}
+
+struct Laziness {
+  /// The text being parsed, shared by the `Lazy` values made from it.
+  source: Arc<String>,
+  budget: usize,
 }
 
 struct Parser<'a> {
@@ -43,6 +115,7 @@ struct Parser<'a> {
   /// container then gets one exact-size allocation instead of a growing vector's several.
   items: Vec<Value>,
   members: Vec<Option<Member>>,
+  lazy: Option<Laziness>,
 }
 
 impl<'a> Parser<'a> {
@@ -67,8 +140,16 @@ impl<'a> Parser<'a> {
     self.skip_whitespace();
     match self.peek() {
       Some(b'{' | b'[') if depth == MAX_DEPTH => Err(ParseError::TooDeep { depth: depth + 1 }),
-      Some(b'{') => self.object(depth + 1),
-      Some(b'[') => self.array(depth + 1),
+      Some(open @ (b'{' | b'[')) => {
+        if let Some(lazy) = self.lazy_container(depth)? {
+          return Ok(lazy);
+        }
+        if open == b'{' {
+          self.object(depth + 1)
+        } else {
+          self.array(depth + 1)
+        }
+      }
       Some(b'"') => Ok(Value::String(self.string()?.into())),
       Some(b'-' | b'0'..=b'9') => Ok(Value::Number(self.number()?.into())),
       Some(b't') => self.literal("true", Value::Bool(true)),
@@ -76,6 +157,28 @@ impl<'a> Parser<'a> {
       Some(b'n') => self.literal("null", Value::Null),
       _ => self.syntax(),
     }
+  }
+
+  /// The container at `i` as a `Lazy`, when this parse keeps containers as text and this one
+  /// is small and not the root; `None` to parse it.
+  fn lazy_container(&mut self, depth: usize) -> Result<Option<Value>, ParseError> {
+    let Some(lazy) = &self.lazy else {
+      return Ok(None);
+    };
+    if depth == 0 {
+      return Ok(None);
+    }
+    let start = self.i;
+    let Some(end) = skip_container(self.text.as_bytes(), start, depth, lazy.budget)? else {
+      return Ok(None);
+    };
+    if end - start == 2 {
+      // `{}` or `[]`: as cheap parsed, and never parsed again.
+      return Ok(None);
+    }
+    self.i = end;
+    let source = Arc::clone(&lazy.source);
+    Ok(Some(Value::Lazy(Lazy::new(source, start, end))))
   }
 
   fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
@@ -94,7 +197,7 @@ impl<'a> Parser<'a> {
         Some(b',') => self.i += 1,
         Some(b']') => {
           self.i += 1;
-          return Ok(Value::Array(self.items.drain(base..).collect()));
+          return Ok(Value::Array(take_top(&mut self.items, base)));
         }
         _ => return self.syntax(),
       }
@@ -129,7 +232,7 @@ impl<'a> Parser<'a> {
         }
         Some(b'}') => {
           self.i += 1;
-          let slots = self.members.drain(base..).collect();
+          let slots = take_top(&mut self.members, base);
           return Ok(Value::Object(Object::from_members(slots)));
         }
         _ => return self.syntax(),
@@ -227,6 +330,21 @@ impl<'a> Parser<'a> {
     }
     Ok(value)
   }
+}
+
+/// Scratch stacks at least this long are handed over whole instead of copied.
+const HAND_OVER_MIN: usize = 4096;
+
+/// The top part of a scratch stack, from `base`, as an exact-size vector. A big container that is
+/// the whole stack takes the stack itself, shrunk in place: a copy would hold it twice at once
+/// (megabytes for the entries of a big index) until the parse ends.
+fn take_top<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+  if base == 0 && stack.len() >= HAND_OVER_MIN {
+    let mut all = std::mem::take(stack);
+    all.shrink_to_fit();
+    return all;
+  }
+  stack.drain(base..).collect()
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ pub fn parse_patch(text: &str) -> Result<Vec<Operation>, PatchShapeError> {
 }
 
 fn operation(item: Value) -> Result<Operation, String> {
+  let item = item.into_resolved();
   let Value::Object(mut member) = item else {
     return Err(format!(
       "an operation must be an object, not {}",
@@ -416,7 +417,7 @@ impl<'p> UndoLog<'p> {
 fn missing(doc: &Value, tokens: &[String]) -> String {
   let mut at = doc;
   for (k, token) in tokens.iter().enumerate() {
-    let next = match at {
+    let next = match at.resolved() {
       Value::Object(o) => o.get(token),
       Value::Array(a) => match array_index(token) {
         Some(i) if i >= a.len() && k + 1 == tokens.len() => return out_of_range(token, a.len()),

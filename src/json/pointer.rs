@@ -107,30 +107,38 @@ pub(crate) fn array_index(token: &str) -> Option<usize> {
   Some(token.parse().unwrap_or(usize::MAX))
 }
 
-/// The value `pointer` names in `doc`, if it exists.
+/// The value `pointer` names in `doc`, if it exists; it may be `Value::Lazy`.
 pub fn get<'a>(doc: &'a Value, pointer: &Pointer) -> Option<&'a Value> {
   resolve(doc, pointer.tokens())
 }
 
-/// The value `pointer` names in `doc`, for changing it in place.
+/// The value `pointer` names in `doc`, for changing it in place: parsed, never `Value::Lazy`.
 pub fn get_mut<'a>(doc: &'a mut Value, pointer: &Pointer) -> Option<&'a mut Value> {
   resolve_mut(doc, pointer.tokens())
 }
 
+/// The value at `tokens`; the containers on the way are parsed (and kept so) if `Lazy`, the
+/// value itself is left as it is.
 pub(crate) fn resolve<'a>(doc: &'a Value, tokens: &[String]) -> Option<&'a Value> {
-  tokens.iter().try_fold(doc, |value, token| match value {
-    Value::Object(o) => o.get(token),
-    Value::Array(a) => a.get(array_index(token)?),
-    _ => None,
-  })
+  tokens
+    .iter()
+    .try_fold(doc, |value, token| match value.resolved() {
+      Value::Object(o) => o.get(token),
+      Value::Array(a) => a.get(array_index(token)?),
+      _ => None,
+    })
 }
 
+/// The value at `tokens`, made parsed in place (never `Lazy`) with the containers on the way.
 pub(crate) fn resolve_mut<'a>(doc: &'a mut Value, tokens: &[String]) -> Option<&'a mut Value> {
-  tokens.iter().try_fold(doc, |value, token| match value {
-    Value::Object(o) => o.get_mut(token),
-    Value::Array(a) => a.get_mut(array_index(token)?),
-    _ => None,
-  })
+  let value = tokens
+    .iter()
+    .try_fold(doc, |value, token| match value.resolve_mut() {
+      Value::Object(o) => o.get_mut(token),
+      Value::Array(a) => a.get_mut(array_index(token)?),
+      _ => None,
+    })?;
+  Some(value.resolve_mut())
 }
 
 #[cfg(test)]

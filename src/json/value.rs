@@ -1,10 +1,12 @@
 //! The JSON tree: values that keep their source text, objects that keep their member order.
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use super::parse::parse_known_valid;
 use super::text::{decode, escape, raw_equals};
 
 /// A JSON value that keeps the file's own text where it can: numbers as written (never
@@ -20,6 +22,68 @@ pub enum Value {
   String(Box<str>),
   Array(Vec<Value>),
   Object(Object),
+  /// An array or object of a big document still as its text: see `Lazy`.
+  Lazy(Lazy),
+}
+
+/// A container's checked text, parsed when something looks inside it. A big document is held
+/// as a tree of its big containers whose small ones stay text, sharing the file's one buffer:
+/// a tree of every string and number costs several times the file, and a patch touches few
+/// members. Reads through `&Value` see the parsed form (cached here); changes parse it in
+/// place (`resolve_mut`); writing and comparing parse it for the moment only, so that a whole
+/// document is never held parsed twice.
+#[derive(Clone)]
+pub struct Lazy {
+  source: Arc<String>,
+  start: usize,
+  end: usize,
+  parsed: OnceLock<Box<Value>>,
+}
+
+impl Lazy {
+  pub(crate) fn new(source: Arc<String>, start: usize, end: usize) -> Lazy {
+    Lazy {
+      source,
+      start,
+      end,
+      parsed: OnceLock::new(),
+    }
+  }
+
+  /// The text as written: one valid JSON array or object.
+  pub fn raw(&self) -> &str {
+    &self.source[self.start..self.end]
+  }
+
+  fn parse(&self) -> Value {
+    parse_known_valid(self.raw())
+  }
+
+  /// The parsed value, kept for later reads.
+  pub fn get(&self) -> &Value {
+    self.parsed.get_or_init(|| Box::new(self.parse()))
+  }
+
+  /// The parsed value without keeping it (unless it was kept already).
+  pub fn value(&self) -> Cow<'_, Value> {
+    match self.parsed.get() {
+      Some(v) => Cow::Borrowed(v),
+      None => Cow::Owned(self.parse()),
+    }
+  }
+
+  fn take(&mut self) -> Value {
+    match self.parsed.take() {
+      Some(v) => *v,
+      None => self.parse(),
+    }
+  }
+}
+
+impl fmt::Debug for Lazy {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.debug_tuple("Lazy").field(&self.raw()).finish()
+  }
 }
 
 impl Value {
@@ -28,29 +92,51 @@ impl Value {
     Value::String(escape(s).into_boxed_str())
   }
 
-  pub fn as_object(&self) -> Option<&Object> {
+  /// This value, parsed if it is `Lazy` (kept parsed there): never `Lazy` itself.
+  pub fn resolved(&self) -> &Value {
     match self {
+      Value::Lazy(lazy) => lazy.get(),
+      v => v,
+    }
+  }
+
+  /// This value, parsed if it is `Lazy`.
+  pub fn into_resolved(mut self) -> Value {
+    self.resolve_mut();
+    self
+  }
+
+  /// This value, made parsed in place if it is `Lazy`: never `Lazy` itself.
+  pub fn resolve_mut(&mut self) -> &mut Value {
+    if let Value::Lazy(lazy) = self {
+      *self = lazy.take();
+    }
+    self
+  }
+
+  pub fn as_object(&self) -> Option<&Object> {
+    match self.resolved() {
       Value::Object(o) => Some(o),
       _ => None,
     }
   }
 
   pub fn as_object_mut(&mut self) -> Option<&mut Object> {
-    match self {
+    match self.resolve_mut() {
       Value::Object(o) => Some(o),
       _ => None,
     }
   }
 
   pub fn as_array(&self) -> Option<&Vec<Value>> {
-    match self {
+    match self.resolved() {
       Value::Array(a) => Some(a),
       _ => None,
     }
   }
 
   pub fn as_array_mut(&mut self) -> Option<&mut Vec<Value>> {
-    match self {
+    match self.resolve_mut() {
       Value::Array(a) => Some(a),
       _ => None,
     }
@@ -73,6 +159,8 @@ impl Value {
       Value::String(_) => "string",
       Value::Array(_) => "array",
       Value::Object(_) => "object",
+      Value::Lazy(lazy) if lazy.raw().starts_with('[') => "array",
+      Value::Lazy(_) => "object",
     }
   }
 }
