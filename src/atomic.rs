@@ -150,6 +150,24 @@ pub fn write(
   mode: Option<u32>,
   pinned: bool,
 ) -> Result<()> {
+  write_with(
+    given,
+    &mut |file| file.write_all(data),
+    durable,
+    mode,
+    pinned,
+  )
+}
+
+/// `write` of the content `fill` writes into the temp file: a big document streams from its
+/// formatter instead of being held whole a second time. An error of `fill` is the write's.
+pub fn write_with(
+  given: &str,
+  fill: &mut dyn FnMut(&mut fs::File) -> io::Result<()>,
+  durable: bool,
+  mode: Option<u32>,
+  pinned: bool,
+) -> Result<()> {
   let target = if pinned {
     refuse_repointed(Path::new(given), "open")?;
     PathBuf::from(given)
@@ -186,9 +204,7 @@ pub fn write(
   pause_point("after-create", &tmp);
   let staged = (|| -> Result<()> {
     sys::stage_temp(&file, &target, previous.as_ref(), perm).map_err(|e| Error::os(e, given))?;
-    file
-      .write_all(data)
-      .map_err(|e| Error::io(e, "write", given))?;
+    fill(&mut file).map_err(|e| Error::io(e, "write", given))?;
     if durable {
       // F_FULLFSYNC on macOS (a plain fsync there leaves the data in the drive's cache),
       // FlushFileBuffers on Windows.

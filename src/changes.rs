@@ -114,9 +114,10 @@ fn read_state(io: &Path) -> Result<State> {
   if blank(&bytes) {
     return Ok(State::Blank);
   }
-  json::parse(&bytes)
+  // Owned: a big document's unparsed parts share the buffer instead of a copy of it.
+  json::parse_owned(bytes)
     .map(State::Doc)
-    .map_err(|e| corrupt(io, &bytes, e))
+    .map_err(|(e, bytes)| corrupt(io, &bytes, e))
 }
 
 /// The error of a file that is not one JSON text, where `readJson` would say it is.
@@ -183,9 +184,10 @@ fn change(doc: &mut Value, change: &Change) -> Result<()> {
 }
 
 fn write(io: &Path, doc: &Value, indent: &str, durable: bool) -> Result<()> {
-  atomic::write(
+  // Streamed: the new text is never held whole beside the document.
+  atomic::write_with(
     &io.to_string_lossy(),
-    &json::format(doc, indent),
+    &mut |file| json::format_to(doc, indent, file),
     durable,
     None,
     true,
