@@ -91,8 +91,11 @@ export interface ChangeReply {
   size: number
 }
 
-/** The batch `id` will not run (its calls all left, or its wait failed): riders go back home. */
-export declare function changesAbandon(id: number): void
+/**
+ * The batch `id` will not run (its calls all left, or its wait failed). Riders go home if
+ * `force`; else a batch with riders is kept, to run for them (false).
+ */
+export declare function changesAbandon(id: number, force: boolean): boolean
 
 /**
  * How a batch's calls of this thread ended (null: done, else the error as JSON), and how many
@@ -124,7 +127,15 @@ export declare function changesLeave(ticket: number): boolean
  * other threads with the same file and write options may ride with it. Returns its id, for
  * `applyChangesRelease` or `changesAbandon`.
  */
-export declare function changesOpen(key: string, io: string, indent: string, fsync: boolean): number
+export declare function changesOpen(key: string, io: string, indent: string, fsync: boolean, since: number, waitId?: number | undefined | null): number
+
+/**
+ * This thread is about to queue a batch for `key` (its request made with `ownBatch`): the
+ * moment to pass `changesOpen`, or to `changesUnprepare` if it could not queue one.
+ */
+export declare function changesPrepare(key: string): number
+
+export declare function changesUnprepare(key: string): void
 
 /**
  * Checks a change's text at the call: a malformed patch or merge patch is an argument error
@@ -183,7 +194,7 @@ export interface JsonErrorPosition {
  * Queues a request for `key` (synchronously, so JS call order is queue order) and returns a
  * promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
  */
-export declare function lock(key: string, exclusive: boolean, waitId: number): Promise<NativeLock>
+export declare function lock(key: string, exclusive: boolean, waitId: number, ownBatch?: boolean | undefined | null): Promise<NativeLock>
 
 /** A process holding a lock. */
 export interface LockHolder {
@@ -305,4 +316,4 @@ export interface TempFileInfo {
 export declare function tempFiles(key: string): Array<TempFileInfo>
 
 /** Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue. */
-export declare function tryLock(key: string, exclusive: boolean): NativeLock | null
+export declare function tryLock(key: string, exclusive: boolean, ownBatch?: boolean | undefined | null): NativeLock | null

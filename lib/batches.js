@@ -66,23 +66,31 @@ function armLeave(batch, call, watch, req, fail) {
  * the exclusive lock: taken at once when free (`run(lock)` after the calls of this turn of the
  * event loop have joined), else queued (`run(lock)` at the grant; `failed(error)` if the wait
  * fails). Sets `batch.abandon()`, which withdraws a request nobody waits on any more. Throws if it
- * cannot even ask, or, `mustBeFree`, if the lock is not free.
+ * cannot even ask, or, `mustBeFree`, if the lock is not free. `ownBatch`: see `tryLockKey`.
  */
-function openBatch(req, batch, mustBeFree, run, failed) {
+function openBatch(req, batch, mustBeFree, run, failed, ownBatch = false) {
   const { key, path } = req
   closeBatch(key)
-  const free = tryLockKey(key, true)
+  const free = tryLockKey(key, true, ownBatch)
   if (!free && mustBeFree) throw timedOut(key, path, 'exclusive', 0)
   batch.abandon = () => {}
+  batch.waitId = null
   openBatches.set(key, batch)
   if (free) {
     Promise.resolve().then(() => run(free))
     return batch
   }
-  const cancel = queueLock(key, true, run, (error) => {
-    closeOpen(key, batch)
-    failed(error)
-  })
+  const cancel = queueLock(
+    key,
+    true,
+    run,
+    (error) => {
+      closeOpen(key, batch)
+      failed(error)
+    },
+    ownBatch,
+  )
+  batch.waitId = cancel.waitId
   // Everyone left before the grant: withdraw the request (if the grant is already on its way,
   // `run` finds no calls and releases it).
   batch.abandon = () => {

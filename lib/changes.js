@@ -12,9 +12,9 @@ const { checkOptions, checkPath, lockOptions, writeOptions } = require('./option
 const { targetsOf } = require('./targets')
 const { ioTarget } = require('./files')
 const { heldByChain, runLocked, runLockedSync } = require('./holds')
-const { releaseLock } = require('./locks')
+const { closeBatch, releaseLock } = require('./locks')
 const { armLeave, closeOpen, joinBatch, openBatch } = require('./batches')
-const { armWait, deliver, timedOut } = require('./wait')
+const { armWait, asCallersTimeout, deliver, timedOut, untilDeadline } = require('./wait')
 const { lockTimes } = require('./diagnostics')
 
 /** Most calls one batch carries: their changes cross to the native thread together. */
@@ -166,6 +166,9 @@ function ride(req, context, watch) {
   const ticket = native.nextWaitId()
   const reply = native.changesJoin(key, req.file.io, req.indent, req.fsync, ticket, req.call)
   if (!reply) return null
+  // This thread's later calls must not join a batch of its own queued before this one.
+  closeBatch(key)
+  const started = Date.now()
   return new Promise((resolve, reject) => {
     const entry = { req, resolve, reject, settled: false, context, times: lockTimes(context) }
     entry.cleanup = armWait(
@@ -179,12 +182,16 @@ function ride(req, context, watch) {
     reply.then(({ state, outcome, size }) => {
       if (state === 'left') return
       if (state === 'retry') {
-        // Its batch will not run: queue it here, as a new call (its signal is checked again).
+        // Its batch will not run (its worker ended, or its wait failed): queue it here, with the
+        // time it has left (its signal is checked again).
         entry.settled = true
         try {
           entry.cleanup()
         } catch {}
-        resolve(joinChanges(req, context))
+        const left = { ...req, opts: untilDeadline(opts, started + opts.timeoutMs) }
+        resolve(
+          joinChanges(left, context).catch((err) => Promise.reject(asCallersTimeout(err, opts.timeoutMs, started))),
+        )
         return
       }
       // When the batch was granted is the owner's to know; the rider learns it with its outcome.
@@ -199,22 +206,31 @@ function ride(req, context, watch) {
 function newChanges(req, mustBeFree) {
   const { key, file, indent, fsync } = req
   const batch = { native: true, calls: [], started: false, fsync, indent, id: null }
-  openBatch(
-    req,
-    batch,
-    mustBeFree,
-    (lock) => runChanges(batch, lock, req),
-    (error) => {
-      native.changesAbandon(batch.id)
-      for (const entry of batch.calls) settle(entry, error)
-    },
-  )
-  // Calls from other threads may ride with it until it runs; if it never runs, they go home.
-  batch.id = callNative(() => native.changesOpen(key, file.io, indent, fsync))
+  // Calls from other threads may ride with it until it runs (unless a request for the path
+  // comes in between: see src/batch.rs `prepare`).
+  const since = native.changesPrepare(key)
+  try {
+    openBatch(
+      req,
+      batch,
+      mustBeFree,
+      (lock) => runChanges(batch, lock, req),
+      (error) => {
+        native.changesAbandon(batch.id, true)
+        for (const entry of batch.calls) settle(entry, error)
+      },
+      true,
+    )
+  } catch (err) {
+    native.changesUnprepare(key)
+    throw err
+  }
+  batch.id = native.changesOpen(key, file.io, indent, fsync, since, batch.waitId)
+  // Its own calls all left: the request is withdrawn, unless calls of other threads ride with
+  // it (it then runs for them, where they would queue again behind their threads' later calls).
   const withdraw = batch.abandon
   batch.abandon = () => {
-    native.changesAbandon(batch.id)
-    withdraw()
+    if (native.changesAbandon(batch.id, false)) withdraw()
   }
   return batch
 }

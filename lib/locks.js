@@ -52,12 +52,13 @@ function asyncHeld() {
 
 /**
  * The first half of the native wait sequence: the lock of `key` if that needs no waiting and
- * jumps no queue (retained), else null.
+ * jumps no queue (retained), else null. `ownBatch`: the request of a JSON change batch being
+ * opened (see src/batch.rs `prepare`).
  */
-function tryLockKey(key, exclusive) {
+function tryLockKey(key, exclusive, ownBatch = false) {
   let free
   try {
-    free = callNative(() => native.tryLock(key, exclusive))
+    free = callNative(() => native.tryLock(key, exclusive, ownBatch))
   } catch (err) {
     throw explainLockFile(err)
   }
@@ -73,11 +74,12 @@ function tryLockFree(key, mode) {
 /**
  * The second half: joins the queue of `key` synchronously (so JS call order is queue order);
  * `granted(lock)` (retained) or `failed(error)` follows. Returns `cancel()`, which withdraws the
- * request and is false when the grant is already on its way (then it wins, and nothing leaks).
+ * request and is false when the grant is already on its way (then it wins, and nothing leaks);
+ * `cancel.waitId` names the request.
  */
-function queueLock(key, exclusive, granted, failed) {
+function queueLock(key, exclusive, granted, failed, ownBatch = false) {
   const waitId = native.nextWaitId()
-  const pending = native.lock(key, exclusive, waitId)
+  const pending = native.lock(key, exclusive, waitId, ownBatch)
   queuedWaits++
   pending.then(
     (lock) => {
@@ -89,7 +91,9 @@ function queueLock(key, exclusive, granted, failed) {
       failed(explainLockFile(fromNative(err)))
     },
   )
-  return () => native.cancelWait(key, waitId)
+  const cancel = () => native.cancelWait(key, waitId)
+  cancel.waitId = waitId
+  return cancel
 }
 
 /** A request for the native lock of `key`, as `waitFor` runs it. */

@@ -148,7 +148,9 @@ function fromNative(err) {
     return new CorruptFileError(info.path, detail, position)
   }
   if (info.code === 'EPATCH') return new PatchError(info.message, info.path, info.index, info.op)
-  const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : Error
+  // As Node's own errors of these codes: ERR_INVALID_ARG_VALUE a TypeError, ERR_OUT_OF_RANGE a
+  // RangeError (a document nested too deep).
+  const Ctor = info.code === 'ERR_INVALID_ARG_VALUE' ? TypeError : info.code === 'ERR_OUT_OF_RANGE' ? RangeError : Error
   const out = codedError(Ctor, info.code, info.message)
   for (const field of ['errno', 'syscall', 'path']) {
     if (info[field] !== undefined) out[field] = info[field]

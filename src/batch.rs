@@ -39,6 +39,7 @@ pub struct Rider {
   seq: u64,
   call: Text,
   ticket: u64,
+  thread: ThreadId,
   reply: Answer,
 }
 
@@ -81,6 +82,20 @@ struct Open {
   indent: String,
   fsync: bool,
   riders: Vec<Rider>,
+  /// The id of its queued lock request, if it queued one.
+  wait: Option<u64>,
+  /// Its owner's thread ended while it waited: the grant runs it for its riders (`granted`).
+  orphaned: bool,
+  /// Its grant went to its owner (then `take` follows, unless the owner's thread ends first).
+  granted: bool,
+}
+
+/// A batch whose owner's thread ended while it waited, to run for its riders at its grant.
+pub struct Orphan {
+  pub io: String,
+  pub indent: String,
+  pub fsync: bool,
+  pub riders: Vec<Rider>,
 }
 
 #[derive(Default)]
@@ -90,6 +105,12 @@ struct Table {
   joinable: HashMap<String, u64>,
   /// The batch each waiting rider is in.
   riding: HashMap<u64, u64>,
+  /// Keys with a batch about to be opened (`prepare`), how many, and the last request made
+  /// for them by others meanwhile (`close`).
+  preparing: HashMap<String, usize>,
+  closed: HashMap<String, u64>,
+  /// The batch of each queued lock request that is a batch's.
+  waits: HashMap<u64, u64>,
   next: u64,
 }
 
@@ -107,13 +128,48 @@ pub fn seq() -> u64 {
   SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Registers the batch the calling thread has just queued for `key`: other threads' calls with
-/// the same file and write options may join it. Returns its id.
-pub fn open(key: String, io: String, indent: String, fsync: bool) -> u64 {
+/// The calling thread is about to queue a batch for `key` (then `open`, or `unprepare` if it
+/// could not): returns the moment to tell `open`, which refuses riders if another request for
+/// `key` was made since (it may be queued before the batch).
+pub fn prepare(key: &str) -> u64 {
+  let mut t = table();
+  *t.preparing.entry(key.to_owned()).or_default() += 1;
+  seq()
+}
+
+/// The batch `prepare` announced will not be queued.
+pub fn unprepare(key: &str) {
+  let mut t = table();
+  done_preparing(&mut t, key);
+}
+
+fn done_preparing(t: &mut Table, key: &str) {
+  if let Some(n) = t.preparing.get_mut(key) {
+    *n -= 1;
+    if *n == 0 {
+      t.preparing.remove(key);
+      t.closed.remove(key);
+    }
+  }
+}
+
+/// Registers the batch the calling thread has just queued for `key` (announced by `prepare`
+/// at `since`): other threads' calls with the same file and write options may join it, unless
+/// another request for `key` came in between. Returns its id.
+pub fn open(
+  key: String,
+  (io, indent, fsync): (String, String, bool),
+  since: u64,
+  wait: Option<u64>,
+) -> u64 {
   let mut t = table();
   t.next += 1;
   let id = t.next;
-  t.joinable.insert(key.clone(), id);
+  let overtaken = t.closed.get(&key).is_some_and(|&at| at > since);
+  done_preparing(&mut t, &key);
+  if !overtaken {
+    t.joinable.insert(key.clone(), id);
+  }
   t.batches.insert(
     id,
     Open {
@@ -123,16 +179,27 @@ pub fn open(key: String, io: String, indent: String, fsync: bool) -> u64 {
       indent,
       fsync,
       riders: Vec::new(),
+      wait,
+      orphaned: false,
+      granted: false,
     },
   );
+  if let Some(w) = wait {
+    t.waits.insert(w, id);
+  }
   id
 }
 
-/// Another request for `key` is being made: its batch takes no more riders.
-pub fn close(key: &str) {
+/// Another request for `key` is being made: its batch takes no more riders. `own`: the request
+/// of a batch being opened, which must not count against itself.
+pub fn close(key: &str, own: bool) {
   let mut t = table();
   if !t.joinable.is_empty() {
     t.joinable.remove(key);
+  }
+  if !own && t.preparing.contains_key(key) {
+    let at = seq();
+    t.closed.insert(key.to_owned(), at);
   }
 }
 
@@ -166,6 +233,7 @@ pub fn join(
     seq: seq(),
     call,
     ticket,
+    thread: me,
     reply: reply(),
   });
   t.riding.insert(ticket, id);
@@ -201,14 +269,20 @@ pub fn take(id: u64) -> Vec<Rider> {
   batch.riders
 }
 
-/// The batch `id` will not run: its riders are handed back.
-pub fn abandon(id: u64) {
+/// The batch `id` will not run: its riders are handed back. Unless `force`, a batch with riders
+/// is kept instead (false): its owner runs it for them, where they would otherwise queue again
+/// behind calls their threads made since.
+pub fn abandon(id: u64, force: bool) -> bool {
   let mut t = table();
+  if !force && t.batches.get(&id).is_some_and(|b| !b.riders.is_empty()) {
+    return false;
+  }
   if let Some(batch) = t.batches.remove(&id) {
     forget(&mut t, id, &batch);
     drop(t);
     hand_back(batch.riders);
   }
+  true
 }
 
 /// The JS thread `owner` ends (a worker terminated): its waiting batches will never run.
@@ -222,18 +296,83 @@ pub fn abandon_thread(owner: ThreadId) {
     .collect();
   let mut riders = Vec::new();
   for id in ids {
+    let batch = t.batches.get_mut(&id).expect("listed above");
+    if batch.wait.is_some() && !batch.granted && !batch.riders.is_empty() {
+      // Still queued: at its grant it runs for its riders, in the place they chose.
+      batch.orphaned = true;
+      let key = batch.key.clone();
+      if t.joinable.get(&key) == Some(&id) {
+        t.joinable.remove(&key);
+      }
+      continue;
+    }
     if let Some(batch) = t.batches.remove(&id) {
       forget(&mut t, id, &batch);
       riders.extend(batch.riders);
     }
   }
+  // Its own calls riding elsewhere are withdrawn: a call of a thread that is gone is not made
+  // (as it would not be had it waited in its own thread's batch).
+  let mut gone = Vec::new();
+  for batch in t.batches.values_mut() {
+    let (theirs, others) = std::mem::take(&mut batch.riders)
+      .into_iter()
+      .partition(|r| r.thread == owner);
+    batch.riders = others;
+    gone.extend::<Vec<Rider>>(theirs);
+  }
+  for r in &gone {
+    t.riding.remove(&r.ticket);
+  }
   drop(t);
   hand_back(riders);
+  for r in gone {
+    r.reply.send(Reply::Left);
+  }
+}
+
+/// The lock request `wait` is granted. If it is the request of a batch whose owner's thread has
+/// ended, that batch is the grant's to run: its riders, which it must answer. Else the batch
+/// (if any) is its owner's to run.
+pub fn granted(wait: u64) -> Option<Orphan> {
+  let mut t = table();
+  let id = t.waits.remove(&wait)?;
+  let batch = t.batches.get_mut(&id)?;
+  if !batch.orphaned {
+    batch.granted = true;
+    return None;
+  }
+  let batch = t.batches.remove(&id)?;
+  forget(&mut t, id, &batch);
+  Some(Orphan {
+    io: batch.io,
+    indent: batch.indent,
+    fsync: batch.fsync,
+    riders: batch.riders,
+  })
+}
+
+/// The lock request `wait` failed: a batch orphaned on it hands its riders back.
+pub fn failed(wait: u64) {
+  let mut t = table();
+  let Some(id) = t.waits.remove(&wait) else {
+    return;
+  };
+  if t.batches.get(&id).is_some_and(|b| b.orphaned) {
+    if let Some(batch) = t.batches.remove(&id) {
+      forget(&mut t, id, &batch);
+      drop(t);
+      hand_back(batch.riders);
+    }
+  }
 }
 
 fn forget(t: &mut Table, id: u64, batch: &Open) {
   if t.joinable.get(&batch.key) == Some(&id) {
     t.joinable.remove(&batch.key);
+  }
+  if let Some(w) = batch.wait {
+    t.waits.remove(&w);
   }
   for r in &batch.riders {
     t.riding.remove(&r.ticket);
@@ -264,6 +403,18 @@ mod tests {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
   }
 
+  /// A batch of this thread for `key` on the file "/io", opened as the JS side opens one.
+  fn opened(key: &str, indent: &str, fsync: bool) -> u64 {
+    let since = prepare(key);
+    close(key, true);
+    open(
+      key.into(),
+      ("/io".into(), indent.into(), fsync),
+      since,
+      None,
+    )
+  }
+
   /// Joins with a fresh ticket; the reply arrives on the receiver.
   fn ride(key: &str, opts: (&str, &str, bool)) -> Option<(u64, mpsc::Receiver<Reply>)> {
     let ticket = seq();
@@ -278,7 +429,7 @@ mod tests {
 
   #[test]
   fn riders_join_other_threads_batches_with_the_same_options_only() {
-    let id = open("/k-join".into(), "/io".into(), "  ".into(), true);
+    let id = opened("/k-join", "  ", true);
     // The owner's own calls join in JS, never here.
     assert!(ride("/k-join", ("/io", "  ", true)).is_none());
     let (ticket, answer) = on_other_thread(|| {
@@ -301,7 +452,7 @@ mod tests {
 
   #[test]
   fn another_request_closes_the_batch_and_abandoning_hands_riders_back() {
-    let id = open("/k-close".into(), "/io".into(), "".into(), true);
+    let id = opened("/k-close", "", true);
     let ((a, ra), (_, rb)) = on_other_thread(|| {
       let a = ride("/k-close", ("/io", "", true)).unwrap();
       let b = ride("/k-close", ("/io", "", true)).unwrap();
@@ -309,9 +460,9 @@ mod tests {
     });
     assert!(leave(a));
     assert!(matches!(ra.try_recv(), Ok(Reply::Left)));
-    close("/k-close");
+    close("/k-close", false);
     assert!(on_other_thread(|| ride("/k-close", ("/io", "", true))).is_none());
-    abandon(id);
+    assert!(abandon(id, true));
     assert!(matches!(rb.try_recv(), Ok(Reply::Retry)));
     assert!(take(id).is_empty());
   }
@@ -319,7 +470,7 @@ mod tests {
   #[test]
   fn a_thread_that_ends_hands_its_batches_riders_back() {
     let owner = on_other_thread(|| {
-      open("/k-end".into(), "/io".into(), "".into(), false);
+      opened("/k-end", "", false);
       std::thread::current().id()
     });
     let (_, answer) = ride("/k-end", ("/io", "", false)).unwrap();
@@ -329,21 +480,92 @@ mod tests {
 
   #[test]
   fn a_rider_whose_batch_task_is_dropped_unrun_is_handed_back() {
-    let id = open("/k-drop".into(), "/io".into(), "".into(), true);
+    let id = opened("/k-drop", "", true);
     let (_, answer) = on_other_thread(|| ride("/k-drop", ("/io", "", true))).unwrap();
     drop(take(id));
     assert!(matches!(answer.try_recv(), Ok(Reply::Retry)));
   }
 
   #[test]
+  fn a_request_of_another_thread_while_a_batch_is_being_opened_keeps_it_closed() {
+    let since = prepare("/k-race");
+    on_other_thread(|| close("/k-race", false));
+    close("/k-race", true);
+    let id = open(
+      "/k-race".into(),
+      ("/io".into(), "".into(), true),
+      since,
+      None,
+    );
+    assert!(on_other_thread(|| ride("/k-race", ("/io", "", true))).is_none());
+    assert!(abandon(id, false));
+    // Done preparing: a later batch of the key is open to riders again.
+    let id = opened("/k-race", "", true);
+    assert!(on_other_thread(|| ride("/k-race", ("/io", "", true))).is_some());
+    assert!(abandon(id, true));
+  }
+
+  #[test]
+  fn a_thread_that_ends_withdraws_its_own_riders() {
+    let id = opened("/k-gone", "", true);
+    let (rider_thread, answer) = on_other_thread(|| {
+      let (_, rx) = ride("/k-gone", ("/io", "", true)).unwrap();
+      (std::thread::current().id(), rx)
+    });
+    abandon_thread(rider_thread);
+    assert!(matches!(answer.try_recv(), Ok(Reply::Left)));
+    assert!(take(id).is_empty());
+  }
+
+  #[test]
+  fn a_queued_batch_whose_owner_ends_runs_for_its_riders_at_its_grant() {
+    let wait = seq();
+    let (owner, id) = on_other_thread(|| {
+      let since = prepare("/k-orphan");
+      close("/k-orphan", true);
+      let id = open(
+        "/k-orphan".into(),
+        ("/io".into(), "".into(), true),
+        since,
+        Some(wait),
+      );
+      (std::thread::current().id(), id)
+    });
+    let (_, answer) = ride("/k-orphan", ("/io", "", true)).unwrap();
+    abandon_thread(owner);
+    // Not handed back: it waits for the grant, in its place in the queue.
+    assert!(answer.try_recv().is_err());
+    let orphan = granted(wait).expect("the grant runs it");
+    assert_eq!(orphan.riders.len(), 1);
+    assert!(take(id).is_empty());
+    // A batch granted to its owner before the owner ended is handed back instead.
+    let wait = seq();
+    let owner = on_other_thread(|| {
+      let since = prepare("/k-orphan2");
+      open(
+        "/k-orphan2".into(),
+        ("/io".into(), "".into(), true),
+        since,
+        Some(wait),
+      );
+      std::thread::current().id()
+    });
+    let (_, answer) = ride("/k-orphan2", ("/io", "", true)).unwrap();
+    assert!(granted(wait).is_none());
+    abandon_thread(owner);
+    assert!(matches!(answer.try_recv(), Ok(Reply::Retry)));
+  }
+
+  #[test]
   fn at_most_so_many_riders_per_batch() {
-    let id = open("/k-full".into(), "/io".into(), "".into(), true);
+    let id = opened("/k-full", "", true);
     let joined = on_other_thread(|| {
       (0..MOST_RIDERS + 3)
         .filter(|_| ride("/k-full", ("/io", "", true)).is_some())
         .count()
     });
     assert_eq!(joined, MOST_RIDERS);
-    abandon(id);
+    assert!(!abandon(id, false), "a batch with riders is kept");
+    assert!(abandon(id, true));
   }
 }

@@ -57,32 +57,6 @@ pub fn parse_value(text: &str, name: &'static str) -> Result<Value> {
 /// parser fit in far less than any thread's stack.
 pub const SHALLOW: usize = 256;
 
-/// How deep `text` (JSON text) nests: its deepest run of open `[`/`{`, strings skipped.
-pub fn nesting(text: &str) -> usize {
-  let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-  for &b in text.as_bytes() {
-    if in_string {
-      match b {
-        _ if escaped => escaped = false,
-        b'\\' => escaped = true,
-        b'"' => in_string = false,
-        _ => {}
-      }
-      continue;
-    }
-    match b {
-      b'"' => in_string = true,
-      b'[' | b'{' => {
-        depth += 1;
-        deepest = deepest.max(depth);
-      }
-      b']' | b'}' => depth = depth.saturating_sub(1),
-      _ => {}
-    }
-  }
-  deepest
-}
-
 /// A pointer argument, checked (RFC 6901 syntax).
 pub fn parse_pointer(text: &str) -> Result<Pointer> {
   Pointer::parse(text).map_err(|reason| Error::InvalidArgValue {
@@ -340,10 +314,13 @@ mod tests {
 
   #[test]
   fn nesting_counts_brackets_outside_strings_only() {
-    assert_eq!(nesting("1"), 0);
-    assert_eq!(nesting(r#"[{"op":"add","path":"/a","value":[[1]]}]"#), 4);
-    assert_eq!(nesting(r#"["[[[[", "\"{{{", {"a\\":"]]]]"}]"#), 2);
+    assert_eq!(json::nesting("1"), 0);
+    assert_eq!(
+      json::nesting(r#"[{"op":"add","path":"/a","value":[[1]]}]"#),
+      4
+    );
+    assert_eq!(json::nesting(r#"["[[[[", "\"{{{", {"a\\":"]]]]"}]"#), 2);
     let deep = format!("{}{}", "[".repeat(SHALLOW + 1), "]".repeat(SHALLOW + 1));
-    assert_eq!(nesting(&deep), SHALLOW + 1);
+    assert_eq!(json::nesting(&deep), SHALLOW + 1);
   }
 }

@@ -139,8 +139,12 @@ pub fn sidecar_path(key: String) -> String {
 
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
-pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
-  batch::close(&key);
+pub fn try_lock(
+  key: String,
+  exclusive: bool,
+  own_batch: Option<bool>,
+) -> Result<Option<NativeLock>> {
+  batch::close(&key, own_batch == Some(true));
   Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new))
 }
 
@@ -155,18 +159,31 @@ type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
 /// Queues a request for `key` (synchronously, so JS call order is queue order) and returns a
 /// promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
 #[napi(ts_return_type = "Promise<NativeLock>")]
-pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Object<'_>> {
-  batch::close(&key);
+pub fn lock(
+  env: &Env,
+  key: String,
+  exclusive: bool,
+  wait_id: i64,
+  own_batch: Option<bool>,
+) -> Result<Object<'_>> {
+  batch::close(&key, own_batch == Some(true));
   let (deferred, promise) = env.create_deferred::<NativeLock, LockResolver>()?;
   registry::enter(
     Path::new(&key),
     mode_of(exclusive),
     wait_id as u64,
     Box::new(move |outcome| match outcome {
-      // If the promise can no longer be settled (its worker is gone), the resolver is dropped
-      // unrun and the grant inside it releases the lock.
-      Ok(grant) => deferred.resolve(Box::new(move |_| Ok(NativeLock::new(grant)))),
-      Err(e) => deferred.reject(e.into()),
+      Ok(grant) => match batch::granted(wait_id as u64) {
+        // The batch this request was queued for lost its thread: run it for its riders here.
+        Some(orphan) => run_orphan(orphan, grant),
+        // If the promise can no longer be settled (its worker is gone), the resolver is dropped
+        // unrun and the grant inside it releases the lock.
+        None => deferred.resolve(Box::new(move |_| Ok(NativeLock::new(grant)))),
+      },
+      Err(e) => {
+        batch::failed(wait_id as u64);
+        deferred.reject(e.into())
+      }
     }),
   );
   Ok(promise)
@@ -547,7 +564,7 @@ pub fn lock_sync(
   exclusive: bool,
   timeout_ms: Option<f64>,
 ) -> Result<Option<NativeLock>> {
-  batch::close(&key);
+  batch::close(&key, false);
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
   Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
 }
@@ -779,21 +796,73 @@ pub fn change_seq() -> i64 {
 /// other threads with the same file and write options may ride with it. Returns its id, for
 /// `applyChangesRelease` or `changesAbandon`.
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn changes_open(
   env: &Env,
   key: String,
   io: String,
   indent: String,
   fsync: bool,
+  since: i64,
+  wait_id: Option<i64>,
 ) -> Result<i64> {
   watch_thread_end(env)?;
-  Ok(batch::open(key, io, indent, fsync) as i64)
+  let up = engine::start().is_ok();
+  let id = batch::open(
+    key.clone(),
+    (io, indent, fsync),
+    since as u64,
+    wait_id.map(|w| w as u64),
+  );
+  if !up {
+    // Its riders may have to be run from the grant, without this thread, by the engine: with
+    // no engine thread to be had, it takes none (its own calls fail as they would alone).
+    batch::close(&key, true);
+  }
+  Ok(id as i64)
 }
 
-/// The batch `id` will not run (its calls all left, or its wait failed): riders go back home.
+/// Runs an orphaned batch (see `batch::granted`) for its riders with the lock `grant`, released
+/// once written (or, if the write fails, when the job ends).
+fn run_orphan(orphan: batch::Orphan, grant: Grant) {
+  let calls = orphan
+    .riders
+    .into_iter()
+    .map(|r| {
+      let (seq, text, answer) = r.into_parts();
+      (seq, text, Destination::Rider(answer))
+    })
+    .collect();
+  let job = ChangesJob {
+    path: orphan.io,
+    calls,
+    indent: orphan.indent,
+    fsync: orphan.fsync,
+    release: Some(Arc::new(grant)),
+  };
+  engine::submit(move || {
+    let (_, leftover) = job.run();
+    drop(leftover);
+  });
+}
+
+/// This thread is about to queue a batch for `key` (its request made with `ownBatch`): the
+/// moment to pass `changesOpen`, or to `changesUnprepare` if it could not queue one.
 #[napi]
-pub fn changes_abandon(id: i64) {
-  batch::abandon(id as u64)
+pub fn changes_prepare(key: String) -> i64 {
+  batch::prepare(&key) as i64
+}
+
+#[napi]
+pub fn changes_unprepare(key: String) {
+  batch::unprepare(&key)
+}
+
+/// The batch `id` will not run (its calls all left, or its wait failed). Riders go home if
+/// `force`; else a batch with riders is kept, to run for them (false).
+#[napi]
+pub fn changes_abandon(id: i64, force: bool) -> bool {
+  batch::abandon(id as u64, force)
 }
 
 /// How a rider's call ended: `done` (with `outcome`: null, or the error as JSON), `retry` (its
@@ -822,6 +891,7 @@ pub fn changes_join<'e>(
   ticket: i64,
   call: ChangeCall,
 ) -> Result<Option<Object<'e>>> {
+  watch_thread_end(env)?;
   // The promise is made only for a call that rides: an unsettled one would keep the event loop
   // of its thread alive.
   let mut made = None;
@@ -870,7 +940,7 @@ pub fn changes_leave(ticket: i64) -> bool {
 }
 
 /// When this JS thread's environment ends (a worker terminated), its waiting batches will never
-/// run: their riders are handed back.
+/// run: their riders are handed back; and its own calls riding elsewhere are withdrawn.
 fn watch_thread_end(env: &Env) -> Result<()> {
   thread_local! {
     static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -890,7 +960,7 @@ fn watch_thread_end(env: &Env) -> Result<()> {
 /// a deeply nested one needs an engine thread.
 #[napi]
 pub fn check_change(kind: String, change: String) -> Result<()> {
-  if changes::nesting(&change) <= changes::SHALLOW {
+  if json::nesting(&change) <= changes::SHALLOW {
     changes::parse_change(&kind, &change)?;
     return Ok(());
   }

@@ -21,7 +21,7 @@ pub use patch::{apply_patch, parse_patch, Operation, PatchFailure, PatchShapeErr
 pub use pointer::{get, get_mut, Pointer};
 pub use position::{error_position, ErrorPosition};
 pub use scan::find_raw;
-pub use text::escape;
+pub use text::{escape, nesting};
 pub use value::{Lazy, Object, Value};
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::equal::equal;
-use super::parse::{parse, ParseError};
+use super::parse::{parse, ParseError, MAX_DEPTH};
 use super::pointer::{array_index, resolve, resolve_mut, text_of, Pointer};
 use super::position::error_position;
 use super::text::decode;
@@ -151,7 +151,12 @@ fn operation(item: Value) -> Result<Operation, String> {
 fn pointer_member(operation: &Object, name: &str) -> Result<Pointer, String> {
   match operation.get(name) {
     Some(Value::String(raw)) => {
-      Pointer::parse(&String::from_utf8_lossy(&decode(raw))).map_err(|e| format!("\"{name}\": {e}"))
+      // A lone surrogate escape decodes to no UTF-8: matched as U+FFFD it would name another key.
+      let decoded = decode(raw);
+      let text = std::str::from_utf8(&decoded).map_err(|_| {
+        format!("\"{name}\" must not contain a lone surrogate (use updateJson for such a key)")
+      })?;
+      Pointer::parse(text).map_err(|e| format!("\"{name}\": {e}"))
     }
     Some(other) => Err(format!("\"{name}\" must be a string, not {}", other.kind())),
     None => Err(format!("missing \"{name}\"")),
@@ -280,6 +285,9 @@ impl<'p> UndoLog<'p> {
     path: &'p Pointer,
     value: Value,
   ) -> Result<(), (String, Value)> {
+    if let Err(reason) = fits(path, &value) {
+      return Err((reason, value));
+    }
     let Some((last, parent)) = path.tokens().split_last() else {
       self.entries.push(Undo::Root(std::mem::replace(doc, value)));
       return Ok(());
@@ -346,6 +354,7 @@ impl<'p> UndoLog<'p> {
   }
 
   fn replace(&mut self, doc: &mut Value, path: &'p Pointer, value: Value) -> Result<(), String> {
+    fits(path, &value)?;
     if path.is_root() {
       self.entries.push(Undo::Root(std::mem::replace(doc, value)));
       return Ok(());
@@ -414,6 +423,19 @@ impl<'p> UndoLog<'p> {
 
 /// Why `tokens` names nothing in `doc`: the first prefix that does not exist, or, for the last
 /// token, an array index past the end.
+/// Refuses to put `value` at `path` where the document would nest deeper than `MAX_DEPTH`: a
+/// file the engine (and V8) could not read back, and, copied into itself a few times, a tree
+/// whose depth doubles with each copy until the engine's stack overflows.
+fn fits(path: &Pointer, value: &Value) -> Result<(), String> {
+  let depth = path.tokens().len() + value.nesting();
+  if depth > MAX_DEPTH {
+    return Err(format!(
+      "the value at '{path}' would nest {depth} levels deep, more than the {MAX_DEPTH} a JSON file may"
+    ));
+  }
+  Ok(())
+}
+
 fn missing(doc: &Value, tokens: &[String]) -> String {
   let mut at = doc;
   for (k, token) in tokens.iter().enumerate() {

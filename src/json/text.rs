@@ -117,6 +117,32 @@ pub fn escape(s: &str) -> String {
   out
 }
 
+/// How deep `text` (JSON text) nests: its deepest run of open `[`/`{`, strings skipped.
+pub fn nesting(text: &str) -> usize {
+  let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+  for &b in text.as_bytes() {
+    if in_string {
+      match b {
+        _ if escaped => escaped = false,
+        b'\\' => escaped = true,
+        b'"' => in_string = false,
+        _ => {}
+      }
+      continue;
+    }
+    match b {
+      b'"' => in_string = true,
+      b'[' | b'{' => {
+        depth += 1;
+        deepest = deepest.max(depth);
+      }
+      b']' | b'}' => depth = depth.saturating_sub(1),
+      _ => {}
+    }
+  }
+  deepest
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;

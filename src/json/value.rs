@@ -150,6 +150,29 @@ impl Value {
     }
   }
 
+  /// How many levels of arrays and objects this value nests (a scalar 0, `[]` 1), as the
+  /// parser counts them against `MAX_DEPTH`. Iterative: it must not recurse as deep as it
+  /// measures.
+  pub fn nesting(&self) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(self, 0usize)];
+    while let Some((v, above)) = stack.pop() {
+      match v {
+        Value::Array(a) => {
+          deepest = deepest.max(above + 1);
+          stack.extend(a.iter().map(|x| (x, above + 1)));
+        }
+        Value::Object(o) => {
+          deepest = deepest.max(above + 1);
+          stack.extend(o.iter().map(|(_, x)| (x, above + 1)));
+        }
+        Value::Lazy(lazy) => deepest = deepest.max(above + super::text::nesting(lazy.raw())),
+        _ => deepest = deepest.max(above),
+      }
+    }
+    deepest
+  }
+
   /// The JSON type name, for messages: "null", "boolean", "number", "string", "array", "object".
   pub fn kind(&self) -> &'static str {
     match self {
