@@ -30,11 +30,12 @@ export declare function activePaths(): number
 export declare function applyChanges(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): Promise<ChangesDone>
 
 /**
- * `applyChanges` by the holder of `lock`, released on the engine thread the moment the write
- * has succeeded (see `atomicWriteRelease`). `batch`: the id `changesOpen` gave the batch, whose
- * riders from other threads go with it.
+ * `applyChanges` by the holder of `lock` (or of the lock `changesQueue` holds for `batch`),
+ * released on the engine thread the moment the write has succeeded (see `atomicWriteRelease`),
+ * else when the job ends. `batch`: the id `changesOpen` gave the batch, whose riders from other
+ * threads go with it.
  */
-export declare function applyChangesRelease(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean, lock: NativeLock, batch?: number | undefined | null): Promise<ChangesDone>
+export declare function applyChangesRelease(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean, lock?: NativeLock | undefined | null, batch?: number | undefined | null): Promise<ChangesDone>
 
 /** `applyChanges` on the calling thread (the engine still on a thread of its own). */
 export declare function applyChangesSync(path: string, calls: Array<ChangeCall>, indent: string, fsync: boolean): ChangesDone
@@ -123,19 +124,26 @@ export declare function changesJoin(key: string, io: string, indent: string, fsy
 export declare function changesLeave(ticket: number): boolean
 
 /**
- * Registers the batch this thread has just queued (or found free) for `key`, so that calls of
- * other threads with the same file and write options may ride with it. Returns its id, for
- * `applyChangesRelease` or `changesAbandon`.
+ * Registers a batch this thread is about to request the lock of `key` for (`changesTryLock`,
+ * else `changesQueue`); calls of other threads with the same file and write options may ride
+ * with it from then until it runs. Returns its id, for those, `applyChangesRelease` and
+ * `changesAbandon`.
  */
-export declare function changesOpen(key: string, io: string, indent: string, fsync: boolean, since: number, waitId?: number | undefined | null): number
+export declare function changesOpen(key: string, io: string, indent: string, fsync: boolean): number
 
 /**
- * This thread is about to queue a batch for `key` (its request made with `ownBatch`): the
- * moment to pass `changesOpen`, or to `changesUnprepare` if it could not queue one.
+ * Queues the exclusive request `waitId` of the batch `batchId` (`changesOpen`) for `key`. The
+ * grant is held for the batch (`applyChangesRelease` takes it): the promise resolves with true
+ * once it is. If the batch's thread has ended by then, the grant runs the batch for its riders
+ * from other threads instead, in its place in the queue.
  */
-export declare function changesPrepare(key: string): number
+export declare function changesQueue(key: string, waitId: number, batchId: number): Promise<boolean>
 
-export declare function changesUnprepare(key: string): void
+/**
+ * The batch `batchId`'s lock of `key` if free now (as `tryLock`), held for the batch
+ * (`applyChangesRelease` takes it): true if taken.
+ */
+export declare function changesTryLock(key: string, batchId: number): boolean
 
 /**
  * Checks a change's text at the call: a malformed patch or merge patch is an argument error
@@ -194,7 +202,7 @@ export interface JsonErrorPosition {
  * Queues a request for `key` (synchronously, so JS call order is queue order) and returns a
  * promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
  */
-export declare function lock(key: string, exclusive: boolean, waitId: number, ownBatch?: boolean | undefined | null): Promise<NativeLock>
+export declare function lock(key: string, exclusive: boolean, waitId: number): Promise<NativeLock>
 
 /** A process holding a lock. */
 export interface LockHolder {
@@ -316,4 +324,4 @@ export interface TempFileInfo {
 export declare function tempFiles(key: string): Array<TempFileInfo>
 
 /** Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue. */
-export declare function tryLock(key: string, exclusive: boolean, ownBatch?: boolean | undefined | null): NativeLock | null
+export declare function tryLock(key: string, exclusive: boolean): NativeLock | null

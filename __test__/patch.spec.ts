@@ -306,6 +306,94 @@ describe('one batch across the worker threads of a process', () => {
   })
 })
 
+describe('what the second break-it review found', () => {
+  async function riderOrder(mode: string): Promise<string[]> {
+    const p = file('rider-order')
+    const child = node('rider-order.cjs', [p, mode])
+    const line = await child.line('RESULT')
+    expect((await child.exited).code).toBe(0)
+    return JSON.parse(line.slice('RESULT '.length))
+  }
+
+  it('a worker’s later call never overtakes its call riding with another worker’s batch', async () => {
+    // w1-3 joined w1's own older batch, queued before w0's, which w1-2 rode.
+    expect(await riderOrder('local-after-ride')).toEqual(['w1-1', 'w0', 'w1-2', 'w1-3'])
+  })
+
+  it('a batch whose own calls all time out still runs for the calls riding with it, in their place', async () => {
+    expect(await riderOrder('owner-timeout')).toEqual(['A', 'B'])
+  })
+
+  it('a batch whose worker is terminated still runs for the calls riding with it, in their place', async () => {
+    expect(await riderOrder('owner-terminate')).toEqual(['A', 'B'])
+  })
+
+  it('a riding call whose worker ended or whose timeout passed is not applied', async () => {
+    expect(await riderOrder('rider-ends')).toEqual(['w0', 'plain'])
+  })
+
+  it('copying the root into its own deepest array cannot nest past the limit (was: SIGSEGV)', async () => {
+    const p = file()
+    writeFileSync(p, '{"entries":{}}\n')
+    const script = `
+      const { patchJson } = require(${JSON.stringify(join(ROOT, 'index.js'))})
+      let deep = []
+      for (let i = 1; i < 2000; i++) deep = [deep]
+      const ops = [{ op: 'replace', path: '', value: deep }]
+      let depth = 2000
+      for (let k = 0; k < 8; k++) {
+        ops.push({ op: 'copy', from: '', path: '/0'.repeat(depth - 1) + '/-' })
+        depth *= 2
+      }
+      patchJson(process.argv[1], ops).then(
+        () => console.log('OUT resolved'),
+        (e) => console.log('OUT ' + e.name + ' ' + e.code + ' ' + e.index + ' ' + e.op))`
+    const child = run(process.execPath, ['-e', script, p])
+    const out = await child.line('OUT')
+    expect((await child.exited).code).toBe(0)
+    // The first copy that would pass 100,000 levels fails; none of the call's operations applies.
+    expect(out).toBe('OUT PatchError EPATCH 6 copy')
+    expect(text(p)).toBe('{"entries":{}}\n')
+  })
+
+  it('a value added at the bottom of a file near the limit is refused when the sum passes it', async () => {
+    const p = file()
+    const depth = 99_990
+    writeFileSync(p, `${'['.repeat(depth)}${']'.repeat(depth)}\n`)
+    const before = text(p)
+    let value: unknown = 1
+    for (let i = 0; i < 300; i++) value = [value]
+    const bottom = '/0'.repeat(depth - 1)
+    const e = await rejection(patchJson(p, [{ op: 'add', path: `${bottom}/-`, value }]))
+    expect(e).toBeInstanceOf(PatchError)
+    expect(e.message).toMatch(/nest 100290 levels deep, more than the 100000/)
+    expect(text(p)).toBe(before)
+    // Up to the limit itself is fine.
+    await patchJson(p, [{ op: 'add', path: `${bottom}/-`, value: [] }])
+    expect(text(p).length).toBe(before.length + 2)
+  })
+
+  it('a document nested past the limit is a RangeError (ERR_OUT_OF_RANGE), as Node’s own', () => {
+    const p = file()
+    writeFileSync(p, `${'['.repeat(100_001)}${']'.repeat(100_001)}`)
+    const e = thrownSync(() => patchJsonSync(p, [{ op: 'test', path: '', value: [] }]))
+    expect(e).toBeInstanceOf(RangeError)
+    expect(e.code).toBe('ERR_OUT_OF_RANGE')
+  })
+
+  it('a pointer with a lone surrogate is refused also when it comes from toJSON', async () => {
+    const p = file()
+    await writeJson(p, { a: 1 })
+    const before = text(p)
+    const path = { toJSON: () => '/\udc00x' } as unknown as string
+    const e = await rejection(patchJson(p, [{ op: 'add', path, value: 1 }]))
+    expect(e).toBeInstanceOf(TypeError)
+    expect((e as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE')
+    expect(e.message).toMatch(/lone surrogate/)
+    expect(text(p)).toBe(before)
+  })
+})
+
 describe('mergeJson applies RFC 7396 natively', () => {
   it('the RFC’s examples', async () => {
     const cases: [unknown, unknown, unknown][] = [

@@ -2,9 +2,11 @@
 // Group-commit batches of this thread, as updateJson (lib/group-commit.js) and patchJson /
 // mergeJson (lib/changes.js) share them: a call joins the open batch of its path if it fits, or
 // opens one that waits for the exclusive lock in the path's queue; while it waits, each call keeps
-// its own timeoutMs and signal. One implementation, so the two kinds never drift apart on the
-// rules every batched call must keep (no call overtakes a request made before it; a call that may
-// not wait never joins a batch that waits; everyone leaving withdraws the request).
+// its own timeoutMs and signal. One implementation of joining and leaving, so the two kinds never
+// drift apart on the rules every batched call must keep (no call overtakes a request made before
+// it; a call that may not wait never joins a batch that waits; everyone leaving withdraws the
+// request). `openBatch` is updateJson's: a JSON change batch holds its lock natively instead
+// (lib/changes.js `newChanges`).
 
 const { closeBatch, openBatches, queueLock, tryLockKey } = require('./locks')
 const { armWait, beginWait, rejectCompleted, timedOut } = require('./wait')
@@ -66,31 +68,23 @@ function armLeave(batch, call, watch, req, fail) {
  * the exclusive lock: taken at once when free (`run(lock)` after the calls of this turn of the
  * event loop have joined), else queued (`run(lock)` at the grant; `failed(error)` if the wait
  * fails). Sets `batch.abandon()`, which withdraws a request nobody waits on any more. Throws if it
- * cannot even ask, or, `mustBeFree`, if the lock is not free. `ownBatch`: see `tryLockKey`.
+ * cannot even ask, or, `mustBeFree`, if the lock is not free.
  */
-function openBatch(req, batch, mustBeFree, run, failed, ownBatch = false) {
+function openBatch(req, batch, mustBeFree, run, failed) {
   const { key, path } = req
   closeBatch(key)
-  const free = tryLockKey(key, true, ownBatch)
+  const free = tryLockKey(key, true)
   if (!free && mustBeFree) throw timedOut(key, path, 'exclusive', 0)
   batch.abandon = () => {}
-  batch.waitId = null
   openBatches.set(key, batch)
   if (free) {
     Promise.resolve().then(() => run(free))
     return batch
   }
-  const cancel = queueLock(
-    key,
-    true,
-    run,
-    (error) => {
-      closeOpen(key, batch)
-      failed(error)
-    },
-    ownBatch,
-  )
-  batch.waitId = cancel.waitId
+  const cancel = queueLock(key, true, run, (error) => {
+    closeOpen(key, batch)
+    failed(error)
+  })
   // Everyone left before the grant: withdraw the request (if the grant is already on its way,
   // `run` finds no calls and releases it).
   batch.abandon = () => {

@@ -12,8 +12,9 @@ const { checkOptions, checkPath, lockOptions, writeOptions } = require('./option
 const { targetsOf } = require('./targets')
 const { ioTarget } = require('./files')
 const { heldByChain, runLocked, runLockedSync } = require('./holds')
-const { closeBatch, releaseLock } = require('./locks')
-const { armLeave, closeOpen, joinBatch, openBatch } = require('./batches')
+const { closeBatch, openBatches, queueBatchLock } = require('./locks')
+const { explainLockFile } = require('./errors')
+const { armLeave, closeOpen, joinBatch } = require('./batches')
 const { armWait, asCallersTimeout, deliver, timedOut, untilDeadline } = require('./wait')
 const { lockTimes } = require('./diagnostics')
 
@@ -202,40 +203,51 @@ function ride(req, context, watch) {
   })
 }
 
-/** Starts a new batch's wait for the lock (taken at once when free). Throws if it cannot even ask. */
+/**
+ * Starts a new batch's wait for the lock (taken at once when free). Throws if it cannot even ask.
+ * Its lock is held natively for it (see `queueBatchLock`); calls from other threads may ride
+ * with it from its request until it runs.
+ */
 function newChanges(req, mustBeFree) {
-  const { key, file, indent, fsync } = req
-  const batch = { native: true, calls: [], started: false, fsync, indent, id: null }
-  // Calls from other threads may ride with it until it runs (unless a request for the path
-  // comes in between: see src/batch.rs `prepare`).
-  const since = native.changesPrepare(key)
+  const { key, path, file, indent, fsync } = req
+  const batch = { native: true, calls: [], started: false, fsync, indent, id: null, abandon: () => {} }
+  closeBatch(key)
+  batch.id = callNative(() => native.changesOpen(key, file.io, indent, fsync))
+  let free
   try {
-    openBatch(
-      req,
-      batch,
-      mustBeFree,
-      (lock) => runChanges(batch, lock, req),
-      (error) => {
-        native.changesAbandon(batch.id, true)
-        for (const entry of batch.calls) settle(entry, error)
-      },
-      true,
-    )
+    free = callNative(() => native.changesTryLock(key, batch.id))
+    if (!free && mustBeFree) throw timedOut(key, path, 'exclusive', 0)
   } catch (err) {
-    native.changesUnprepare(key)
-    throw err
+    native.changesAbandon(batch.id, true)
+    throw explainLockFile(err)
   }
-  batch.id = native.changesOpen(key, file.io, indent, fsync, since, batch.waitId)
+  openBatches.set(key, batch)
+  if (free) {
+    // Calls made in the same turn of the event loop still join.
+    Promise.resolve().then(() => runChanges(batch, req))
+    return batch
+  }
+  const cancel = queueBatchLock(
+    key,
+    batch.id,
+    () => runChanges(batch, req),
+    (error) => {
+      closeOpen(key, batch)
+      native.changesAbandon(batch.id, true)
+      for (const entry of batch.calls) settle(entry, error)
+    },
+  )
   // Its own calls all left: the request is withdrawn, unless calls of other threads ride with
   // it (it then runs for them, where they would queue again behind their threads' later calls).
-  const withdraw = batch.abandon
   batch.abandon = () => {
-    if (native.changesAbandon(batch.id, false)) withdraw()
+    if (!native.changesAbandon(batch.id, false)) return
+    closeOpen(key, batch)
+    cancel()
   }
   return batch
 }
 
-async function runChanges(batch, lock, req) {
+async function runChanges(batch, req) {
   batch.started = true
   closeOpen(req.key, batch)
   const entries = batch.calls.filter((e) => !e.settled)
@@ -256,15 +268,13 @@ async function runChanges(batch, lock, req) {
           entries.map((e) => ({ ...e.req.call, seq: e.seq })),
           batch.indent,
           batch.fsync,
-          lock,
+          null,
           batch.id,
         ),
       ),
     )
   } catch (err) {
     failure = err
-  } finally {
-    releaseLock(lock)
   }
   entries.forEach((entry, i) => {
     const outcome = failure === undefined ? done.outcomes[i] : null

@@ -52,13 +52,12 @@ function asyncHeld() {
 
 /**
  * The first half of the native wait sequence: the lock of `key` if that needs no waiting and
- * jumps no queue (retained), else null. `ownBatch`: the request of a JSON change batch being
- * opened (see src/batch.rs `prepare`).
+ * jumps no queue (retained), else null.
  */
-function tryLockKey(key, exclusive, ownBatch = false) {
+function tryLockKey(key, exclusive) {
   let free
   try {
-    free = callNative(() => native.tryLock(key, exclusive, ownBatch))
+    free = callNative(() => native.tryLock(key, exclusive))
   } catch (err) {
     throw explainLockFile(err)
   }
@@ -74,12 +73,11 @@ function tryLockFree(key, mode) {
 /**
  * The second half: joins the queue of `key` synchronously (so JS call order is queue order);
  * `granted(lock)` (retained) or `failed(error)` follows. Returns `cancel()`, which withdraws the
- * request and is false when the grant is already on its way (then it wins, and nothing leaks);
- * `cancel.waitId` names the request.
+ * request and is false when the grant is already on its way (then it wins, and nothing leaks).
  */
-function queueLock(key, exclusive, granted, failed, ownBatch = false) {
+function queueLock(key, exclusive, granted, failed) {
   const waitId = native.nextWaitId()
-  const pending = native.lock(key, exclusive, waitId, ownBatch)
+  const pending = native.lock(key, exclusive, waitId)
   queuedWaits++
   pending.then(
     (lock) => {
@@ -91,9 +89,30 @@ function queueLock(key, exclusive, granted, failed, ownBatch = false) {
       failed(explainLockFile(fromNative(err)))
     },
   )
-  const cancel = () => native.cancelWait(key, waitId)
-  cancel.waitId = waitId
-  return cancel
+  return () => native.cancelWait(key, waitId)
+}
+
+/**
+ * `queueLock` of an exclusive request of the JSON change batch `batchId` (see
+ * lib/changes.js): the lock is held natively for the batch, which takes it when it runs, so
+ * `granted()` gets no handle. (Held there, a batch whose thread ends while it waits still runs
+ * for the calls of other threads riding with it.)
+ */
+function queueBatchLock(key, batchId, granted, failed) {
+  const waitId = native.nextWaitId()
+  const pending = native.changesQueue(key, waitId, batchId)
+  queuedWaits++
+  pending.then(
+    () => {
+      queuedWaits--
+      granted()
+    },
+    (err) => {
+      queuedWaits--
+      failed(explainLockFile(fromNative(err)))
+    },
+  )
+  return () => native.cancelWait(key, waitId)
 }
 
 /** A request for the native lock of `key`, as `waitFor` runs it. */
@@ -263,6 +282,7 @@ module.exports = {
   tryLockKey,
   tryLockFree,
   queueLock,
+  queueBatchLock,
   lockKey,
   lockKeySync,
   lockSet,

@@ -10,8 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
+
+use crate::registry::Grant;
 
 /// Most riders one batch takes; beyond, a call queues a batch of its own.
 const MOST_RIDERS: usize = 64;
@@ -86,8 +88,11 @@ struct Open {
   wait: Option<u64>,
   /// Its owner's thread ended while it waited: the grant runs it for its riders (`granted`).
   orphaned: bool,
-  /// Its grant went to its owner (then `take` follows, unless the owner's thread ends first).
-  granted: bool,
+  /// Its lock, once granted, until the batch runs (`take`): held here, not by its owner's JS,
+  /// so that if the owner's thread ends first the batch still runs for its riders with it.
+  grant: Option<Arc<Grant>>,
+  /// Another request for its key came in before it was armed: it takes no riders.
+  overtaken: bool,
 }
 
 /// A batch whose owner's thread ended while it waited, to run for its riders at its grant.
@@ -105,10 +110,6 @@ struct Table {
   joinable: HashMap<String, u64>,
   /// The batch each waiting rider is in.
   riding: HashMap<u64, u64>,
-  /// Keys with a batch about to be opened (`prepare`), how many, and the last request made
-  /// for them by others meanwhile (`close`).
-  preparing: HashMap<String, usize>,
-  closed: HashMap<String, u64>,
   /// The batch of each queued lock request that is a batch's.
   waits: HashMap<u64, u64>,
   next: u64,
@@ -128,48 +129,14 @@ pub fn seq() -> u64 {
   SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The calling thread is about to queue a batch for `key` (then `open`, or `unprepare` if it
-/// could not): returns the moment to tell `open`, which refuses riders if another request for
-/// `key` was made since (it may be queued before the batch).
-pub fn prepare(key: &str) -> u64 {
-  let mut t = table();
-  *t.preparing.entry(key.to_owned()).or_default() += 1;
-  seq()
-}
-
-/// The batch `prepare` announced will not be queued.
-pub fn unprepare(key: &str) {
-  let mut t = table();
-  done_preparing(&mut t, key);
-}
-
-fn done_preparing(t: &mut Table, key: &str) {
-  if let Some(n) = t.preparing.get_mut(key) {
-    *n -= 1;
-    if *n == 0 {
-      t.preparing.remove(key);
-      t.closed.remove(key);
-    }
-  }
-}
-
-/// Registers the batch the calling thread has just queued for `key` (announced by `prepare`
-/// at `since`): other threads' calls with the same file and write options may join it, unless
-/// another request for `key` came in between. Returns its id.
-pub fn open(
-  key: String,
-  (io, indent, fsync): (String, String, bool),
-  since: u64,
-  wait: Option<u64>,
-) -> u64 {
+/// Registers a batch the calling thread is about to request the lock of `key` for (then
+/// `hold`, or `set_wait` and `arm`; or `abandon`). Returns its id. It takes riders only once
+/// armed, and only if no other request for `key` came in meanwhile: such a request may be
+/// queued before the batch, and a rider's thread's later call must not run before it.
+pub fn open(key: String, (io, indent, fsync): (String, String, bool)) -> u64 {
   let mut t = table();
   t.next += 1;
   let id = t.next;
-  let overtaken = t.closed.get(&key).is_some_and(|&at| at > since);
-  done_preparing(&mut t, &key);
-  if !overtaken {
-    t.joinable.insert(key.clone(), id);
-  }
   t.batches.insert(
     id,
     Open {
@@ -179,27 +146,56 @@ pub fn open(
       indent,
       fsync,
       riders: Vec::new(),
-      wait,
+      wait: None,
       orphaned: false,
-      granted: false,
+      grant: None,
+      overtaken: false,
     },
   );
-  if let Some(w) = wait {
-    t.waits.insert(w, id);
-  }
   id
 }
 
-/// Another request for `key` is being made: its batch takes no more riders. `own`: the request
-/// of a batch being opened, which must not count against itself.
-pub fn close(key: &str, own: bool) {
+/// A request for `key` is being made (by the batch `except`, if any): every other batch of the
+/// key takes no more riders, and one not yet armed never will.
+pub fn close(key: &str, except: Option<u64>) {
   let mut t = table();
-  if !t.joinable.is_empty() {
+  if t.joinable.get(key).is_some_and(|&j| Some(j) != except) {
     t.joinable.remove(key);
   }
-  if !own && t.preparing.contains_key(key) {
-    let at = seq();
-    t.closed.insert(key.to_owned(), at);
+  for (id, b) in t.batches.iter_mut() {
+    if b.key == key && Some(*id) != except {
+      b.overtaken = true;
+    }
+  }
+}
+
+/// The batch `id` has made its request (its lock held, or queued): it takes riders from now
+/// on, unless another request for its key came in first.
+pub fn arm(id: u64) {
+  let mut t = table();
+  let Some(b) = t.batches.get(&id) else {
+    return;
+  };
+  if !b.overtaken {
+    let key = b.key.clone();
+    t.joinable.insert(key, id);
+  }
+}
+
+/// The batch `id` took its lock at once: held here until it runs (`take`).
+pub fn hold(id: u64, grant: Grant) {
+  let mut t = table();
+  if let Some(b) = t.batches.get_mut(&id) {
+    b.grant = Some(Arc::new(grant));
+  }
+}
+
+/// The batch `id` queued the lock request `wait` (see `granted`).
+pub fn set_wait(id: u64, wait: u64) {
+  let mut t = table();
+  if let Some(b) = t.batches.get_mut(&id) {
+    b.wait = Some(wait);
+    t.waits.insert(wait, id);
   }
 }
 
@@ -259,14 +255,15 @@ pub fn leave(ticket: u64) -> bool {
   true
 }
 
-/// The batch `id` runs now: its riders, which it must answer. It takes no more.
-pub fn take(id: u64) -> Vec<Rider> {
+/// The batch `id` runs now: its riders, which it must answer, and its lock if the grant is held
+/// here (see `granted`). It takes no more.
+pub fn take(id: u64) -> (Vec<Rider>, Option<Arc<Grant>>) {
   let mut t = table();
-  let Some(batch) = t.batches.remove(&id) else {
-    return Vec::new();
+  let Some(mut batch) = t.batches.remove(&id) else {
+    return (Vec::new(), None);
   };
   forget(&mut t, id, &batch);
-  batch.riders
+  (batch.riders, batch.grant.take())
 }
 
 /// The batch `id` will not run: its riders are handed back. Unless `force`, a batch with riders
@@ -285,8 +282,12 @@ pub fn abandon(id: u64, force: bool) -> bool {
   true
 }
 
-/// The JS thread `owner` ends (a worker terminated): its waiting batches will never run.
-pub fn abandon_thread(owner: ThreadId) {
+/// The JS thread `owner` ends (a worker terminated): its batches will never be run by it. One
+/// with riders still runs for them, in its place in the queue: now if its lock is already held
+/// here (returned, to be run), else at its grant. The rest hand their riders back. And the
+/// thread's own calls riding elsewhere are withdrawn: a call of a thread that is gone is not
+/// made (as it would not be had it waited in its own thread's batch).
+pub fn abandon_thread(owner: ThreadId) -> Vec<(Orphan, Arc<Grant>)> {
   let mut t = table();
   let ids: Vec<u64> = t
     .batches
@@ -295,10 +296,10 @@ pub fn abandon_thread(owner: ThreadId) {
     .map(|(id, _)| *id)
     .collect();
   let mut riders = Vec::new();
+  let mut runnable = Vec::new();
   for id in ids {
     let batch = t.batches.get_mut(&id).expect("listed above");
-    if batch.wait.is_some() && !batch.granted && !batch.riders.is_empty() {
-      // Still queued: at its grant it runs for its riders, in the place they chose.
+    if batch.wait.is_some() && batch.grant.is_none() && !batch.riders.is_empty() {
       batch.orphaned = true;
       let key = batch.key.clone();
       if t.joinable.get(&key) == Some(&id) {
@@ -306,13 +307,15 @@ pub fn abandon_thread(owner: ThreadId) {
       }
       continue;
     }
-    if let Some(batch) = t.batches.remove(&id) {
+    if let Some(mut batch) = t.batches.remove(&id) {
       forget(&mut t, id, &batch);
-      riders.extend(batch.riders);
+      match batch.grant.take() {
+        Some(grant) if !batch.riders.is_empty() => runnable.push((orphan_of(batch), grant)),
+        // Its lock goes (dropping the grant releases it), its riders home.
+        _ => riders.extend(batch.riders),
+      }
     }
   }
-  // Its own calls riding elsewhere are withdrawn: a call of a thread that is gone is not made
-  // (as it would not be had it waited in its own thread's batch).
   let mut gone = Vec::new();
   for batch in t.batches.values_mut() {
     let (theirs, others) = std::mem::take(&mut batch.riders)
@@ -329,27 +332,44 @@ pub fn abandon_thread(owner: ThreadId) {
   for r in gone {
     r.reply.send(Reply::Left);
   }
+  runnable
 }
 
-/// The lock request `wait` is granted. If it is the request of a batch whose owner's thread has
-/// ended, that batch is the grant's to run: its riders, which it must answer. Else the batch
-/// (if any) is its owner's to run.
-pub fn granted(wait: u64) -> Option<Orphan> {
-  let mut t = table();
-  let id = t.waits.remove(&wait)?;
-  let batch = t.batches.get_mut(&id)?;
-  if !batch.orphaned {
-    batch.granted = true;
-    return None;
-  }
-  let batch = t.batches.remove(&id)?;
-  forget(&mut t, id, &batch);
-  Some(Orphan {
+fn orphan_of(batch: Open) -> Orphan {
+  Orphan {
     io: batch.io,
     indent: batch.indent,
     fsync: batch.fsync,
     riders: batch.riders,
-  })
+  }
+}
+
+/// What became of a batch's grant (`granted`).
+pub enum Granted {
+  /// Held for the batch until its owner runs it (or released, if the batch is gone).
+  Kept,
+  /// Its owner's thread has ended: run it for its riders with this lock.
+  Orphan(Orphan, Arc<Grant>),
+}
+
+/// The lock request `wait` of a batch is granted: the lock is held for the batch until it runs
+/// (`take`), or, if its owner's thread has ended, it is to be run now for its riders.
+pub fn granted(wait: u64, grant: Grant) -> Granted {
+  let mut t = table();
+  let Some(id) = t.waits.remove(&wait) else {
+    // The batch is gone (given up): the lock goes with the grant.
+    return Granted::Kept;
+  };
+  let Some(batch) = t.batches.get_mut(&id) else {
+    return Granted::Kept;
+  };
+  if !batch.orphaned {
+    batch.grant = Some(Arc::new(grant));
+    return Granted::Kept;
+  }
+  let batch = t.batches.remove(&id).expect("found above");
+  forget(&mut t, id, &batch);
+  Granted::Orphan(orphan_of(batch), Arc::new(grant))
 }
 
 /// The lock request `wait` failed: a batch orphaned on it hands its riders back.
@@ -405,14 +425,10 @@ mod tests {
 
   /// A batch of this thread for `key` on the file "/io", opened as the JS side opens one.
   fn opened(key: &str, indent: &str, fsync: bool) -> u64 {
-    let since = prepare(key);
-    close(key, true);
-    open(
-      key.into(),
-      ("/io".into(), indent.into(), fsync),
-      since,
-      None,
-    )
+    let id = open(key.into(), ("/io".into(), indent.into(), fsync));
+    close(key, Some(id));
+    arm(id);
+    id
   }
 
   /// Joins with a fresh ticket; the reply arrives on the receiver.
@@ -438,7 +454,7 @@ mod tests {
       assert!(ride("/k-join", ("/other", "  ", true)).is_none());
       ride("/k-join", ("/io", "  ", true)).unwrap()
     });
-    let riders = take(id);
+    let (riders, _) = take(id);
     assert_eq!(riders.len(), 1);
     // Taken: leaving is too late, and the batch takes no more.
     assert!(!leave(ticket));
@@ -460,11 +476,11 @@ mod tests {
     });
     assert!(leave(a));
     assert!(matches!(ra.try_recv(), Ok(Reply::Left)));
-    close("/k-close", false);
+    close("/k-close", None);
     assert!(on_other_thread(|| ride("/k-close", ("/io", "", true))).is_none());
     assert!(abandon(id, true));
     assert!(matches!(rb.try_recv(), Ok(Reply::Retry)));
-    assert!(take(id).is_empty());
+    assert!(take(id).0.is_empty());
   }
 
   #[test]
@@ -474,7 +490,7 @@ mod tests {
       std::thread::current().id()
     });
     let (_, answer) = ride("/k-end", ("/io", "", false)).unwrap();
-    abandon_thread(owner);
+    assert!(abandon_thread(owner).is_empty());
     assert!(matches!(answer.try_recv(), Ok(Reply::Retry)));
   }
 
@@ -488,18 +504,13 @@ mod tests {
 
   #[test]
   fn a_request_of_another_thread_while_a_batch_is_being_opened_keeps_it_closed() {
-    let since = prepare("/k-race");
-    on_other_thread(|| close("/k-race", false));
-    close("/k-race", true);
-    let id = open(
-      "/k-race".into(),
-      ("/io".into(), "".into(), true),
-      since,
-      None,
-    );
+    let id = open("/k-race".into(), ("/io".into(), "".into(), true));
+    on_other_thread(|| close("/k-race", None));
+    close("/k-race", Some(id));
+    arm(id);
     assert!(on_other_thread(|| ride("/k-race", ("/io", "", true))).is_none());
     assert!(abandon(id, false));
-    // Done preparing: a later batch of the key is open to riders again.
+    // A later batch of the key, not overtaken, is open to riders again.
     let id = opened("/k-race", "", true);
     assert!(on_other_thread(|| ride("/k-race", ("/io", "", true))).is_some());
     assert!(abandon(id, true));
@@ -514,46 +525,70 @@ mod tests {
     });
     abandon_thread(rider_thread);
     assert!(matches!(answer.try_recv(), Ok(Reply::Left)));
-    assert!(take(id).is_empty());
+    assert!(take(id).0.is_empty());
+  }
+
+  /// A free lock of a test file in a directory of its own (removed by the caller), as a grant
+  /// to hand a batch.
+  fn a_grant(tag: &str) -> (Grant, std::path::PathBuf) {
+    let dir = crate::testdir::fresh(tag);
+    let grant = crate::registry::try_enter(&dir.join("index.json"), crate::lock::Mode::Exclusive)
+      .unwrap()
+      .unwrap();
+    (grant, dir)
   }
 
   #[test]
   fn a_queued_batch_whose_owner_ends_runs_for_its_riders_at_its_grant() {
     let wait = seq();
     let (owner, id) = on_other_thread(|| {
-      let since = prepare("/k-orphan");
-      close("/k-orphan", true);
-      let id = open(
-        "/k-orphan".into(),
-        ("/io".into(), "".into(), true),
-        since,
-        Some(wait),
-      );
+      let id = opened("/k-orphan", "", true);
+      set_wait(id, wait);
       (std::thread::current().id(), id)
     });
     let (_, answer) = ride("/k-orphan", ("/io", "", true)).unwrap();
-    abandon_thread(owner);
+    assert!(abandon_thread(owner).is_empty());
     // Not handed back: it waits for the grant, in its place in the queue.
     assert!(answer.try_recv().is_err());
-    let orphan = granted(wait).expect("the grant runs it");
+    let (grant, dir) = a_grant("batch-orphan");
+    let Granted::Orphan(orphan, _) = granted(wait, grant) else {
+      panic!("the grant runs it")
+    };
     assert_eq!(orphan.riders.len(), 1);
-    assert!(take(id).is_empty());
-    // A batch granted to its owner before the owner ended is handed back instead.
+    assert!(take(id).0.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+  }
+
+  #[test]
+  fn a_batch_granted_but_not_run_when_its_owner_ends_runs_for_its_riders_with_its_lock() {
     let wait = seq();
-    let owner = on_other_thread(|| {
-      let since = prepare("/k-orphan2");
-      open(
-        "/k-orphan2".into(),
-        ("/io".into(), "".into(), true),
-        since,
-        Some(wait),
-      );
-      std::thread::current().id()
+    let (owner, id) = on_other_thread(|| {
+      let id = opened("/k-held", "", true);
+      set_wait(id, wait);
+      (std::thread::current().id(), id)
     });
-    let (_, answer) = ride("/k-orphan2", ("/io", "", true)).unwrap();
-    assert!(granted(wait).is_none());
-    abandon_thread(owner);
-    assert!(matches!(answer.try_recv(), Ok(Reply::Retry)));
+    let (_, answer) = ride("/k-held", ("/io", "", true)).unwrap();
+    let (grant, dir) = a_grant("batch-held");
+    assert!(matches!(granted(wait, grant), Granted::Kept));
+    let runnable = abandon_thread(owner);
+    assert_eq!(runnable.len(), 1);
+    assert_eq!(runnable[0].0.riders.len(), 1);
+    assert!(answer.try_recv().is_err());
+    assert!(take(id).0.is_empty());
+    // The owner runs it (the usual case): the lock comes with its riders.
+    let wait = seq();
+    let id = on_other_thread(|| {
+      let id = opened("/k-held2", "", true);
+      set_wait(id, wait);
+      id
+    });
+    let (grant, dir2) = a_grant("batch-held2");
+    assert!(matches!(granted(wait, grant), Granted::Kept));
+    let (riders, grant) = take(id);
+    assert!(riders.is_empty() && grant.is_some());
+    drop((runnable, grant));
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(dir2).unwrap();
   }
 
   #[test]

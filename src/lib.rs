@@ -139,12 +139,8 @@ pub fn sidecar_path(key: String) -> String {
 
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
-pub fn try_lock(
-  key: String,
-  exclusive: bool,
-  own_batch: Option<bool>,
-) -> Result<Option<NativeLock>> {
-  batch::close(&key, own_batch == Some(true));
+pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
+  batch::close(&key, None);
   Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new))
 }
 
@@ -159,31 +155,18 @@ type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
 /// Queues a request for `key` (synchronously, so JS call order is queue order) and returns a
 /// promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
 #[napi(ts_return_type = "Promise<NativeLock>")]
-pub fn lock(
-  env: &Env,
-  key: String,
-  exclusive: bool,
-  wait_id: i64,
-  own_batch: Option<bool>,
-) -> Result<Object<'_>> {
-  batch::close(&key, own_batch == Some(true));
+pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Object<'_>> {
+  batch::close(&key, None);
   let (deferred, promise) = env.create_deferred::<NativeLock, LockResolver>()?;
   registry::enter(
     Path::new(&key),
     mode_of(exclusive),
     wait_id as u64,
     Box::new(move |outcome| match outcome {
-      Ok(grant) => match batch::granted(wait_id as u64) {
-        // The batch this request was queued for lost its thread: run it for its riders here.
-        Some(orphan) => run_orphan(orphan, grant),
-        // If the promise can no longer be settled (its worker is gone), the resolver is dropped
-        // unrun and the grant inside it releases the lock.
-        None => deferred.resolve(Box::new(move |_| Ok(NativeLock::new(grant)))),
-      },
-      Err(e) => {
-        batch::failed(wait_id as u64);
-        deferred.reject(e.into())
-      }
+      // If the promise can no longer be settled (its worker is gone), the resolver is dropped
+      // unrun and the grant inside it releases the lock.
+      Ok(grant) => deferred.resolve(Box::new(move |_| Ok(NativeLock::new(grant)))),
+      Err(e) => deferred.reject(e.into()),
     }),
   );
   Ok(promise)
@@ -564,7 +547,7 @@ pub fn lock_sync(
   exclusive: bool,
   timeout_ms: Option<f64>,
 ) -> Result<Option<NativeLock>> {
-  batch::close(&key, false);
+  batch::close(&key, None);
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
   Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
 }
@@ -742,9 +725,10 @@ pub fn apply_changes(
   changes_promise(env, ChangesJob::new(path, calls, indent, fsync))
 }
 
-/// `applyChanges` by the holder of `lock`, released on the engine thread the moment the write
-/// has succeeded (see `atomicWriteRelease`). `batch`: the id `changesOpen` gave the batch, whose
-/// riders from other threads go with it.
+/// `applyChanges` by the holder of `lock` (or of the lock `changesQueue` holds for `batch`),
+/// released on the engine thread the moment the write has succeeded (see `atomicWriteRelease`),
+/// else when the job ends. `batch`: the id `changesOpen` gave the batch, whose riders from other
+/// threads go with it.
 #[napi(ts_return_type = "Promise<ChangesDone>")]
 pub fn apply_changes_release<'e>(
   env: &'e Env,
@@ -752,11 +736,22 @@ pub fn apply_changes_release<'e>(
   calls: Vec<ChangeCall>,
   indent: String,
   fsync: bool,
-  lock: &NativeLock,
+  lock: Option<&NativeLock>,
   batch: Option<i64>,
 ) -> Result<Object<'e>> {
-  let riders = batch.map(|id| batch::take(id as u64)).unwrap_or_default();
-  if let Err(e) = engine::start() {
+  let (riders, held) = batch.map(|id| batch::take(id as u64)).unwrap_or_default();
+  // The lock: the caller's (a free lock it took), or the one held for the batch (`changesQueue`).
+  let release = lock.map(|l| l.grant.clone()).or(held);
+  let refusal = match (&release, engine::start()) {
+    (_, Err(e)) => Some(e),
+    (None, _) if !calls.is_empty() || !riders.is_empty() => Some(error::Error::io(
+      std::io::Error::other("the batch's lock is not held"),
+      "flock",
+      Path::new(&path),
+    )),
+    _ => None,
+  };
+  if let Some(e) = refusal {
     let text = e.to_json();
     for r in riders {
       let (_, _, answer) = r.into_parts();
@@ -765,7 +760,7 @@ pub fn apply_changes_release<'e>(
     return Err(e.into());
   }
   let mut job = ChangesJob::new(path, calls, indent, fsync);
-  job.release = Some(lock.grant.clone());
+  job.release = release;
   job.calls.extend(riders.into_iter().map(|r| {
     let (seq, text, answer) = r.into_parts();
     (seq, text, Destination::Rider(answer))
@@ -792,70 +787,37 @@ pub fn change_seq() -> i64 {
   batch::seq() as i64
 }
 
-/// Registers the batch this thread has just queued (or found free) for `key`, so that calls of
-/// other threads with the same file and write options may ride with it. Returns its id, for
-/// `applyChangesRelease` or `changesAbandon`.
+/// Registers a batch this thread is about to request the lock of `key` for (`changesTryLock`,
+/// else `changesQueue`); calls of other threads with the same file and write options may ride
+/// with it from then until it runs. Returns its id, for those, `applyChangesRelease` and
+/// `changesAbandon`.
 #[napi]
-#[allow(clippy::too_many_arguments)]
 pub fn changes_open(
   env: &Env,
   key: String,
   io: String,
   indent: String,
   fsync: bool,
-  since: i64,
-  wait_id: Option<i64>,
 ) -> Result<i64> {
   watch_thread_end(env)?;
-  let up = engine::start().is_ok();
-  let id = batch::open(
-    key.clone(),
-    (io, indent, fsync),
-    since as u64,
-    wait_id.map(|w| w as u64),
-  );
-  if !up {
-    // Its riders may have to be run from the grant, without this thread, by the engine: with
-    // no engine thread to be had, it takes none (its own calls fail as they would alone).
-    batch::close(&key, true);
-  }
-  Ok(id as i64)
+  Ok(batch::open(key, (io, indent, fsync)) as i64)
 }
 
-/// Runs an orphaned batch (see `batch::granted`) for its riders with the lock `grant`, released
-/// once written (or, if the write fails, when the job ends).
-fn run_orphan(orphan: batch::Orphan, grant: Grant) {
-  let calls = orphan
-    .riders
-    .into_iter()
-    .map(|r| {
-      let (seq, text, answer) = r.into_parts();
-      (seq, text, Destination::Rider(answer))
-    })
-    .collect();
-  let job = ChangesJob {
-    path: orphan.io,
-    calls,
-    indent: orphan.indent,
-    fsync: orphan.fsync,
-    release: Some(Arc::new(grant)),
+/// The batch `batchId`'s lock of `key` if free now (as `tryLock`), held for the batch
+/// (`applyChangesRelease` takes it): true if taken.
+#[napi]
+pub fn changes_try_lock(key: String, batch_id: i64) -> Result<bool> {
+  let id = batch_id as u64;
+  batch::close(&key, Some(id));
+  let Some(grant) = registry::try_enter(Path::new(&key), Mode::Exclusive)? else {
+    return Ok(false);
   };
-  engine::submit(move || {
-    let (_, leftover) = job.run();
-    drop(leftover);
-  });
-}
-
-/// This thread is about to queue a batch for `key` (its request made with `ownBatch`): the
-/// moment to pass `changesOpen`, or to `changesUnprepare` if it could not queue one.
-#[napi]
-pub fn changes_prepare(key: String) -> i64 {
-  batch::prepare(&key) as i64
-}
-
-#[napi]
-pub fn changes_unprepare(key: String) {
-  batch::unprepare(&key)
+  batch::hold(id, grant);
+  // Its riders may have to be run by the engine without this thread.
+  if engine::start().is_ok() {
+    batch::arm(id);
+  }
+  Ok(true)
 }
 
 /// The batch `id` will not run (its calls all left, or its wait failed). Riders go home if
@@ -874,6 +836,61 @@ pub struct ChangeReply {
   pub outcome: Option<String>,
   /// Calls the batch carried in all (`done` only).
   pub size: u32,
+}
+
+/// Queues the exclusive request `waitId` of the batch `batchId` (`changesOpen`) for `key`. The
+/// grant is held for the batch (`applyChangesRelease` takes it): the promise resolves with true
+/// once it is. If the batch's thread has ended by then, the grant runs the batch for its riders
+/// from other threads instead, in its place in the queue.
+#[napi(ts_return_type = "Promise<boolean>")]
+pub fn changes_queue(env: &Env, key: String, wait_id: i64, batch_id: i64) -> Result<Object<'_>> {
+  let id = batch_id as u64;
+  batch::close(&key, Some(id));
+  let (deferred, promise) = env.create_deferred::<bool, Box<dyn FnOnce(Env) -> Result<bool>>>()?;
+  batch::set_wait(id, wait_id as u64);
+  registry::enter(
+    Path::new(&key),
+    Mode::Exclusive,
+    wait_id as u64,
+    Box::new(move |outcome| match outcome {
+      Ok(grant) => match batch::granted(wait_id as u64, grant) {
+        batch::Granted::Kept => deferred.resolve(Box::new(|_| Ok(true))),
+        batch::Granted::Orphan(orphan, grant) => run_orphan(orphan, grant),
+      },
+      Err(e) => {
+        batch::failed(wait_id as u64);
+        deferred.reject(e.into())
+      }
+    }),
+  );
+  if engine::start().is_ok() {
+    batch::arm(id);
+  }
+  Ok(promise)
+}
+
+/// Runs an orphaned batch (see `batch::granted`) for its riders with the lock `grant`, released
+/// once written (or, if the write fails, when the job ends).
+fn run_orphan(orphan: batch::Orphan, grant: Arc<Grant>) {
+  let calls = orphan
+    .riders
+    .into_iter()
+    .map(|r| {
+      let (seq, text, answer) = r.into_parts();
+      (seq, text, Destination::Rider(answer))
+    })
+    .collect();
+  let job = ChangesJob {
+    path: orphan.io,
+    calls,
+    indent: orphan.indent,
+    fsync: orphan.fsync,
+    release: Some(grant),
+  };
+  engine::submit(move || {
+    let (_, leftover) = job.run();
+    drop(leftover);
+  });
 }
 
 type ReplyResolver = Box<dyn FnOnce(Env) -> Result<ChangeReply>>;
@@ -947,7 +964,9 @@ fn watch_thread_end(env: &Env) -> Result<()> {
   }
   if !WATCHED.get() {
     env.add_env_cleanup_hook(std::thread::current().id(), |owner| {
-      batch::abandon_thread(owner)
+      for (orphan, grant) in batch::abandon_thread(owner) {
+        run_orphan(orphan, grant);
+      }
     })?;
     WATCHED.set(true);
   }
