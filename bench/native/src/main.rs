@@ -8,10 +8,21 @@
 //! bench/rmw-child.js: prints `ready`, waits for a line on stdin, runs, prints one JSON line.
 //!
 //! Usage: index-lock-bench-native <path> <callers> <updates> <fsync 0|1> <proc-index> <warm-path> <warm-updates>
+//!
+//! Two more modes give bench/run.js the physical floors its targets are stated against (issue 18):
+//!
+//! - `floor-lock <path> <n> <warm-up>`: the hot path of an uncontended `withIndexLock` round trip with
+//!   nothing around it: `<path>.lock` opened once, then n times flock(LOCK_EX|LOCK_NB), fstat
+//!   (std's `metadata`, the call the library makes: statx on Linux), flock(LOCK_UN). Every
+//!   iteration is timed; prints one JSON line { n, medianNs, meanNs, p99Ns, samplesUs }.
+//! - `floor-handover <path> <hand-overs> <hold-us>`: two processes (this one and a peer it spawns)
+//!   hand a flock on `<path>.lock` back and forth, each blocked in flock(LOCK_EX) while the other
+//!   releases: the kernel's wake-up of a blocked waiter in another process. Timed as
+//!   bench/handover-child.js times index-lock's hand-over; prints one JSON line { latenciesUs }.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,14 +115,7 @@ fn caller(
   updates: usize,
   durable: bool,
 ) -> io::Result<Vec<f64>> {
-  // Like every party to the protocol: create the sidecar if missing, never truncate it.
-  let lock = OpenOptions::new()
-    .read(true)
-    .write(true)
-    .create(true)
-    .truncate(false)
-    .mode(0o666)
-    .open(sidecar(path))?;
+  let lock = open_sidecar(path)?;
   let mut lat = Vec::with_capacity(updates);
   for i in 0..updates {
     let started = Instant::now();
@@ -153,6 +157,175 @@ fn run(
 
 fn main() {
   let args: Vec<String> = std::env::args().skip(1).collect();
+  match args.first().map(String::as_str) {
+    Some("floor-lock") => floor_lock(&args[1..]),
+    Some("floor-handover") => floor_handover(&args[1..], true),
+    Some("floor-handover-peer") => floor_handover(&args[1..], false),
+    _ => rmw_main(&args),
+  }
+}
+
+/// Like every party to the protocol: create the sidecar if missing, never truncate it.
+fn open_sidecar(path: &Path) -> io::Result<File> {
+  OpenOptions::new()
+    .read(true)
+    .write(true)
+    .create(true)
+    .truncate(false)
+    .mode(0o666)
+    .open(sidecar(path))
+}
+
+fn floor_args(args: &[String], usage: &str) -> (PathBuf, usize, usize) {
+  if args.len() != 3 {
+    eprintln!("usage: index-lock-bench-native {usage}");
+    std::process::exit(2);
+  }
+  let num = |i: usize| -> usize { args[i].parse().expect("numeric argument") };
+  (PathBuf::from(&args[0]), num(1), num(2))
+}
+
+/// `floor-lock <path> <n> <warm-up>`: the three syscalls of an uncontended round trip on a kept
+/// descriptor, as src/lock.rs relocks a released sidecar (try-lock, check it still has a name,
+/// unlock), and nothing else.
+fn floor_lock(args: &[String]) {
+  let (path, n, warm_up) = floor_args(args, "floor-lock <path> <n> <warm-up>");
+  let lock = open_sidecar(&path).expect("open the sidecar");
+  let round_trip = || -> io::Result<()> {
+    flock(&lock, libc::LOCK_EX | libc::LOCK_NB)?;
+    let named = lock.metadata()?.nlink() > 0;
+    flock(&lock, libc::LOCK_UN)?;
+    // The library acts on the answer; so does this loop, so the call cannot be dropped.
+    if named {
+      Ok(())
+    } else {
+      Err(io::Error::other("the sidecar lost its name"))
+    }
+  };
+  for _ in 0..warm_up {
+    round_trip().expect("floor-lock warm-up");
+  }
+  let mut ns = Vec::with_capacity(n);
+  let all = Instant::now();
+  for _ in 0..n {
+    let started = Instant::now();
+    round_trip().expect("floor-lock");
+    ns.push(started.elapsed().as_nanos() as u64);
+  }
+  let total = all.elapsed().as_nanos() as f64;
+  let samples_us: Vec<f64> = ns.iter().map(|&x| x as f64 / 1e3).collect();
+  ns.sort_unstable();
+  // The bench's quantile: the smallest sample with at least q of them at or below it.
+  let q = |q: f64| ns[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+  println!(
+    "{}",
+    json!({ "n": n, "medianNs": q(0.5), "meanNs": total / n as f64, "p99Ns": q(0.99), "samplesUs": samples_us })
+  );
+}
+
+/// `floor-handover <path> <hand-overs> <hold-us>`: the first process takes the lock, spawns its
+/// peer (`floor-handover-peer`, same arguments) and the two take turns over a pair of pipes, as
+/// bench/run.js makes two handover-child.js processes take turns:
+///
+/// - the waiter says "about to block" (a line `0`), then blocks in flock(LOCK_EX);
+/// - the holder, once that line has come, waits `hold-us` more (so the waiter is parked in the
+///   kernel when the unlock comes), takes its release time, unlocks and sends that time;
+/// - the waiter returns from flock, takes its entry time, reads the release time: one hand-over;
+/// - the new holder says "entered" (`0`), and only then does the old one say "about to block"
+///   and ask again. flock hands nothing over: a lock released and at once asked for again by
+///   its releaser can be taken by it before the woken waiter runs, so asking early would barge.
+///
+/// Times are CLOCK_MONOTONIC, as process.hrtime.bigint() in handover-child.js: from the holder's
+/// last instant inside the lock to the waiter's first instant after its flock returned. Every
+/// line is written and read outside that interval, as the JS children's IPC messages are.
+fn floor_handover(args: &[String], first: bool) {
+  let usage = "floor-handover <path> <hand-overs> <hold-us>";
+  let (path, rounds, hold_us) = floor_args(args, usage);
+  let lock = open_sidecar(&path).expect("open the sidecar");
+  let hold = std::time::Duration::from_micros(hold_us as u64);
+  let (mut peer, mut tx, mut rx): (
+    Option<std::process::Child>,
+    Box<dyn Write>,
+    Box<dyn BufRead>,
+  ) = if first {
+    // Held before the peer exists: its first flock must find the lock taken.
+    flock(&lock, libc::LOCK_EX).expect("flock");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+      .arg("floor-handover-peer")
+      .args(args)
+      .stdin(std::process::Stdio::piped())
+      .stdout(std::process::Stdio::piped())
+      .spawn()
+      .expect("spawn the peer");
+    let tx = Box::new(child.stdin.take().unwrap());
+    let rx = Box::new(io::BufReader::new(child.stdout.take().unwrap()));
+    (Some(child), tx, rx)
+  } else {
+    (None, Box::new(io::stdout()), Box::new(io::stdin().lock()))
+  };
+  let recv =
+    |rx: &mut Box<dyn BufRead>| -> u128 { read_line(rx).parse().expect("a time from the peer") };
+
+  let mut latencies_us = Vec::new();
+  let mut holding = first;
+  if first {
+    recv(&mut rx); // the peer is about to block
+  } else {
+    send_line(&mut tx, "0"); // about to block
+  }
+  let mut done = 0;
+  while done < rounds {
+    if holding {
+      std::thread::sleep(hold);
+      let released = monotonic_ns();
+      flock(&lock, libc::LOCK_UN).expect("flock(LOCK_UN)");
+      send_line(&mut tx, &released.to_string());
+      holding = false;
+      done += 1;
+      if done < rounds {
+        recv(&mut rx); // the peer entered
+        send_line(&mut tx, "0"); // about to block
+      }
+    } else {
+      flock(&lock, libc::LOCK_EX).expect("flock(LOCK_EX)");
+      let entered = monotonic_ns();
+      let released = recv(&mut rx);
+      latencies_us.push((entered as f64 - released as f64) / 1e3);
+      holding = true;
+      done += 1;
+      if done < rounds {
+        send_line(&mut tx, "0"); // entered
+        recv(&mut rx); // the peer is about to block
+      }
+    }
+  }
+
+  if let Some(child) = peer.as_mut() {
+    // The peer's own waits, then its exit: one JSON line with both processes' hand-overs.
+    let theirs: Vec<f64> = serde_json::from_str(&read_line(&mut rx)).expect("the peer's result");
+    latencies_us.extend(theirs);
+    child.wait().expect("the peer's exit");
+    println!("{}", json!({ "latenciesUs": latencies_us }));
+  } else {
+    send_line(&mut tx, &serde_json::to_string(&latencies_us).unwrap());
+  }
+}
+
+fn send_line(tx: &mut dyn Write, line: &str) {
+  writeln!(tx, "{line}")
+    .and_then(|()| tx.flush())
+    .expect("write to the peer");
+}
+
+fn read_line(rx: &mut dyn BufRead) -> String {
+  let mut line = String::new();
+  if rx.read_line(&mut line).expect("read from the peer") == 0 {
+    panic!("the peer is gone");
+  }
+  line.trim().to_owned()
+}
+
+fn rmw_main(args: &[String]) {
   if args.len() != 7 {
     eprintln!("usage: index-lock-bench-native <path> <callers> <updates> <fsync 0|1> <proc-index> <warm-path> <warm-updates>");
     std::process::exit(2);
