@@ -20,6 +20,7 @@ import {
   readJsonSync,
   updateJson,
   withIndexLock,
+  withIndexLockSync,
   writeJson,
 } from '../index.js'
 import { node, ROOT, run, tempDir, thrownSync } from './helpers'
@@ -391,6 +392,39 @@ describe('what the second break-it review found', () => {
     expect((e as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE')
     expect(e.message).toMatch(/lone surrogate/)
     expect(text(p)).toBe(before)
+  })
+})
+
+describe('what the third break-it review found', () => {
+  it('terminating a worker whose batch holds its granted lock hands the lock on, and nothing hangs', async () => {
+    const dir = tempDir('granted')
+    const child = node('terminate-granted.cjs', [dir])
+    await child.line('main: other file done')
+    const { code } = await child.exited
+    expect(code).toBe(0)
+    expect(child.stdout()).toContain('B: b done')
+    expect(child.stdout()).toMatch(/A terminated after \d+ ms/)
+    expect(JSON.parse(text(join(dir, 'p.json')))).toEqual({ log: ['b'] })
+  })
+
+  it('a sync wait in a thread whose patchJson holds its lock natively is refused (ELOCKDEADLOCK), not a deadlock', async () => {
+    const dir = tempDir('sync-after-patch')
+    const p = join(dir, 'p.json')
+    const q = join(dir, 'q.json')
+    await writeJson(p, {})
+    const holder = node('proc-hold.cjs', [q])
+    await holder.line('HELD')
+    try {
+      // The lock of p is free: the batch takes it at once, held natively until it has run.
+      const pending = patchJson(p, [{ op: 'add', path: '/a', value: 1 }])
+      const e = thrownSync(() => withIndexLockSync(q, () => {}, { timeoutMs: 5000 }))
+      expect(e.code).toBe('ELOCKDEADLOCK')
+      await pending
+      expect(await readJson(p)).toEqual({ a: 1 })
+    } finally {
+      holder.child.kill('SIGTERM')
+      await holder.exited
+    }
   })
 })
 

@@ -12,7 +12,7 @@ const { checkOptions, checkPath, lockOptions, writeOptions } = require('./option
 const { targetsOf } = require('./targets')
 const { ioTarget } = require('./files')
 const { heldByChain, runLocked, runLockedSync } = require('./holds')
-const { closeBatch, openBatches, queueBatchLock } = require('./locks')
+const { closeBatch, holdNativeBatch, openBatches, queueBatchLock } = require('./locks')
 const { explainLockFile } = require('./errors')
 const { armLeave, closeOpen, joinBatch } = require('./batches')
 const { armWait, asCallersTimeout, deliver, timedOut, untilDeadline } = require('./wait')
@@ -210,7 +210,16 @@ function ride(req, context, watch) {
  */
 function newChanges(req, mustBeFree) {
   const { key, path, file, indent, fsync } = req
-  const batch = { native: true, calls: [], started: false, fsync, indent, id: null, abandon: () => {} }
+  const batch = {
+    native: true,
+    calls: [],
+    started: false,
+    fsync,
+    indent,
+    id: null,
+    abandon: () => {},
+    ended: () => {},
+  }
   closeBatch(key)
   batch.id = callNative(() => native.changesOpen(key, file.io, indent, fsync))
   let free
@@ -221,6 +230,8 @@ function newChanges(req, mustBeFree) {
     native.changesAbandon(batch.id, true)
     throw explainLockFile(err)
   }
+  // Held or awaited from now until it has run: a sync wait of this thread must see it.
+  batch.ended = holdNativeBatch()
   openBatches.set(key, batch)
   if (free) {
     // Calls made in the same turn of the event loop still join.
@@ -234,6 +245,7 @@ function newChanges(req, mustBeFree) {
     (error) => {
       closeOpen(key, batch)
       native.changesAbandon(batch.id, true)
+      batch.ended()
       for (const entry of batch.calls) settle(entry, error)
     },
   )
@@ -242,7 +254,8 @@ function newChanges(req, mustBeFree) {
   batch.abandon = () => {
     if (!native.changesAbandon(batch.id, false)) return
     closeOpen(key, batch)
-    cancel()
+    // Withdrawn; or, if the grant is on its way, run with no calls (which ends it).
+    if (cancel()) batch.ended()
   }
   return batch
 }
@@ -276,6 +289,7 @@ async function runChanges(batch, req) {
   } catch (err) {
     failure = err
   }
+  batch.ended()
   entries.forEach((entry, i) => {
     const outcome = failure === undefined ? done.outcomes[i] : null
     if (entry.context) entry.context.batchSize = done?.size ?? entries.length

@@ -19,6 +19,11 @@ const retained = new Set()
 /** Requests of this thread queued in the registry: a grant may reach one at any moment. */
 let queuedWaits = 0
 /**
+ * JSON change batches of this thread from their request until they have run: their locks are
+ * held (or awaited) natively for them, outside `retained` and `queuedWaits`.
+ */
+let nativeBatches = 0
+/**
  * The group-commit batch a call may join, by lock key: the last lock request this thread made
  * for the path, if it is a batch still waiting for its lock. Any other request for the path (a
  * section, a handle, a batch with other write options) closes it, so that no call overtakes a
@@ -47,7 +52,18 @@ function releaseAll(locks) {
 
 /** Locks this thread holds or awaits across event-loop turns (sections, handles, batches). */
 function asyncHeld() {
-  return retained.size + queuedWaits
+  return retained.size + queuedWaits + nativeBatches
+}
+
+/** Counts a JSON change batch of this thread as held; returns its end (which counts once). */
+function holdNativeBatch() {
+  nativeBatches++
+  let ended = false
+  return () => {
+    if (ended) return
+    ended = true
+    nativeBatches--
+  }
 }
 
 /**
@@ -283,6 +299,7 @@ module.exports = {
   tryLockFree,
   queueLock,
   queueBatchLock,
+  holdNativeBatch,
   lockKey,
   lockKeySync,
   lockSet,

@@ -276,6 +276,7 @@ pub fn abandon(id: u64, force: bool) -> bool {
   }
   if let Some(batch) = t.batches.remove(&id) {
     forget(&mut t, id, &batch);
+    // Unlocked first: its lock, released with it, may go to a batch waiting on this thread.
     drop(t);
     hand_back(batch.riders);
   }
@@ -297,6 +298,9 @@ pub fn abandon_thread(owner: ThreadId) -> Vec<(Orphan, Arc<Grant>)> {
     .collect();
   let mut riders = Vec::new();
   let mut runnable = Vec::new();
+  // Locks to give up, once the table is unlocked: releasing one hands it to the next waiter on
+  // this thread, whose grant may be a batch's (`granted`), which locks the table again.
+  let mut released = Vec::new();
   for id in ids {
     let batch = t.batches.get_mut(&id).expect("listed above");
     if batch.wait.is_some() && batch.grant.is_none() && !batch.riders.is_empty() {
@@ -312,7 +316,10 @@ pub fn abandon_thread(owner: ThreadId) -> Vec<(Orphan, Arc<Grant>)> {
       match batch.grant.take() {
         Some(grant) if !batch.riders.is_empty() => runnable.push((orphan_of(batch), grant)),
         // Its lock goes (dropping the grant releases it), its riders home.
-        _ => riders.extend(batch.riders),
+        grant => {
+          released.extend(grant);
+          riders.extend(batch.riders);
+        }
       }
     }
   }
@@ -328,6 +335,7 @@ pub fn abandon_thread(owner: ThreadId) -> Vec<(Orphan, Arc<Grant>)> {
     t.riding.remove(&r.ticket);
   }
   drop(t);
+  drop(released);
   hand_back(riders);
   for r in gone {
     r.reply.send(Reply::Left);

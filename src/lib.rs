@@ -689,9 +689,18 @@ where
   T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
 {
   engine::start()?;
-  let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T>>>()?;
-  engine::submit(
-    move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+  // `f` runs even if no promise can be made (its thread's environment is ending): a batch's
+  // riders from other threads still get their answers, and its lock is used, not dropped.
+  let (deferred, promise) = match env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T>>>() {
+    Ok((deferred, promise)) => (Some(deferred), Ok(promise)),
+    Err(e) => (None, Err(e)),
+  };
+  engine::submit(move || {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let Some(deferred) = deferred else {
+      return;
+    };
+    match outcome {
       Ok((Ok(value), leftover)) => {
         deferred.resolve(Box::new(move |_| Ok(value)));
         drop(leftover);
@@ -700,9 +709,9 @@ where
       Err(_) => deferred.reject(napi::Error::from_reason(
         "index-lock: the JSON engine failed unexpectedly (a bug: please report it)",
       )),
-    },
-  );
-  Ok(promise)
+    }
+  });
+  promise
 }
 
 fn changes_promise(env: &Env, job: ChangesJob) -> Result<Object<'_>> {
