@@ -1,5 +1,6 @@
 //! JSON as index-lock reads and writes it: validation, a text-preserving tree, pointers, patches.
 
+mod cursor;
 mod equal;
 mod format;
 mod merge;

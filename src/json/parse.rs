@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::cursor::Cursor;
 use super::scan::skip_container;
 use super::value::{Lazy, Member, Object, Value};
 
@@ -89,14 +90,17 @@ fn parse_text(text: &str, lazy: Option<Laziness>) -> Result<Value, ParseError> {
   let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
   let mut p = Parser {
     text,
-    i: start,
+    c: Cursor {
+      data: text.as_bytes(),
+      i: start,
+    },
     items: Vec::new(),
     members: Vec::new(),
     lazy,
   };
   let value = p.value(0)?;
   p.skip_whitespace();
-  if p.i != text.len() {
+  if p.c.i != text.len() {
     return p.syntax();
   }
   Ok(value)
@@ -110,7 +114,8 @@ struct Laziness {
 
 struct Parser<'a> {
   text: &'a str,
-  i: usize,
+  /// The position, and the lexer of the grammar's leaves the scans use too.
+  c: Cursor<'a>,
   /// Scratch stacks the open containers collect into, each its own top part: the finished
   /// container then gets one exact-size allocation instead of a growing vector's several.
   items: Vec<Value>,
@@ -120,19 +125,15 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
   fn peek(&self) -> Option<u8> {
-    self.text.as_bytes().get(self.i).copied()
+    self.c.peek()
   }
 
   fn syntax<T>(&self) -> Result<T, ParseError> {
-    Err(ParseError::Syntax {
-      offset: self.i.min(self.text.len()),
-    })
+    self.c.syntax()
   }
 
   fn skip_whitespace(&mut self) {
-    while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-      self.i += 1;
-    }
+    self.c.skip_whitespace()
   }
 
   /// A value after optional whitespace; `depth` counts the containers around it.
@@ -168,7 +169,7 @@ impl<'a> Parser<'a> {
     if depth == 0 {
       return Ok(None);
     }
-    let start = self.i;
+    let start = self.c.i;
     let Some(end) = skip_container(self.text.as_bytes(), start, depth, lazy.budget)? else {
       return Ok(None);
     };
@@ -176,16 +177,16 @@ impl<'a> Parser<'a> {
       // `{}` or `[]`: as cheap parsed, and never parsed again.
       return Ok(None);
     }
-    self.i = end;
+    self.c.i = end;
     let source = Arc::clone(&lazy.source);
     Ok(Some(Value::Lazy(Lazy::new(source, start, end))))
   }
 
   fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
-    self.i += 1;
+    self.c.i += 1;
     self.skip_whitespace();
     if self.peek() == Some(b']') {
-      self.i += 1;
+      self.c.i += 1;
       return Ok(Value::Array(Vec::new()));
     }
     let base = self.items.len();
@@ -194,9 +195,9 @@ impl<'a> Parser<'a> {
       self.items.push(item);
       self.skip_whitespace();
       match self.peek() {
-        Some(b',') => self.i += 1,
+        Some(b',') => self.c.i += 1,
         Some(b']') => {
-          self.i += 1;
+          self.c.i += 1;
           return Ok(Value::Array(take_top(&mut self.items, base)));
         }
         _ => return self.syntax(),
@@ -205,10 +206,10 @@ impl<'a> Parser<'a> {
   }
 
   fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
-    self.i += 1;
+    self.c.i += 1;
     self.skip_whitespace();
     if self.peek() == Some(b'}') {
-      self.i += 1;
+      self.c.i += 1;
       return Ok(Value::Object(Object::new()));
     }
     let base = self.members.len();
@@ -221,17 +222,17 @@ impl<'a> Parser<'a> {
       if self.peek() != Some(b':') {
         return self.syntax();
       }
-      self.i += 1;
+      self.c.i += 1;
       let value = self.value(depth)?;
       self.members.push(Some(Member { key, value }));
       self.skip_whitespace();
       match self.peek() {
         Some(b',') => {
-          self.i += 1;
+          self.c.i += 1;
           self.skip_whitespace();
         }
         Some(b'}') => {
-          self.i += 1;
+          self.c.i += 1;
           let slots = take_top(&mut self.members, base);
           return Ok(Value::Object(Object::from_members(slots)));
         }
@@ -242,92 +243,20 @@ impl<'a> Parser<'a> {
 
   /// The raw text between the quotes; `i` is at the opening quote.
   fn string(&mut self) -> Result<&'a str, ParseError> {
-    let bytes = self.text.as_bytes();
-    self.i += 1;
-    let start = self.i;
-    loop {
-      // Skip the plain run in one go: most strings have no escape at all.
-      let run = bytes[self.i..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-      let Some(run) = run else {
-        self.i = bytes.len();
-        return self.syntax();
-      };
-      self.i += run;
-      match bytes[self.i] {
-        b'"' => {
-          let raw = &self.text[start..self.i];
-          self.i += 1;
-          return Ok(raw);
-        }
-        b'\\' => {
-          self.i += 1;
-          match self.peek() {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-            Some(b'u') => {
-              self.i += 1;
-              for _ in 0..4 {
-                if !self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
-                  return self.syntax();
-                }
-                self.i += 1;
-              }
-            }
-            _ => return self.syntax(),
-          }
-        }
-        _ => return self.syntax(),
-      }
-    }
-  }
-
-  fn digits(&mut self) -> usize {
-    let from = self.i;
-    while matches!(self.peek(), Some(b'0'..=b'9')) {
-      self.i += 1;
-    }
-    self.i - from
+    let start = self.c.i + 1;
+    self.c.string()?;
+    Ok(&self.text[start..self.c.i - 1])
   }
 
   /// The number's text as written, checked against the grammar.
   fn number(&mut self) -> Result<&'a str, ParseError> {
-    let start = self.i;
-    if self.peek() == Some(b'-') {
-      self.i += 1;
-    }
-    match self.peek() {
-      Some(b'0') => self.i += 1,
-      Some(b'1'..=b'9') => {
-        self.digits();
-      }
-      _ => return self.syntax(),
-    }
-    if self.peek() == Some(b'.') {
-      self.i += 1;
-      if self.digits() == 0 {
-        return self.syntax();
-      }
-    }
-    if matches!(self.peek(), Some(b'e' | b'E')) {
-      self.i += 1;
-      if matches!(self.peek(), Some(b'+' | b'-')) {
-        self.i += 1;
-      }
-      if self.digits() == 0 {
-        return self.syntax();
-      }
-    }
-    Ok(&self.text[start..self.i])
+    let start = self.c.i;
+    self.c.number()?;
+    Ok(&self.text[start..self.c.i])
   }
 
   fn literal(&mut self, word: &str, value: Value) -> Result<Value, ParseError> {
-    for &expected in word.as_bytes() {
-      if self.peek() != Some(expected) {
-        return self.syntax();
-      }
-      self.i += 1;
-    }
+    self.c.literal(word.as_bytes())?;
     Ok(value)
   }
 }
