@@ -140,8 +140,9 @@ pub fn sidecar_path(key: String) -> String {
 /// Takes the lock of an already resolved `key` if that needs no waiting and jumps no queue.
 #[napi]
 pub fn try_lock(key: String, exclusive: bool) -> Result<Option<NativeLock>> {
+  let lock = registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new);
   batch::close(&key, None);
-  Ok(registry::try_enter(Path::new(&key), mode_of(exclusive))?.map(NativeLock::new))
+  Ok(lock)
 }
 
 /// Identifies a queued request for `cancelWait`; unique across the process's worker threads.
@@ -156,7 +157,6 @@ type LockResolver = Box<dyn FnOnce(Env) -> Result<NativeLock>>;
 /// promise of the handle. The wait happens off the JS thread and off libuv's threadpool.
 #[napi(ts_return_type = "Promise<NativeLock>")]
 pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Object<'_>> {
-  batch::close(&key, None);
   let (deferred, promise) = env.create_deferred::<NativeLock, LockResolver>()?;
   registry::enter(
     Path::new(&key),
@@ -169,6 +169,7 @@ pub fn lock(env: &Env, key: String, exclusive: bool, wait_id: i64) -> Result<Obj
       Err(e) => deferred.reject(e.into()),
     }),
   );
+  batch::close(&key, None);
   Ok(promise)
 }
 
@@ -547,9 +548,10 @@ pub fn lock_sync(
   exclusive: bool,
   timeout_ms: Option<f64>,
 ) -> Result<Option<NativeLock>> {
-  batch::close(&key, None);
   let timeout = timeout_ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-  Ok(registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?.map(NativeLock::new))
+  let lock = registry::enter_blocking(Path::new(&key), mode_of(exclusive), timeout)?;
+  batch::close(&key, None);
+  Ok(lock.map(NativeLock::new))
 }
 
 /// One caller's JSON change, as JS passes it (checked by `checkChange` at the call).
@@ -817,8 +819,9 @@ pub fn changes_open(
 #[napi]
 pub fn changes_try_lock(key: String, batch_id: i64) -> Result<bool> {
   let id = batch_id as u64;
+  let taken = registry::try_enter(Path::new(&key), Mode::Exclusive);
   batch::close(&key, Some(id));
-  let Some(grant) = registry::try_enter(Path::new(&key), Mode::Exclusive)? else {
+  let Some(grant) = taken? else {
     return Ok(false);
   };
   batch::hold(id, grant);
@@ -854,7 +857,6 @@ pub struct ChangeReply {
 #[napi(ts_return_type = "Promise<boolean>")]
 pub fn changes_queue(env: &Env, key: String, wait_id: i64, batch_id: i64) -> Result<Object<'_>> {
   let id = batch_id as u64;
-  batch::close(&key, Some(id));
   let (deferred, promise) = env.create_deferred::<bool, Box<dyn FnOnce(Env) -> Result<bool>>>()?;
   batch::set_wait(id, wait_id as u64);
   registry::enter(
@@ -872,6 +874,7 @@ pub fn changes_queue(env: &Env, key: String, wait_id: i64, batch_id: i64) -> Res
       }
     }),
   );
+  batch::close(&key, Some(id));
   if engine::start().is_ok() {
     batch::arm(id);
   }
